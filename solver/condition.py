@@ -1,0 +1,286 @@
+"""The condition file: hardware, model, workload, SLOs, objective and policy.
+
+`ConditionFile` is the user-facing contract (what the YAML may say); `load_condition` validates it,
+resolves the model and GPU cards and returns a frozen, fully prepared `Condition`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from solver.cards import HARDWARE_DIR, MODELS_DIR, GpuCard, ModelCard, Precision, available_cards
+from solver.errors import InputError
+from solver.loading import parse_mapping, read_mapping, read_text, validation_error
+
+DEGREE_NAMES = ("tp", "pp", "dp", "ep", "etp", "attn_dp", "sp")
+
+_STRICT = ConfigDict(frozen=True, extra="forbid")
+
+
+class PrecisionSpec(BaseModel):
+    model_config = _STRICT
+    weights: Precision = "bf16"
+    kv_cache: Precision = "bf16"
+    activations: Precision = "bf16"
+
+
+class HardwareSpec(BaseModel):
+    """Cluster description. Either a fixed cluster (num_nodes x gpus_per_node) or max_gpus."""
+
+    model_config = _STRICT
+    gpu: str | GpuCard
+    num_nodes: int | None = Field(default=None, gt=0, le=100_000)
+    gpus_per_node: int | None = Field(default=None, gt=0, le=1_024)
+    max_gpus: int | None = Field(default=None, gt=0, le=1_000_000)
+    intra_node_gb_per_s: float | None = Field(default=None, gt=0, le=1e6)
+    inter_node_gb_per_s: float | None = Field(default=None, gt=0, le=1e6)
+    mfu: float | None = Field(default=None, gt=0, le=1)
+    memory_bandwidth_utilization: float | None = Field(default=None, gt=0, le=1)
+    usable_memory_fraction: float = Field(default=0.9, gt=0, le=1)
+    runtime_overhead_gb: float = Field(
+        default=3.0, ge=0, le=1e4, description="CUDA context, NCCL buffers, allocator slack per GPU"
+    )
+    collective_latency_us: float = Field(
+        default=5.0, ge=0, le=1e6, description="alpha of the alpha-beta model, per message hop"
+    )
+
+    @model_validator(mode="after")
+    def _cluster_given(self) -> HardwareSpec:
+        if self.max_gpus is None and self.num_nodes is None:
+            raise ValueError("give num_nodes (fixed cluster) or max_gpus (the planner chooses)")
+        if self.max_gpus is not None and self.num_nodes is not None:
+            raise ValueError("give either num_nodes or max_gpus, not both")
+        return self
+
+
+class WorkloadSpec(BaseModel):
+    model_config = _STRICT
+    input_tokens: int = Field(gt=0, le=10_000_000)
+    output_tokens: int = Field(gt=0, le=10_000_000)
+    batch_size: int | None = Field(default=None, gt=0, le=1_000_000)
+    max_batch_size: int | None = Field(default=None, gt=0, le=1_000_000)
+    prefill_chunk_tokens: int = Field(
+        default=8192, gt=0, le=10_000_000,
+        description="tokens prefilled per forward pass; sizes the activation workspace",
+    )
+
+    @model_validator(mode="after")
+    def _one_batch_rule(self) -> WorkloadSpec:
+        if (self.batch_size is None) == (self.max_batch_size is None):
+            raise ValueError("give exactly one of batch_size (fixed) or max_batch_size (chosen)")
+        return self
+
+
+class SloSpec(BaseModel):
+    model_config = _STRICT
+    ttft_ms: float | None = Field(default=None, gt=0, le=1e9)
+    tpot_ms: float | None = Field(default=None, gt=0, le=1e9)
+    e2e_latency_ms: float | None = Field(default=None, gt=0, le=1e10)
+
+
+class ObjectiveSpec(BaseModel):
+    model_config = _STRICT
+    latency_weight: float = Field(default=1.0, ge=0, le=1e6)
+    throughput_weight: float = Field(default=1.0, ge=0, le=1e6)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> ObjectiveSpec:
+        if self.latency_weight == 0 and self.throughput_weight == 0:
+            raise ValueError("latency_weight and throughput_weight cannot both be 0")
+        return self
+
+
+DegreeList = list[int]
+
+
+class PolicySpec(BaseModel):
+    model_config = _STRICT
+    use_all_gpus: bool = True
+    tp_within_node: bool = True
+    tp: DegreeList | None = None
+    pp: DegreeList | None = None
+    dp: DegreeList | None = None
+    ep: DegreeList | None = None
+    etp: DegreeList | None = None
+    attn_dp: DegreeList | None = None
+    sp: DegreeList | None = None
+
+    @model_validator(mode="after")
+    def _positive_degrees(self) -> PolicySpec:
+        for name in DEGREE_NAMES:
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if not values:
+                raise ValueError(f"{name}: the list of allowed degrees is empty")
+            if any(v <= 0 or v > 1_000_000 for v in values):
+                raise ValueError(f"{name}: degrees must be between 1 and 1000000")
+        return self
+
+    def allows(self, name: str, value: int) -> bool:
+        values = getattr(self, name)
+        return values is None or value in values
+
+
+class ConditionFile(BaseModel):
+    """The condition file as written by a user (see README and `paraplan schema`)."""
+
+    model_config = _STRICT
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    model: str | ModelCard
+    precision: PrecisionSpec = PrecisionSpec()
+    hardware: HardwareSpec
+    workload: WorkloadSpec
+    slo: SloSpec = SloSpec()
+    objective: ObjectiveSpec = ObjectiveSpec()
+    policy: PolicySpec = PolicySpec()
+
+
+class Cluster(BaseModel):
+    """Resolved hardware: card plus effective numbers (condition overrides card defaults)."""
+
+    model_config = ConfigDict(frozen=True)
+    gpu: GpuCard
+    num_gpus: int
+    gpus_per_node: int
+    fixed: bool  # False: "ample GPUs", the planner chooses how many (<= num_gpus)
+    intra_node_bytes_per_s: float
+    inter_node_bytes_per_s: float
+    mfu: float
+    memory_bandwidth_utilization: float
+    usable_memory_fraction: float
+    runtime_overhead_bytes: float
+    collective_latency_s: float
+
+    @property
+    def usable_memory_bytes(self) -> float:
+        return self.gpu.memory_gb * 1e9 * self.usable_memory_fraction
+
+    @property
+    def num_nodes(self) -> int:
+        return -(-self.num_gpus // self.gpus_per_node)
+
+
+class Condition(BaseModel):
+    """A validated condition with every card resolved; nothing left to look up."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    source: str
+    model: ModelCard
+    model_ref: str  # card name or "inline"
+    gpu_ref: str
+    precision: PrecisionSpec
+    cluster: Cluster
+    workload: WorkloadSpec
+    slo: SloSpec
+    objective: ObjectiveSpec
+    policy: PolicySpec
+    raw: dict[str, Any]  # the file's data, for the plan document's restatement
+
+
+def _load_card(kind: str, name: str, directory: Path, card_type: type, source: str, key: str) -> Any:
+    path = directory / f"{name}.yaml"
+    if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+        options = available_cards(directory)
+        import difflib
+
+        guess = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+        hint = f"; did you mean '{guess[0]}'?" if guess else f"; known {kind}s: {', '.join(options)}"
+        raise InputError(source, key, f"unknown {kind} card '{name}'{hint}")
+    data = read_mapping(path)
+    try:
+        return card_type.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, str(path), card_type) from None
+
+
+def load_model_card(name: str, source: str = "<model>", key: str = "model") -> ModelCard:
+    card: ModelCard = _load_card("model", name, MODELS_DIR, ModelCard, source, key)
+    return card
+
+
+def load_gpu_card(name: str, source: str = "<hardware>", key: str = "hardware.gpu") -> GpuCard:
+    card: GpuCard = _load_card("GPU", name, HARDWARE_DIR, GpuCard, source, key)
+    return card
+
+
+def _resolve_cluster(hw: HardwareSpec, source: str) -> tuple[Cluster, str]:
+    if isinstance(hw.gpu, str):
+        gpu, gpu_ref = load_gpu_card(hw.gpu, source), hw.gpu
+    else:
+        gpu, gpu_ref = hw.gpu, "inline"
+    gpus_per_node = hw.gpus_per_node or gpu.gpus_per_node
+    if hw.max_gpus is not None:
+        num_gpus, fixed = hw.max_gpus, False
+    else:
+        num_gpus, fixed = int(hw.num_nodes or 1) * gpus_per_node, True
+    cluster = Cluster(
+        gpu=gpu,
+        num_gpus=num_gpus,
+        gpus_per_node=gpus_per_node,
+        fixed=fixed,
+        intra_node_bytes_per_s=(hw.intra_node_gb_per_s or gpu.intra_node_gb_per_s) * 1e9,
+        inter_node_bytes_per_s=(hw.inter_node_gb_per_s or gpu.inter_node_gb_per_s) * 1e9,
+        mfu=hw.mfu or gpu.mfu,
+        memory_bandwidth_utilization=hw.memory_bandwidth_utilization
+        or gpu.memory_bandwidth_utilization,
+        usable_memory_fraction=hw.usable_memory_fraction,
+        runtime_overhead_bytes=hw.runtime_overhead_gb * 1e9,
+        collective_latency_s=hw.collective_latency_us * 1e-6,
+    )
+    return cluster, gpu_ref
+
+
+def _check_precisions(precision: PrecisionSpec, gpu: GpuCard, gpu_ref: str, source: str) -> None:
+    if gpu.peak_flops(precision.activations) is None:
+        have = ", ".join(sorted(gpu.dense_tflops))
+        raise InputError(
+            source,
+            "precision.activations",
+            f"GPU '{gpu_ref}' has no {precision.activations} tensor-core rate (it lists: {have})",
+        )
+
+
+def build_condition(data: dict[str, Any], source: str, default_name: str) -> Condition:
+    """Validate parsed condition data and resolve its cards."""
+    try:
+        spec = ConditionFile.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, source, ConditionFile) from None
+    if isinstance(spec.model, str):
+        model, model_ref = load_model_card(spec.model, source), spec.model
+    else:
+        model, model_ref = spec.model, "inline"
+    cluster, gpu_ref = _resolve_cluster(spec.hardware, source)
+    _check_precisions(spec.precision, cluster.gpu, gpu_ref, source)
+    return Condition(
+        name=spec.name or default_name,
+        source=source,
+        model=model,
+        model_ref=model_ref,
+        gpu_ref=gpu_ref,
+        precision=spec.precision,
+        cluster=cluster,
+        workload=spec.workload,
+        slo=spec.slo,
+        objective=spec.objective,
+        policy=spec.policy,
+        raw=data,
+    )
+
+
+def load_condition(path: Path | str) -> Condition:
+    """Read and validate a condition file (YAML or JSON)."""
+    path = Path(path)
+    text = read_text(path)
+    data = parse_mapping(text, str(path))
+    return build_condition(data, str(path), path.stem)
+
+
+def condition_schema() -> dict[str, Any]:
+    return ConditionFile.model_json_schema()
+

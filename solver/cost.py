@@ -1,0 +1,392 @@
+"""The cost model: time, memory and communication of every layer kind for one (shape, batch).
+
+One cost model serves the CP-SAT tables (integer-scaled in solver/tables.py), the float evaluator
+(solver/evaluate.py), the exhaustive oracle and `check`. Formulas: docs/design.md §3.
+
+Conventions: times in seconds, sizes in bytes, all per GPU unless a name says otherwise. A stage's
+time is the sum of its layers' times plus the extras of its position (embedding on the first stage,
+LM head on the last, activation transfer to the next stage on all but the last).
+
+Operator time on one GPU = max(FLOPs / (peak * mfu), bytes / (HBM bandwidth * utilization)).
+Collectives use the alpha-beta model with ring algorithms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from solver.architecture import Architecture, LayerKind
+from solver.cards import BYTES_PER_ELEMENT
+from solver.condition import Condition
+from solver.shapes import ParallelShape, group_within_node
+
+
+@dataclass(frozen=True)
+class PhaseCost:
+    """One layer (or extra) in one phase: compute and communication time, bytes moved."""
+
+    compute_s: float = 0.0
+    comm_s: float = 0.0
+    comm_bytes: float = 0.0
+    flops: float = 0.0
+    hbm_bytes: float = 0.0
+
+    @property
+    def time_s(self) -> float:
+        return self.compute_s + self.comm_s
+
+    def __add__(self, other: PhaseCost) -> PhaseCost:
+        return PhaseCost(
+            self.compute_s + other.compute_s,
+            self.comm_s + other.comm_s,
+            self.comm_bytes + other.comm_bytes,
+            self.flops + other.flops,
+            self.hbm_bytes + other.hbm_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Per-GPU cost of one transformer layer of a kind, for one micro-batch."""
+
+    prefill: PhaseCost
+    decode: PhaseCost
+    weight_bytes: float
+    kv_cache_bytes: float
+
+
+@dataclass(frozen=True)
+class CandidateCosts:
+    """Everything the planner needs about one (shape, batch) candidate, in floats."""
+
+    shape: ParallelShape
+    batch_size: int  # concurrent sequences per replica
+    prefill_microbatches: int
+    decode_microbatches: int
+    sequences_per_microbatch: int
+    kinds: tuple[LayerKind, ...]
+    layer: dict[LayerKind, LayerCost]
+    first_stage: LayerCost  # embedding
+    last_stage: LayerCost  # final norm + LM head (+ logits workspace in activation bytes)
+    transfer: LayerCost  # hidden states to the next stage, per micro-batch (not on the last)
+    activation_bytes: float = 0.0  # workspace on every GPU
+    last_stage_activation_bytes: float = 0.0  # logits buffer on the last stage
+    overhead_bytes: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Hardware:
+    flops_per_s: float
+    hbm_bytes_per_s: float
+    intra_bytes_per_s: float
+    inter_bytes_per_s: float
+    alpha_s: float
+    gpus_per_node: int
+
+
+class CostModel:
+    """Analytic roofline + alpha-beta cost model for one condition."""
+
+    def __init__(self, condition: Condition) -> None:
+        self.condition = condition
+        self.arch = Architecture(condition.model)
+        cluster = condition.cluster
+        p = condition.precision
+        self.weight_bytes_per_element = BYTES_PER_ELEMENT[p.weights]
+        self.kv_bytes_per_element = BYTES_PER_ELEMENT[p.kv_cache]
+        self.act_bytes_per_element = BYTES_PER_ELEMENT[p.activations]
+        peak = cluster.gpu.peak_flops(p.activations)
+        assert peak is not None, "condition loader checks the compute precision"
+        self.hw = _Hardware(
+            flops_per_s=peak * cluster.mfu,
+            hbm_bytes_per_s=cluster.gpu.hbm_tb_per_s * 1e12 * cluster.memory_bandwidth_utilization,
+            intra_bytes_per_s=cluster.intra_node_bytes_per_s,
+            inter_bytes_per_s=cluster.inter_node_bytes_per_s,
+            alpha_s=cluster.collective_latency_s,
+            gpus_per_node=cluster.gpus_per_node,
+        )
+
+    # ---- primitives --------------------------------------------------------------------------
+    def roofline_s(self, flops: float, hbm_bytes: float) -> float:
+        return max(flops / self.hw.flops_per_s, hbm_bytes / self.hw.hbm_bytes_per_s)
+
+    def _op(self, flops: float, hbm_bytes: float) -> PhaseCost:
+        return PhaseCost(compute_s=self.roofline_s(flops, hbm_bytes), flops=flops, hbm_bytes=hbm_bytes)
+
+    def link_bytes_per_s(self, group_size: int) -> float:
+        if group_within_node(group_size, self.hw.gpus_per_node):
+            return self.hw.intra_bytes_per_s
+        return self.hw.inter_bytes_per_s
+
+    def all_reduce(self, size_bytes: float, ranks: int) -> PhaseCost:
+        if ranks <= 1 or size_bytes <= 0:
+            return PhaseCost()
+        moved = 2 * (ranks - 1) / ranks * size_bytes
+        time = moved / self.link_bytes_per_s(ranks) + 2 * (ranks - 1) * self.hw.alpha_s
+        return PhaseCost(comm_s=time, comm_bytes=moved)
+
+    def all_to_all(self, size_bytes: float, ranks: int) -> PhaseCost:
+        """`size_bytes` is what one rank holds before the exchange; (n-1)/n of it leaves."""
+        if ranks <= 1 or size_bytes <= 0:
+            return PhaseCost()
+        moved = (ranks - 1) / ranks * size_bytes
+        time = moved / self.link_bytes_per_s(ranks) + (ranks - 1) * self.hw.alpha_s
+        return PhaseCost(comm_s=time, comm_bytes=moved)
+
+    def all_gather(self, size_bytes: float, ranks: int) -> PhaseCost:
+        """Every rank ends with `size_bytes` (the gathered total)."""
+        if ranks <= 1 or size_bytes <= 0:
+            return PhaseCost()
+        moved = (ranks - 1) / ranks * size_bytes
+        time = moved / self.link_bytes_per_s(ranks) + (ranks - 1) * self.hw.alpha_s
+        return PhaseCost(comm_s=time, comm_bytes=moved)
+
+    def point_to_point(self, size_bytes: float, crosses_node: bool) -> PhaseCost:
+        if size_bytes <= 0:
+            return PhaseCost()
+        bw = self.hw.inter_bytes_per_s if crosses_node else self.hw.intra_bytes_per_s
+        return PhaseCost(comm_s=size_bytes / bw + self.hw.alpha_s, comm_bytes=size_bytes)
+
+    # ---- micro-batching ------------------------------------------------------------------------
+    @staticmethod
+    def microbatches(shape: ParallelShape, batch_size: int) -> int:
+        """With pp > 1 the batch is split into pp micro-batches (fewer if the batch is smaller)."""
+        return max(1, min(shape.pp, batch_size))
+
+    # ---- the candidate -------------------------------------------------------------------------
+    def candidate(self, shape: ParallelShape, batch_size: int) -> CandidateCosts:
+        mb = self.microbatches(shape, batch_size)
+        seqs = math.ceil(batch_size / mb)
+        kinds = self.arch.distinct_kinds
+        layer = {kind: self._layer_cost(kind, shape, batch_size, seqs) for kind in kinds}
+        return CandidateCosts(
+            shape=shape,
+            batch_size=batch_size,
+            prefill_microbatches=mb,
+            decode_microbatches=mb,
+            sequences_per_microbatch=seqs,
+            kinds=kinds,
+            layer=layer,
+            first_stage=self._embedding_cost(shape, seqs),
+            last_stage=self._head_cost(shape, seqs),
+            transfer=LayerCost(
+                prefill=self._transfer_cost(shape, seqs),
+                decode=self.decode_transfer(shape, seqs),
+                weight_bytes=0.0,
+                kv_cache_bytes=0.0,
+            ),
+            activation_bytes=self._activation_bytes(shape, seqs),
+            last_stage_activation_bytes=self._logits_bytes(shape, seqs),
+            overhead_bytes=self.condition.cluster.runtime_overhead_bytes,
+        )
+
+    # ---- token bookkeeping ---------------------------------------------------------------------
+    def _attention_sequences(self, shape: ParallelShape, seqs: int) -> int:
+        """Sequences of one micro-batch handled by one attention-DP group."""
+        return math.ceil(seqs / shape.attn_dp)
+
+    def _context_tokens(self) -> tuple[int, float]:
+        """Full context (KV sized for it) and mean decode context (TPOT averaged over outputs)."""
+        w = self.condition.workload
+        return w.input_tokens + w.output_tokens, w.input_tokens + w.output_tokens / 2
+
+    # ---- one transformer layer -----------------------------------------------------------------
+    def _layer_cost(self, kind: LayerKind, shape: ParallelShape, batch: int, seqs: int) -> LayerCost:
+        prefill = self._attention(kind, shape, seqs, phase="prefill") + self._ffn(
+            kind, shape, seqs, phase="prefill"
+        )
+        decode = self._attention(kind, shape, seqs, phase="decode") + self._ffn(
+            kind, shape, seqs, phase="decode"
+        )
+        return LayerCost(
+            prefill=prefill,
+            decode=decode,
+            weight_bytes=self._layer_weight_bytes(kind, shape),
+            kv_cache_bytes=self._kv_bytes(kind, shape, batch),
+        )
+
+    def _kv_split(self, shape: ParallelShape) -> int:
+        """Ranks the KV heads of one attention group are split over (MLA latent: none)."""
+        if self.condition.model.is_mla:
+            return 1
+        return min(shape.tp, self.condition.model.kv_heads)
+
+    def kv_bytes_per_token_per_gpu(self, shape: ParallelShape) -> float:
+        elements = self.arch.kv_elements_per_token_per_layer
+        return elements * self.kv_bytes_per_element / self._kv_split(shape)
+
+    def _kv_bytes(self, kind: LayerKind, shape: ParallelShape, batch: int) -> float:
+        """KV cache of every concurrent sequence at full context, one layer, one GPU."""
+        full, _ = self._context_tokens()
+        tokens = min(full, kind.window_tokens) if kind.window_tokens else full
+        sequences = math.ceil(batch / shape.attn_dp)
+        return sequences * math.ceil(tokens / shape.sp) * self.kv_bytes_per_token_per_gpu(shape)
+
+    def _attention(self, kind: LayerKind, shape: ParallelShape, seqs: int, phase: str) -> PhaseCost:
+        arch, w = self.arch, self.condition.workload
+        attn_seqs = self._attention_sequences(shape, seqs)
+        proj_bytes = arch.attention_params_per_layer * self.weight_bytes_per_element / shape.tp
+        if phase == "prefill":
+            tokens = attn_seqs * w.input_tokens / shape.sp
+            ctx = self._causal_pairs(w.input_tokens, kind.window_tokens)
+            core_flops = attn_seqs * arch.attention_core_flops(1, 1) * ctx / (shape.tp * shape.sp)
+            kv_write = attn_seqs * w.input_tokens / shape.sp * self.kv_bytes_per_token_per_gpu(shape)
+            proj = self._op(2 * tokens * arch.attention_params_per_layer / shape.tp, proj_bytes)
+            core = self._op(core_flops, kv_write)
+            core = self._overlap(core, self._sp_kv_exchange(shape, attn_seqs))
+        else:
+            tokens = attn_seqs / 1.0
+            _, mean_ctx = self._context_tokens()
+            ctx = min(mean_ctx, kind.window_tokens) if kind.window_tokens else mean_ctx
+            kv_read = attn_seqs * ctx / shape.sp * self.kv_bytes_per_token_per_gpu(shape)
+            core_flops = attn_seqs * arch.attention_core_flops(1, ctx) / (shape.tp * shape.sp)
+            proj = self._op(2 * tokens * arch.attention_params_per_layer / shape.tp, proj_bytes)
+            core = self._op(core_flops, kv_read)
+            # sequence-parallel decode: partial attention results combined across sp ranks
+            core = core + self.all_reduce(
+                tokens * self.condition.model.hidden_size * self.act_bytes_per_element / shape.tp,
+                shape.sp,
+            )
+        out_bytes = tokens * self.condition.model.hidden_size * self.act_bytes_per_element
+        return proj + core + self.all_reduce(out_bytes, shape.tp)
+
+    @staticmethod
+    def _causal_pairs(tokens: int, window: int | None) -> float:
+        """Query-key pairs of causal attention over `tokens`, optionally windowed."""
+        if window is None or window >= tokens:
+            return tokens * (tokens + 1) / 2
+        return window * (window + 1) / 2 + (tokens - window) * window
+
+    def _overlap(self, compute: PhaseCost, comm: PhaseCost) -> PhaseCost:
+        """Ring attention overlaps the KV exchange with compute: the longer one counts."""
+        if comm.comm_s == 0:
+            return compute
+        hidden = min(compute.compute_s, comm.comm_s)
+        return PhaseCost(
+            compute_s=compute.compute_s,
+            comm_s=comm.comm_s - hidden,
+            comm_bytes=comm.comm_bytes,
+            flops=compute.flops,
+            hbm_bytes=compute.hbm_bytes,
+        )
+
+    def _sp_kv_exchange(self, shape: ParallelShape, attn_seqs: int) -> PhaseCost:
+        if shape.sp <= 1:
+            return PhaseCost()
+        w = self.condition.workload
+        kv_total = attn_seqs * w.input_tokens * self.kv_bytes_per_token_per_gpu(shape)
+        group = shape.tp * shape.sp  # the sp ranks of one attention group are tp apart
+        moved = (shape.sp - 1) / shape.sp * kv_total
+        bw = self.link_bytes_per_s(group)
+        return PhaseCost(comm_s=moved / bw + (shape.sp - 1) * self.hw.alpha_s, comm_bytes=moved)
+
+    def _ffn(self, kind: LayerKind, shape: ParallelShape, seqs: int, phase: str) -> PhaseCost:
+        if kind.ffn == "moe":
+            return self._moe(shape, seqs, phase)
+        card = self.condition.model
+        attn_seqs = self._attention_sequences(shape, seqs)
+        tokens = attn_seqs * (self.condition.workload.input_tokens / shape.sp if phase == "prefill" else 1)
+        params = 3 * card.hidden_size * int(card.intermediate_size or 0)
+        gemm = self._op(2 * tokens * params / shape.tp, params * self.weight_bytes_per_element / shape.tp)
+        out_bytes = tokens * card.hidden_size * self.act_bytes_per_element
+        return gemm + self.all_reduce(out_bytes, shape.tp)
+
+    def _moe(self, shape: ParallelShape, seqs: int, phase: str) -> PhaseCost:
+        """Routed experts spread uniformly over the expert grid; dispatch/combine all-to-all."""
+        card, arch, w = self.condition.model, self.arch, self.condition.workload
+        tokens_per_seq = w.input_tokens if phase == "prefill" else 1
+        tokens = seqs * tokens_per_seq  # all tokens of the micro-batch meet in the expert grid
+        g = shape.gpus_per_stage
+        k, experts = card.num_experts_per_tok, card.num_experts
+        routed_flops = 2 * tokens * k * arch.params_per_expert / g
+        local_experts = experts / shape.ep
+        touched = 1 - (1 - k / experts) ** tokens  # chance an expert receives >= 1 token
+        routed_bytes = local_experts * touched * arch.params_per_expert / shape.etp
+        routed = self._op(routed_flops, routed_bytes * self.weight_bytes_per_element)
+        attn_tokens = self._attention_sequences(shape, seqs) * tokens_per_seq / shape.sp
+        shared_params = arch.shared_expert_params_per_layer + arch.router_params_per_layer
+        shared = self._op(
+            2 * attn_tokens * shared_params / shape.tp,
+            shared_params * self.weight_bytes_per_element / shape.tp,
+        )
+        # each GPU dispatches its share of the tokens' k copies and receives the results back
+        per_gpu = tokens / g * k * card.hidden_size * self.act_bytes_per_element
+        exchange = self.all_to_all(per_gpu, shape.ep)
+        exchange = exchange + exchange  # dispatch + combine
+        expert_tp = self.all_reduce(per_gpu, shape.etp)
+        return routed + shared + exchange + expert_tp
+
+    # ---- memory --------------------------------------------------------------------------------
+    def _layer_weight_bytes(self, kind: LayerKind, shape: ParallelShape) -> float:
+        arch = self.arch
+        elements = arch.attention_params_per_layer / shape.tp
+        if kind.ffn == "moe":
+            elements += arch.card.num_experts * arch.params_per_expert / (shape.ep * shape.etp)
+            elements += arch.shared_expert_params_per_layer / shape.tp
+            elements += arch.router_params_per_layer + arch.card.hidden_size
+        else:
+            elements += arch.dense_ffn_params_per_layer / shape.tp
+        return elements * self.weight_bytes_per_element
+
+    def _activation_bytes(self, shape: ParallelShape, seqs: int) -> float:
+        """Workspace of one prefill chunk: hidden states, QKV, attention output, FFN intermediates."""
+        card, w = self.condition.model, self.condition.workload
+        tokens = min(self._attention_sequences(shape, seqs) * w.input_tokens / shape.sp,
+                     w.prefill_chunk_tokens)
+        if card.is_moe:
+            width = card.num_experts_per_tok * int(card.moe_intermediate_size or 0) / shape.etp
+            width = max(width, int(card.intermediate_size or 0) / shape.tp if card.first_k_dense_layers else 0)
+        else:
+            width = int(card.intermediate_size or 0) / shape.tp
+        per_token = 6 * card.hidden_size + 2 * width
+        return tokens * per_token * self.act_bytes_per_element
+
+    def _logits_bytes(self, shape: ParallelShape, seqs: int) -> float:
+        """fp32 logits of one micro-batch's last positions, vocab split over tp."""
+        return seqs * self.condition.model.vocab_size / shape.tp * 4.0
+
+    # ---- extras --------------------------------------------------------------------------------
+    def _embedding_cost(self, shape: ParallelShape, seqs: int) -> LayerCost:
+        card, w = self.condition.model, self.condition.workload
+        weight = self.arch.embedding_params * self.weight_bytes_per_element / shape.tp
+        prefill_tokens = seqs * w.input_tokens
+        h_bytes = card.hidden_size * self.act_bytes_per_element
+        prefill = self._op(0, prefill_tokens * h_bytes) + self.all_reduce(
+            prefill_tokens * h_bytes / shape.attn_dp / shape.sp, shape.tp
+        )
+        decode = self._op(0, seqs * h_bytes) + self.all_reduce(seqs * h_bytes / shape.attn_dp, shape.tp)
+        return LayerCost(prefill=prefill, decode=decode, weight_bytes=weight, kv_cache_bytes=0.0)
+
+    def _head_cost(self, shape: ParallelShape, seqs: int) -> LayerCost:
+        """Final norm + LM head for the last position of each sequence; vocab split over tp."""
+        params = self.arch.lm_head_params if not self.condition.model.tie_word_embeddings else (
+            self.arch.embedding_params
+        )
+        weight = params * self.weight_bytes_per_element / shape.tp
+        # attention-DP groups each compute the logits of their own sequences
+        rows = math.ceil(seqs / shape.attn_dp)
+        gemm = self._op(2 * rows * params / shape.tp, weight)
+        gather = self.all_gather(rows * self.condition.model.vocab_size * 4.0, shape.tp)
+        stored = 0.0 if self.condition.model.tie_word_embeddings else weight
+        return LayerCost(prefill=gemm + gather, decode=gemm + gather, weight_bytes=stored,
+                         kv_cache_bytes=0.0)
+
+    def _transfer_cost(self, shape: ParallelShape, seqs: int) -> PhaseCost:
+        """Hidden states of one micro-batch sent to the next stage (prefill tokens; decode: 1/seq)."""
+        if shape.pp <= 1:
+            return PhaseCost()
+        card, w = self.condition.model, self.condition.workload
+        crosses = shape.gpus_per_replica > self.hw.gpus_per_node
+        senders = max(1, shape.gpus_per_stage // shape.tp)  # tp ranks hold copies; send once
+        size = seqs * w.input_tokens * card.hidden_size * self.act_bytes_per_element / senders
+        return self.point_to_point(size, crosses)
+
+    def decode_transfer(self, shape: ParallelShape, seqs: int) -> PhaseCost:
+        if shape.pp <= 1:
+            return PhaseCost()
+        card = self.condition.model
+        crosses = shape.gpus_per_replica > self.hw.gpus_per_node
+        senders = max(1, shape.gpus_per_stage // shape.tp)
+        size = seqs * card.hidden_size * self.act_bytes_per_element / senders
+        return self.point_to_point(size, crosses)

@@ -1,0 +1,164 @@
+"""Safe reading of YAML/JSON files into plain data, and pydantic errors turned into user messages.
+
+Hostile input is expected: files are size-capped, YAML anchors/aliases (billion-laughs) and
+non-standard tags are refused, nesting depth is bounded, and every failure is an InputError that
+names the file, the key path and the reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from solver.errors import InputError
+
+MAX_FILE_BYTES = 2_000_000
+MAX_NESTING_DEPTH = 32
+
+
+class _NoAliasSafeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases, the vehicle of YAML expansion bombs."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases are not allowed (line {event.start_mark.line + 1})")
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise yaml.YAMLError(f"anchors are not allowed (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def _check_depth(value: Any, source: str, depth: int = 0) -> None:
+    if depth > MAX_NESTING_DEPTH:
+        raise InputError(source, "", f"nesting deeper than {MAX_NESTING_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(source, str(key), "keys must be strings")
+            _check_depth(item, source, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_depth(item, source, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InputError(source, "", f"non-finite number {value!r} is not allowed")
+
+
+def read_text(path: Path) -> str:
+    source = str(path)
+    if not path.exists():
+        raise InputError(source, "", "file not found")
+    if not path.is_file():
+        raise InputError(source, "", "not a regular file")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InputError(source, "", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(source, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(source, "", f"cannot read: {exc.strerror}") from None
+
+
+def parse_mapping(text: str, source: str) -> dict[str, Any]:
+    """Parse YAML (JSON is YAML) into a dict, refusing anything that is not a plain mapping."""
+    if "\x00" in text:
+        raise InputError(source, "", "binary content (NUL bytes) is not a condition file")
+    try:
+        if source.endswith(".json"):
+            data = json.loads(text)
+        else:
+            data = yaml.load(text, Loader=_NoAliasSafeLoader)  # noqa: S506 - safe loader subclass
+    except json.JSONDecodeError as exc:
+        raise InputError(source, f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise InputError(source, f"line {line}", f"invalid YAML: {exc.problem}") from None
+    except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
+        raise InputError(source, "", f"invalid YAML: {exc}") from None
+    if data is None:
+        raise InputError(source, "", "the file is empty")
+    if not isinstance(data, dict):
+        raise InputError(source, "", f"expected a mapping of keys at the top, got {type(data).__name__}")
+    _check_depth(data, source)
+    return data
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    return parse_mapping(read_text(path), str(path))
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        elif parts:
+            parts.append(f".{part}")
+        else:
+            parts.append(str(part))
+    return "".join(parts)
+
+
+def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Valid keys at `loc` (the parent of an unknown key) by walking the pydantic model."""
+    current: Any = model
+    for part in loc:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or not isinstance(part, str) or part not in fields:
+            return []
+        annotation = fields[part].annotation
+        current = _first_model(annotation)
+        if current is None:
+            return []
+    fields = getattr(current, "model_fields", None)
+    return list(fields) if fields else []
+
+
+def _first_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def validation_error(exc: ValidationError, source: str, model: type[BaseModel]) -> InputError:
+    """One InputError listing every problem, each with its key path and a did-you-mean hint."""
+    lines: list[str] = []
+    first_key = ""
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(p for p in loc if p not in ("str", "int", "float", "dict[str,any]"))
+        key = _location(loc) or "(top level)"
+        reason = error["msg"]
+        if error["type"] == "extra_forbidden":
+            valid = _field_names(model, loc[:-1])
+            guess = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+            reason = "unknown key"
+            if guess:
+                reason += f"; did you mean '{guess[0]}'?"
+            elif valid:
+                reason += f"; valid keys here: {', '.join(valid)}"
+        elif error["type"] == "missing":
+            reason = "required key is missing"
+        elif "input" in error and error["type"] not in ("value_error",):
+            shown = repr(error["input"])
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            reason = f"{reason} (got {shown})"
+        reason = reason.removeprefix("Value error, ")
+        first_key = first_key or key
+        lines.append(f"{key}: {reason}")
+    if len(lines) == 1:
+        return InputError(source, first_key, lines[0].split(": ", 1)[1])
+    return InputError(source, first_key, "invalid values:\n  " + "\n  ".join(lines))

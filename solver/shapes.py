@@ -1,0 +1,165 @@
+"""Parallel shapes: every (tp, pp, dp, ep, etp, attn_dp, sp) the cluster and the model admit.
+
+GPU accounting (docs/design.md §2): attention and experts are two grids folded onto the same GPUs
+of a pipeline stage,
+
+    gpus per stage   = tp * attn_dp * sp = etp * ep     (dense models: ep = etp = 1, attn_dp = 1)
+    gpus per replica = pp * gpus per stage
+    gpus used        = dp * gpus per replica
+
+Rank order (fastest first): tp, sp, attn_dp inside a stage, then stage, then replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from solver.condition import DEGREE_NAMES, Condition
+
+
+@dataclass(frozen=True, order=True)
+class ParallelShape:
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    ep: int = 1
+    etp: int = 1
+    attn_dp: int = 1
+    sp: int = 1
+
+    @property
+    def gpus_per_stage(self) -> int:
+        return self.tp * self.attn_dp * self.sp
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.pp * self.gpus_per_stage
+
+    @property
+    def gpus_used(self) -> int:
+        return self.dp * self.gpus_per_replica
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in DEGREE_NAMES}
+
+    @property
+    def label(self) -> str:
+        parts = [f"TP{self.tp}", f"PP{self.pp}", f"DP{self.dp}"]
+        if self.ep > 1 or self.etp > 1:
+            parts += [f"EP{self.ep}", f"ETP{self.etp}"]
+        if self.attn_dp > 1:
+            parts.append(f"ADP{self.attn_dp}")
+        if self.sp > 1:
+            parts.append(f"SP{self.sp}")
+        return " ".join(parts)
+
+    @property
+    def family(self) -> str:
+        """Coarse family for runner-up tables: which kinds of parallelism are in use."""
+        used = [n for n in ("tp", "pp", "ep", "attn_dp", "sp") if getattr(self, n) > 1]
+        return "+".join(used) if used else "single-gpu"
+
+
+def divisors(n: int) -> list[int]:
+    small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def group_within_node(group_size: int, gpus_per_node: int) -> bool:
+    """A group of consecutive ranks (aligned to its size) sits inside one node."""
+    return group_size <= gpus_per_node and gpus_per_node % group_size == 0
+
+
+def shape_violations(shape: ParallelShape, condition: Condition) -> list[str]:
+    """Every divisibility / placement rule the shape breaks (empty list: the shape is valid).
+
+    Shared by the enumeration and by `check`, so a hand-made plan is judged by the same rules.
+    """
+    card, cluster, policy = condition.model, condition.cluster, condition.policy
+    problems: list[str] = []
+    if card.num_attention_heads % shape.tp:
+        problems.append(f"tp={shape.tp} does not divide num_attention_heads={card.num_attention_heads}")
+    kv = card.kv_heads
+    if not card.is_mla and kv % shape.tp and shape.tp % kv:
+        problems.append(f"tp={shape.tp} and num_key_value_heads={kv}: neither divides the other")
+    dense_layers = (not card.is_moe) or card.first_k_dense_layers > 0
+    if dense_layers and card.intermediate_size and card.intermediate_size % shape.tp:
+        problems.append(f"tp={shape.tp} does not divide intermediate_size={card.intermediate_size}")
+    if shape.pp > card.num_hidden_layers:
+        problems.append(f"pp={shape.pp} exceeds num_hidden_layers={card.num_hidden_layers}")
+    if card.is_moe:
+        if shape.etp * shape.ep != shape.gpus_per_stage:
+            problems.append(
+                f"folding identity broken: etp*ep={shape.etp * shape.ep} but "
+                f"tp*attn_dp*sp={shape.gpus_per_stage}"
+            )
+        if card.num_experts % shape.ep:
+            problems.append(f"ep={shape.ep} does not divide num_experts={card.num_experts}")
+        if card.moe_intermediate_size and card.moe_intermediate_size % shape.etp:
+            problems.append(
+                f"etp={shape.etp} does not divide moe_intermediate_size={card.moe_intermediate_size}"
+            )
+    elif (shape.ep, shape.etp, shape.attn_dp) != (1, 1, 1):
+        problems.append("a dense model has no expert grid: ep, etp and attn_dp must be 1")
+    if shape.sp > condition.workload.input_tokens:
+        problems.append(f"sp={shape.sp} exceeds input_tokens={condition.workload.input_tokens}")
+    if policy.tp_within_node and not group_within_node(shape.tp, cluster.gpus_per_node):
+        problems.append(
+            f"tp={shape.tp} does not fit inside a node of {cluster.gpus_per_node} GPUs "
+            "(policy.tp_within_node)"
+        )
+    problems += _gpu_count_violations(shape, condition)
+    for name in DEGREE_NAMES:
+        if not policy.allows(name, getattr(shape, name)):
+            problems.append(f"{name}={getattr(shape, name)} is not in policy.{name}")
+    return problems
+
+
+def _gpu_count_violations(shape: ParallelShape, condition: Condition) -> list[str]:
+    cluster = condition.cluster
+    used = shape.gpus_used
+    if used > cluster.num_gpus:
+        return [f"uses {used} GPUs but only {cluster.num_gpus} are available"]
+    if cluster.fixed and condition.policy.use_all_gpus and used != cluster.num_gpus:
+        return [f"uses {used} of {cluster.num_gpus} GPUs (policy.use_all_gpus requires all)"]
+    return []
+
+
+def enumerate_shapes(condition: Condition) -> list[ParallelShape]:
+    """All valid shapes, in a fixed order (determinism)."""
+    card, cluster = condition.model, condition.cluster
+    shapes: list[ParallelShape] = []
+    for total in _gpu_totals(condition):
+        for dp in divisors(total):
+            if not cluster.fixed and dp != 1:
+                continue  # ample GPUs: one replica; replicas scale throughput linearly
+            for pp in divisors(total // dp):
+                stage = total // (dp * pp)
+                shapes += [
+                    s for s in _stage_shapes(stage, pp, dp, card.is_moe)
+                    if not shape_violations(s, condition)
+                ]
+    return sorted(set(shapes))
+
+
+def _gpu_totals(condition: Condition) -> list[int]:
+    cluster = condition.cluster
+    if cluster.fixed and condition.policy.use_all_gpus:
+        return [cluster.num_gpus]
+    return list(range(1, cluster.num_gpus + 1))
+
+
+def _stage_shapes(stage: int, pp: int, dp: int, is_moe: bool) -> list[ParallelShape]:
+    out: list[ParallelShape] = []
+    for tp in divisors(stage):
+        for sp in divisors(stage // tp):
+            attn_dp = stage // (tp * sp)
+            if not is_moe:
+                if attn_dp == 1:
+                    out.append(ParallelShape(tp=tp, pp=pp, dp=dp, sp=sp))
+                continue
+            for etp in divisors(stage):
+                out.append(
+                    ParallelShape(tp=tp, pp=pp, dp=dp, ep=stage // etp, etp=etp, attn_dp=attn_dp, sp=sp)
+                )
+    return out
