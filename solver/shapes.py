@@ -70,7 +70,7 @@ def group_within_node(group_size: int, gpus_per_node: int) -> bool:
     return group_size <= gpus_per_node and gpus_per_node % group_size == 0
 
 
-def shape_violations(shape: ParallelShape, condition: Condition) -> list[str]:
+def shape_violations(shape: ParallelShape, condition: Condition, gpu_count: bool = True) -> list[str]:
     """Every divisibility / placement rule the shape breaks (empty list: the shape is valid).
 
     Shared by the enumeration and by `check`, so a hand-made plan is judged by the same rules.
@@ -108,7 +108,8 @@ def shape_violations(shape: ParallelShape, condition: Condition) -> list[str]:
             f"tp={shape.tp} does not fit inside a node of {cluster.gpus_per_node} GPUs "
             "(policy.tp_within_node)"
         )
-    problems += _gpu_count_violations(shape, condition)
+    if gpu_count:
+        problems += _gpu_count_violations(shape, condition)
     for name in DEGREE_NAMES:
         if not policy.allows(name, getattr(shape, name)):
             problems.append(f"{name}={getattr(shape, name)} is not in policy.{name}")

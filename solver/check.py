@@ -1,0 +1,97 @@
+"""`paraplan check`: grade a given plan (plan.json or a short YAML) against a condition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from solver.condition import Condition
+from solver.formulation import balanced_boundaries
+from solver.loading import read_mapping, validation_error
+from solver.plan import Plan, SolverInfo, build_plan
+from solver.shapes import ParallelShape, shape_violations
+from solver.verify import ConstraintCheck, verify_plan
+
+_DEGREE = Field(default=1, ge=1, le=1_000_000)
+
+
+class ShortPlan(BaseModel):
+    """A hand-made plan: degrees, batch, and optionally how many layers each stage holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tp: int = _DEGREE
+    pp: int = _DEGREE
+    dp: int = _DEGREE
+    ep: int = _DEGREE
+    etp: int = _DEGREE
+    attn_dp: int = _DEGREE
+    sp: int = _DEGREE
+    batch_size: int = Field(ge=1, le=1_000_000)
+    layers_per_stage: list[int] | None = None
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    plan: Plan | None
+    checks: list[ConstraintCheck]
+
+    @property
+    def violations(self) -> list[ConstraintCheck]:
+        return [c for c in self.checks if not c.passed]
+
+
+def _fail(name: str, value: object, limit: object) -> ConstraintCheck:
+    return ConstraintCheck(name=name, value=str(value), limit=str(limit), passed=False)
+
+
+def _boundaries(short: ShortPlan, num_layers: int) -> tuple[list[int] | None, list[ConstraintCheck]]:
+    if short.pp > num_layers:
+        return None, [_fail("layers.each_on_one_stage", f"pp={short.pp}", f"<= {num_layers} layers")]
+    if short.layers_per_stage is None:
+        return balanced_boundaries(num_layers, short.pp), []
+    sizes = short.layers_per_stage
+    problems = []
+    if len(sizes) != short.pp:
+        problems.append(_fail("layers.each_on_one_stage", f"{len(sizes)} stages listed", f"pp={short.pp}"))
+    if any(n < 1 for n in sizes):
+        problems.append(_fail("layers.each_on_one_stage", "a stage with no layers", ">= 1 per stage"))
+    if sum(sizes) != num_layers:
+        problems.append(_fail("layers.each_on_one_stage", f"{sum(sizes)} layers", f"= {num_layers}"))
+    if problems:
+        return None, problems
+    bounds = [0]
+    for n in sizes:
+        bounds.append(bounds[-1] + n)
+    return bounds, []
+
+
+def _check_short(condition: Condition, short: ShortPlan) -> CheckResult:
+    shape = ParallelShape(tp=short.tp, pp=short.pp, dp=short.dp, ep=short.ep, etp=short.etp,
+                          attn_dp=short.attn_dp, sp=short.sp)
+    bounds, problems = _boundaries(short, condition.model.num_hidden_layers)
+    if bounds is None:
+        rules = [_fail("divisibility_and_policy", p, "-") for p in shape_violations(shape, condition)]
+        return CheckResult(plan=None, checks=problems + rules)
+    info = SolverInfo(method="check", seconds=0.0, objective=None, best_bound=None, gap=None,
+                      candidates=0, candidates_in_model=0, candidates_removed={})
+    plan = build_plan(condition, shape, short.batch_size, bounds, "checked", info)
+    return CheckResult(plan=plan, checks=verify_plan(condition, plan))
+
+
+def load_plan_file(path: Path) -> Plan | ShortPlan:
+    data: dict[str, Any] = read_mapping(path)
+    model: type[BaseModel] = Plan if "schema_version" in data else ShortPlan
+    try:
+        return model.model_validate(data)  # type: ignore[return-value]
+    except ValidationError as exc:
+        raise validation_error(exc, str(path), model) from None
+
+
+def check_plan(condition: Condition, plan_path: Path) -> CheckResult:
+    given = load_plan_file(plan_path)
+    if isinstance(given, ShortPlan):
+        return _check_short(condition, given)
+    # a plan may be graded against another condition than its own: that is the point of check
+    return CheckResult(plan=given, checks=verify_plan(condition, given))

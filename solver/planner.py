@@ -1,0 +1,117 @@
+"""solve(): condition -> problem -> optimizer -> plan -> verification. The library entry point."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from solver.condition import Condition
+from solver.errors import InfeasibleError, VerificationError
+from solver.exhaustive import solve_exhaustive
+from solver.formulation import (
+    CpSatResult,
+    PlacementModel,
+    Screening,
+    SolverSettings,
+    presolve_candidates,
+)
+from solver.plan import Plan, SolverInfo, build_plan
+from solver.problem import PlanningProblem, build_problem
+from solver.tables import OBJECTIVE_SCALE
+from solver.verify import ConstraintCheck, verify_plan, violations
+
+log = logging.getLogger(__name__)
+
+REMOVAL_REASONS = {
+    "memory": "per-GPU memory (weights + KV cache + activations + overhead) exceeds the usable memory",
+    "ttft_slo": "TTFT above slo.ttft_ms even with a perfectly balanced pipeline",
+    "tpot_slo": "TPOT above slo.tpot_ms even with a perfectly balanced pipeline",
+    "e2e_slo": "end-to-end latency above slo.e2e_latency_ms even when perfectly balanced",
+    "dominated": "lower bound worse than a feasible plan (not binding)",
+}
+
+
+@dataclass(frozen=True)
+class Solution:
+    plan: Plan
+    checks: list[ConstraintCheck]
+    problem: PlanningProblem
+    screening: Screening | None
+
+
+def _canonical(problem: PlanningProblem, screening: Screening, objective: int) -> CpSatResult:
+    """Among plans with the optimal objective, the one with the lowest candidate index, found by a
+    single-worker solve so the answer does not depend on --workers."""
+    model = PlacementModel(problem, screening)
+    model.model.add(sum(model._objective_terms) <= objective)
+    model.model.minimize(sum(t.index * model.use(t) for t in model.tables))
+    return model.solve(SolverSettings(time_limit_s=30.0, num_workers=1, random_seed=0))
+
+
+def _infeasible(problem: PlanningProblem, screening: Screening | None) -> InfeasibleError:
+    n = len(problem.tables)
+    if not problem.shapes:
+        return InfeasibleError(
+            "no parallel shape satisfies the divisibility, GPU-count and policy rules",
+            ["divisibility/gpu_count/policy"],
+        )
+    removed = screening.removed if screening else {}
+    binding = [f"{reason}: {count} of {n} candidates ({REMOVAL_REASONS[reason]})"
+               for reason, count in sorted(removed.items(), key=lambda kv: -kv[1])
+               if reason != "dominated"]
+    if not binding:
+        binding = ["no split of layers over stages meets memory and the SLOs together"]
+    return InfeasibleError(f"no plan meets every hard constraint ({n} candidates tried)", binding)
+
+
+def solve(condition: Condition, method: str = "cp-sat",
+          settings: SolverSettings | None = None) -> Solution:
+    settings = settings or SolverSettings()
+    started = time.perf_counter()
+    problem = build_problem(condition)
+    screening: Screening | None = None
+    if method == "exhaustive":
+        oracle = solve_exhaustive(problem)
+        if oracle.table is None or oracle.objective is None:
+            raise _infeasible(problem, presolve_candidates(problem))
+        table, boundaries, status = oracle.table, oracle.boundaries, "optimal"
+        objective, bound, in_model = oracle.objective, oracle.objective, len(problem.tables)
+    else:
+        screening = presolve_candidates(problem)
+        if not screening.kept:
+            raise _infeasible(problem, screening)
+        result = PlacementModel(problem, screening).solve(settings)
+        if result.table is None or result.objective is None:
+            raise _infeasible(problem, screening)
+        objective, bound, in_model = result.objective, result.best_bound, len(screening.kept)
+        if result.status == "optimal":
+            result = _canonical(problem, screening, result.objective)
+            assert result.table is not None
+        table, boundaries, status = result.table, result.boundaries, result.status
+    seconds = time.perf_counter() - started
+    plan = build_plan(condition, table.costs.shape, table.costs.batch_size, boundaries, status,
+                      _solver_info(method, seconds, objective, bound, problem, in_model, screening))
+    checks = verify_plan(condition, plan)
+    failed = violations(checks)
+    if failed:
+        names = ", ".join(f"{c.name} ({c.value} vs {c.limit})" for c in failed)
+        raise VerificationError(f"internal error: the verifier rejected the solver's plan: {names}")
+    return Solution(plan, checks, problem, screening)
+
+
+def _solver_info(method: str, seconds: float, objective: int, bound: int | None,
+                 problem: PlanningProblem, in_model: int, screening: Screening | None) -> SolverInfo:
+    gap = None
+    if bound is not None and objective:
+        gap = max(0.0, (objective - bound) / objective)
+    return SolverInfo(
+        method=method,
+        seconds=seconds,
+        objective=objective / OBJECTIVE_SCALE,
+        best_bound=None if bound is None else bound / OBJECTIVE_SCALE,
+        gap=gap,
+        candidates=len(problem.tables),
+        candidates_in_model=in_model,
+        candidates_removed=dict(sorted(screening.removed.items())) if screening else {},
+    )
