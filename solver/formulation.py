@@ -34,6 +34,7 @@ class SolverSettings:
     num_workers: int = 2
     random_seed: int = 0
     log_search_progress: bool = False
+    screen_candidates: bool = True  # drop candidates by proven bounds before building the model
 
 
 @dataclass
@@ -119,9 +120,20 @@ def evaluate_split(problem: PlanningProblem, t: CandidateTable, boundaries: list
     return objective
 
 
-def presolve_candidates(problem: PlanningProblem) -> Screening:
-    """Drop candidates that provably cannot be feasible or optimal; keep an incumbent for hints."""
+def presolve_candidates(problem: PlanningProblem, screen: bool = True) -> Screening:
+    """Drop candidates that provably cannot be feasible or optimal; keep an incumbent for hints.
+
+    With screen=False every candidate enters the model (used by tests of the formulation itself).
+    """
     screening = Screening()
+    if not screen:
+        screening.kept = list(problem.tables)
+        for t in problem.tables:
+            split = balanced_boundaries(problem.num_layers, t.pp)
+            value = evaluate_split(problem, t, split)
+            if value is not None and (screening.incumbent is None or value < screening.incumbent[2]):
+                screening.incumbent = (t, split, value)
+        return screening
     survivors: list[tuple[CandidateTable, _Bounds]] = []
     for t in problem.tables:
         b = _bounds(problem, t)
@@ -282,7 +294,7 @@ class PlacementModel:
 
 
 def solve_cpsat(problem: PlanningProblem, settings: SolverSettings) -> CpSatResult:
-    screening = presolve_candidates(problem)
+    screening = presolve_candidates(problem, settings.screen_candidates)
     log.info("candidates kept %d, removed %s", len(screening.kept), screening.removed)
     if not screening.kept:
         return CpSatResult("infeasible", None, None, None, [], 0.0, screening)

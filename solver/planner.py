@@ -78,7 +78,7 @@ def solve(condition: Condition, method: str = "cp-sat",
         table, boundaries, status = oracle.table, oracle.boundaries, "optimal"
         objective, bound, in_model = oracle.objective, oracle.objective, len(problem.tables)
     else:
-        screening = presolve_candidates(problem)
+        screening = presolve_candidates(problem, settings.screen_candidates)
         if not screening.kept:
             raise _infeasible(problem, screening)
         result = PlacementModel(problem, screening).solve(settings)

@@ -1,0 +1,69 @@
+"""A seeded corpus of generated conditions for solver-vs-oracle tests (no randomness at run time)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+CARD_MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen3-30b-a3b", "gpt-oss-120b"]
+GPUS = ["h100-sxm-80gb", "a100-sxm-80gb", "l40s", "h200-sxm-141gb", "h20", "mi300x"]
+
+
+def tiny_model(rng: random.Random) -> dict[str, Any]:
+    """A small inline model with uneven layer kinds (dense-first + MoE, windows, MLA)."""
+    layers = rng.choice([4, 6, 7, 9, 12])
+    heads = rng.choice([8, 16])
+    card: dict[str, Any] = {
+        "name": f"tiny-{layers}",
+        "num_hidden_layers": layers,
+        "hidden_size": rng.choice([1024, 2048, 4096]),
+        "num_attention_heads": heads,
+        "num_key_value_heads": rng.choice([2, 4, heads]),
+        "intermediate_size": rng.choice([4096, 8192, 16384]),
+        "vocab_size": rng.choice([32000, 128000]),
+    }
+    kind = rng.choice(["dense", "moe", "moe-dense-first", "window"])
+    if kind.startswith("moe"):
+        card |= {"num_experts": rng.choice([8, 16]), "num_experts_per_tok": 2,
+                 "moe_intermediate_size": rng.choice([1024, 2048])}
+        if kind == "moe-dense-first":
+            card["first_k_dense_layers"] = rng.randint(1, layers - 1)
+    if kind == "window":
+        card |= {"sliding_window": 512, "sliding_window_every": 2}
+    return card
+
+
+def generate(n: int = 36, seed: int = 20261128) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    corpus = []
+    for i in range(n):
+        model: Any = tiny_model(rng) if i % 2 else rng.choice(CARD_MODELS)
+        gpus_per_node = rng.choice([2, 4, 8])
+        data: dict[str, Any] = {
+            "name": f"corpus-{i}",
+            "model": model,
+            "precision": {"weights": rng.choice(["bf16", "fp8"]), "kv_cache": rng.choice(["bf16", "fp8"])},
+            "hardware": {"gpu": rng.choice(GPUS), "num_nodes": rng.choice([1, 1, 2]),
+                         "gpus_per_node": gpus_per_node},
+            "workload": {"input_tokens": rng.choice([256, 1024, 4096]),
+                         "output_tokens": rng.choice([64, 256, 1024])},
+            "objective": {"latency_weight": rng.choice([0, 1, 3]),
+                          "throughput_weight": rng.choice([1, 2])},
+            "policy": {"use_all_gpus": rng.random() < 0.7},
+        }
+        if rng.random() < 0.35:  # force pipelines so uneven layer splits are exercised
+            data["policy"]["pp"] = rng.choice([[2], [3], [2, 4], [4]])
+            data["policy"]["use_all_gpus"] = False
+        if rng.random() < 0.5:
+            data["workload"]["batch_size"] = rng.choice([1, 4, 16, 64])
+        else:
+            data["workload"]["max_batch_size"] = rng.choice([8, 32, 128])
+        slo: dict[str, float] = {}
+        if rng.random() < 0.5:
+            slo["ttft_ms"] = rng.choice([100, 1000, 10000])
+        if rng.random() < 0.5:
+            slo["tpot_ms"] = rng.choice([5, 20, 100])
+        if slo:
+            data["slo"] = slo
+        corpus.append(data)
+    return corpus
