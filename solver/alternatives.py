@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from solver.exhaustive import best_split
-from solver.formulation import _bounds
+from solver.formulation import _bounds, bound_violation
 from solver.problem import PlanningProblem
 from solver.tables import OBJECTIVE_SCALE, CandidateTable
 
@@ -23,21 +23,18 @@ class Alternative:
     reason: str
 
 
-def _why_infeasible(problem: PlanningProblem, tables: list[CandidateTable]) -> str:
-    reasons: dict[str, int] = {}
-    for t in tables:
-        b = _bounds(problem, t)
-        if b.memory_lb > t.memory_limit:
-            key = "memory does not fit"
-        elif t.ttft_limit is not None and b.prefill_sum + (t.prefill_microbatches - 1) * b.max_prefill_lb > t.ttft_limit:
-            key = "TTFT SLO missed"
-        elif t.tpot_limit is not None and max(b.decode_sum, t.decode_microbatches * b.max_decode_lb) > t.tpot_limit:
-            key = "TPOT SLO missed"
-        else:
-            key = "no layer split meets memory and SLOs together"
-        reasons[key] = reasons.get(key, 0) + 1
+REASON_TEXT = {
+    "memory": "memory does not fit",
+    "ttft_slo": "TTFT SLO missed",
+    "tpot_slo": "TPOT SLO missed",
+    "e2e_slo": "e2e SLO missed",
+    "split": "no layer split meets memory and SLOs together",
+}
+
+
+def _why_infeasible(reasons: dict[str, int], total: int) -> str:
     worst = max(reasons.items(), key=lambda kv: kv[1])
-    return f"infeasible: {worst[0]} ({worst[1]} of {len(tables)} candidates)"
+    return f"infeasible: {REASON_TEXT[worst[0]]} ({worst[1]} of {total} candidates)"
 
 
 def best_per_family(problem: PlanningProblem, chosen: CandidateTable) -> list[Alternative]:
@@ -48,16 +45,27 @@ def best_per_family(problem: PlanningProblem, chosen: CandidateTable) -> list[Al
     for family, tables in sorted(families.items()):
         if family == chosen.costs.shape.family:
             continue
-        ranked = sorted(tables, key=lambda t: (_bounds(problem, t).objective_lb, t.index))
+        reasons: dict[str, int] = {}
+        ranked = []
+        for t in tables:
+            b = _bounds(problem, t)
+            reason = bound_violation(t, b)
+            if reason is None:
+                ranked.append((b.objective_lb, t.index, t))
+            else:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        ranked.sort(key=lambda item: item[:2])
         best: tuple[int, CandidateTable, list[int]] | None = None
-        for t in ranked:
-            if best is not None and _bounds(problem, t).objective_lb > best[0]:
+        for lower_bound, _, t in ranked:
+            if best is not None and lower_bound > best[0]:
                 break
             split = best_split(problem, t, cutoff=None if best is None else best[0])
-            if split is not None and (best is None or split.objective < best[0]):
+            if split is None:
+                reasons["split"] = reasons.get("split", 0) + 1
+            elif best is None or split.objective < best[0]:
                 best = (split.objective, t, split.boundaries)
         if best is None:
-            out.append(Alternative(family, None, [], None, _why_infeasible(problem, tables)))
+            out.append(Alternative(family, None, [], None, _why_infeasible(reasons, len(tables))))
         else:
             out.append(Alternative(family, best[1], best[2], best[0] / OBJECTIVE_SCALE, ""))
     return out

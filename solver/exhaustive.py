@@ -83,15 +83,24 @@ def best_split(problem: PlanningProblem, table: CandidateTable,
     stage_decode = np.concatenate([
         (m.decode + table.decode_extra[s])[m.valid] for s in range(pp)
     ])
+    thresholds = np.unique(stage_decode)
+    # feasibility (memory, decode <= threshold) is monotone in the threshold: binary-search the start
+    low, high = 0, len(thresholds)
+    while low < high:
+        middle = (low + high) // 2
+        if _min_max_prefill(m, table, int(thresholds[middle]))[0] < INF:
+            high = middle
+        else:
+            low = middle + 1
     best: SplitResult | None = None
     bound = INF if cutoff is None else cutoff + 1
-    for threshold in np.unique(stage_decode):
+    prefill_floor = (table.prefill_microbatches - 1) * -(-sp // pp)  # max stage >= average stage
+    for threshold in thresholds[low:]:
         tpot = max(sd, table.decode_microbatches * int(threshold))
         if table.tpot_limit is not None and tpot > table.tpot_limit:
             break
-        floor = sp + table.output_tokens * tpot
-        if floor >= bound:
-            break
+        if sp + prefill_floor + table.output_tokens * tpot >= bound:
+            break  # every later threshold has a larger decode term
         max_prefill, boundaries = _min_max_prefill(m, table, int(threshold))
         if max_prefill >= INF:
             continue

@@ -87,6 +87,21 @@ def _bounds(problem: PlanningProblem, t: CandidateTable) -> _Bounds:
     return _Bounds(sp, sd, mp, md, mem, obj)
 
 
+def bound_violation(t: CandidateTable, b: _Bounds) -> str | None:
+    """The constraint family a candidate breaks even with a perfectly balanced split, if any."""
+    if b.memory_lb > t.memory_limit:
+        return "memory"
+    ttft_lb = b.prefill_sum + (t.prefill_microbatches - 1) * b.max_prefill_lb
+    tpot_lb = max(b.decode_sum, t.decode_microbatches * b.max_decode_lb)
+    if t.ttft_limit is not None and ttft_lb > t.ttft_limit:
+        return "ttft_slo"
+    if t.tpot_limit is not None and tpot_lb > t.tpot_limit:
+        return "tpot_slo"
+    if t.e2e_limit is not None and b.objective_lb > t.e2e_limit:
+        return "e2e_slo"
+    return None
+
+
 def balanced_boundaries(num_layers: int, pp: int) -> list[int]:
     """Even split by layer count, remainder to the middle stages (they carry no extras)."""
     base, extra = divmod(num_layers, pp)
@@ -137,19 +152,9 @@ def presolve_candidates(problem: PlanningProblem, screen: bool = True) -> Screen
     survivors: list[tuple[CandidateTable, _Bounds]] = []
     for t in problem.tables:
         b = _bounds(problem, t)
-        if b.memory_lb > t.memory_limit:
-            screening.remove("memory")
-            continue
-        ttft_lb = b.prefill_sum + (t.prefill_microbatches - 1) * b.max_prefill_lb
-        tpot_lb = max(b.decode_sum, t.decode_microbatches * b.max_decode_lb)
-        if t.ttft_limit is not None and ttft_lb > t.ttft_limit:
-            screening.remove("ttft_slo")
-            continue
-        if t.tpot_limit is not None and tpot_lb > t.tpot_limit:
-            screening.remove("tpot_slo")
-            continue
-        if t.e2e_limit is not None and b.objective_lb > t.e2e_limit:
-            screening.remove("e2e_slo")
+        reason = bound_violation(t, b)
+        if reason is not None:
+            screening.remove(reason)
             continue
         survivors.append((t, b))
         split = balanced_boundaries(problem.num_layers, t.pp)
