@@ -56,7 +56,7 @@ def _all_reduce_s(size: float, n: int, bw: float, alpha: float = ALPHA) -> float
     return 2 * (n - 1) / n * size / bw + 2 * (n - 1) * alpha
 
 
-# ---- decode: memory-bound at small batch ----------------------------------------------------------
+# ---- decode: memory-bound at small batch ---------------------------------------------------------
 
 
 def test_llama70b_decode_layer_is_memory_bound_by_hand() -> None:
@@ -100,7 +100,7 @@ def test_decode_time_scales_with_hbm_utilization_override() -> None:
         2 * base.layer[kind].decode.compute_s, rel=REL)
 
 
-# ---- prefill: compute-bound at large token counts ---------------------------------------------------
+# ---- prefill: compute-bound at large token counts ------------------------------------------------
 
 
 def test_llama70b_prefill_layer_is_compute_bound_by_hand() -> None:
@@ -130,7 +130,7 @@ def test_prefill_time_scales_inversely_with_mfu() -> None:
         2 * base.layer[kind].prefill.compute_s, rel=REL)
 
 
-# ---- collectives -----------------------------------------------------------------------------------
+# ---- collectives ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def test_link_choice_by_group_size_vs_gpus_per_node() -> None:
         2 * 3 / 4 * 1e6 / 200e9 + 2 * 3 * 2e-6, rel=REL)
 
 
-# ---- MoE decode ------------------------------------------------------------------------------------
+# ---- MoE decode ----------------------------------------------------------------------------------
 
 
 def test_mixtral_decode_touches_expected_distinct_experts() -> None:
@@ -216,12 +216,14 @@ def test_mixtral_decode_touches_expected_distinct_experts() -> None:
 
     proj = roof(2 * tokens * attn / tp, attn * 2 / tp)
     ctx = 1024 + 512 / 2
-    core = roof(tokens * 2 * n_h * ctx * (d + d) / tp, tokens * ctx * 2 * n_kv * d * 2 / min(tp, n_kv))
+    kv_read = tokens * ctx * 2 * n_kv * d * 2 / min(tp, n_kv)
+    core = roof(tokens * 2 * n_h * ctx * (d + d) / tp, kv_read)
     touched = 1 - (1 - k / E) ** tokens  # = 0.4375: chance an expert gets at least one token
     assert touched == pytest.approx(0.4375)
     routed = roof(2 * tokens * k * expert / 4, (E / ep) * touched * expert * 2)
     router = roof(2 * tokens * h * E / tp, h * E * 2 / tp)
-    assert costs.layer[kind].decode.compute_s == pytest.approx(proj + core + routed + router, rel=REL)
+    expected = proj + core + routed + router
+    assert costs.layer[kind].decode.compute_s == pytest.approx(expected, rel=REL)
     # comm: attention all-reduce over tp + dispatch and combine all-to-all over ep
     per_gpu = tokens / 4 * k * h * 2
     a2a = 3 / 4 * per_gpu / 300e9 + 3 * ALPHA
@@ -229,7 +231,7 @@ def test_mixtral_decode_touches_expected_distinct_experts() -> None:
     assert costs.layer[kind].decode.comm_s == pytest.approx(ar + 2 * a2a, rel=REL)
 
 
-# ---- sliding window (gpt-oss) ----------------------------------------------------------------------
+# ---- sliding window (gpt-oss) --------------------------------------------------------------------
 
 
 def _gpt_oss_costs(batch: int = 4):
@@ -248,7 +250,8 @@ def test_sliding_window_layers_read_less_kv_in_decode() -> None:
     assert windowed.decode.compute_s < full.decode.compute_s
     # same weights, same FFN; only the KV read differs (both memory-bound)
     expected_gap = 4 * (mean_ctx - 128) * per_token / hbm
-    assert full.decode.compute_s - windowed.decode.compute_s == pytest.approx(expected_gap, rel=1e-6)
+    gap = full.decode.compute_s - windowed.decode.compute_s
+    assert gap == pytest.approx(expected_gap, rel=1e-6)
     assert full.decode.hbm_bytes - windowed.decode.hbm_bytes == pytest.approx(
         4 * (mean_ctx - 128) * per_token, rel=REL)
 
@@ -264,7 +267,7 @@ def test_sliding_window_prefill_attention_flops() -> None:
         b * per_pair * (full_pairs - window_pairs) / tp, rel=REL)
 
 
-# ---- stage composition and serving metrics ------------------------------------------------------------
+# ---- stage composition and serving metrics -------------------------------------------------------
 
 
 def test_pp2_stage_times_compose_layers_and_extras() -> None:

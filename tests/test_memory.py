@@ -6,10 +6,10 @@ computed with solver.architecture or solver.cost helpers, so a wrong formula the
 Conventions the hand numbers follow (DESIGN.md §3 and the brief):
 - per-layer weights = (attention projections + input norm + SwiGLU FFN + post norm) / tp for dense
   layers; MoE: attention / tp, routed experts / (ep * etp), router + post norm replicated;
-- embedding V*h / tp on the first stage; LM head (V*h + final norm h) / tp on the last stage;
-- KV cache = sequences x (input + output) tokens x layers x 2 * n_kv * d elements x bytes, split over
-  min(tp, n_kv) ranks (replicated beyond the KV head count); attention DP keeps ceil(B / attn_dp)
-  sequences per GPU.
+- embedding V*h / tp on the first stage; LM head (V*h + final norm h) / tp on the last;
+- KV cache = sequences x (input + output) tokens x layers x 2 * n_kv * d elements x bytes, split
+  over min(tp, n_kv) ranks (replicated beyond the KV head count); attention DP keeps
+  ceil(B / attn_dp) sequences per GPU.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def test_runtime_overhead_follows_the_condition() -> None:
     assert stages[0].overhead_bytes == pytest.approx(5.5e9, rel=REL)
 
 
-# ---- usable memory limit --------------------------------------------------------------------------
+# ---- usable memory limit -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fraction", [0.9, 0.85, 1.0])
@@ -153,7 +153,7 @@ def test_llama70b_fp8_tp4_fits_and_limit_is_72_gb() -> None:
     assert "72.00 GB" in row.limit
 
 
-# ---- pipeline parallel ----------------------------------------------------------------------------
+# ---- pipeline parallel ---------------------------------------------------------------------------
 
 
 def test_pp2_stage0_holds_embedding_stage1_holds_lm_head() -> None:
@@ -186,7 +186,7 @@ def test_small_prefill_workspace_is_not_capped_by_chunk() -> None:
     assert stages[0].activation_bytes == pytest.approx(workspace + logits, rel=REL)
 
 
-# ---- TP beyond the KV head count --------------------------------------------------------------------
+# ---- TP beyond the KV head count -----------------------------------------------------------------
 
 
 def test_tp16_beyond_kv_heads_replicates_kv() -> None:
@@ -215,7 +215,7 @@ def test_sequence_parallel_splits_kv_tokens() -> None:
     assert stages[0].kv_cache_bytes == pytest.approx(expected, rel=REL)
 
 
-# ---- MoE: Mixtral-8x7B with expert folding ------------------------------------------------------------
+# ---- MoE: Mixtral-8x7B with expert folding -------------------------------------------------------
 
 
 def test_mixtral_ep2_etp2_tp2_attn_dp2_weights_by_hand() -> None:
@@ -232,7 +232,7 @@ def test_mixtral_ep2_etp2_tp2_attn_dp2_weights_by_hand() -> None:
     assert costs.layer[kind].weight_bytes == pytest.approx(layer * 2, rel=REL)
     total = 32 * layer + V * h / 2 + (V * h + h) / 2
     assert stages[0].weights_bytes == pytest.approx(total * 2, rel=REL)
-    # sanity: the whole model is 46.7 B params; per GPU about a quarter of the experts + half attention
+    # sanity: the hand terms add up to the published 46.7 B parameters
     assert 32 * (attention + experts + router + post_norm) + 2 * V * h + h == pytest.approx(
         46.7e9, rel=0.01)
 
@@ -260,7 +260,7 @@ def test_mixtral_ep4_etp1_experts_split_four_ways() -> None:
     assert costs.layer[kind].kv_cache_bytes == pytest.approx(8 * 1536 * 2048 * 2 / 4, rel=REL)
 
 
-# ---- sliding window (gpt-oss) ----------------------------------------------------------------------------
+# ---- sliding window (gpt-oss) --------------------------------------------------------------------
 
 
 def test_gpt_oss_windowed_layers_hold_window_tokens_of_kv() -> None:

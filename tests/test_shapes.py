@@ -20,8 +20,9 @@ from solver.shapes import (
 )
 
 
-def _condition(model: str = "llama-3.1-70b", *, gpu: str = "h100-sxm-80gb", num_nodes: int | None = 1,
-               input_tokens: int = 2048, policy: dict[str, Any] | None = None,
+def _condition(model: str = "llama-3.1-70b", *, gpu: str = "h100-sxm-80gb",
+               num_nodes: int | None = 1, input_tokens: int = 2048,
+               policy: dict[str, Any] | None = None,
                hardware: dict[str, Any] | None = None):
     hw: dict[str, Any] = {"gpu": gpu, **(hardware or {})}
     if num_nodes is not None:
@@ -108,7 +109,7 @@ def test_ample_gpus_one_replica_any_count() -> None:
     assert {(s.tp, s.pp, s.sp) for s in shapes if s.gpus_used == 3} == {(1, 3, 1), (1, 1, 3)}
 
 
-# ---- MoE ---------------------------------------------------------------------------------------------
+# ---- MoE -----------------------------------------------------------------------------------------
 
 
 def _brute_force_mixtral_4gpu() -> set[ParallelShape]:
@@ -170,7 +171,7 @@ def test_moe_enumeration_includes_attention_dp_with_expert_parallel() -> None:
     assert all(s.ep <= 8 for s in shapes)
 
 
-# ---- shape_violations names the broken rule ------------------------------------------------------------
+# ---- shape_violations names the broken rule ------------------------------------------------------
 
 
 def test_violation_tp3_names_heads_kv_and_ffn() -> None:
@@ -242,7 +243,7 @@ def test_tp16_beyond_kv_heads_is_allowed_when_kv_divides_tp() -> None:
     assert shape_violations(ParallelShape(tp=16), cond) == []
 
 
-# ---- small helpers ---------------------------------------------------------------------------------------
+# ---- small helpers -------------------------------------------------------------------------------
 
 
 def test_divisors_and_node_groups() -> None:
