@@ -289,7 +289,10 @@ class PlacementModel:
             cp_model.INFEASIBLE: "infeasible",
         }.get(code, "unknown")
         if status not in ("optimal", "feasible"):
-            return CpSatResult(status, None, None, None, [], solver.wall_time, self.screening)
+            bound = None
+            if status == "unknown":
+                bound = int(math.floor(solver.best_objective_bound + 1e-6))
+            return CpSatResult(status, None, bound, None, [], solver.wall_time, self.screening)
         chosen = next(t for t in self.tables if solver.boolean_value(self.use(t)))
         bounds = [int(solver.value(v)) for v in self._boundary[chosen.pp]]
         objective = int(round(solver.objective_value))

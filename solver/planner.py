@@ -49,6 +49,18 @@ def _canonical(problem: PlanningProblem, screening: Screening, objective: int) -
     return model.solve(SolverSettings(time_limit_s=30.0, num_workers=1, random_seed=0))
 
 
+def _fall_back_to_incumbent(result: CpSatResult, screening: Screening) -> CpSatResult:
+    """Time limit hit before CP-SAT reported a plan: return the balanced-split incumbent."""
+    if screening.incumbent is None:
+        raise InfeasibleError(
+            "the time limit ran out before any plan was found",
+            ["not proven infeasible: raise --time-limit"],
+        )
+    table, split, value = screening.incumbent
+    log.warning("time limit reached; returning the greedy incumbent")
+    return CpSatResult("feasible", value, result.best_bound, table, split, result.seconds, screening)
+
+
 def _infeasible(problem: PlanningProblem, screening: Screening | None) -> InfeasibleError:
     n = len(problem.tables)
     if not problem.shapes:
@@ -82,6 +94,8 @@ def solve(condition: Condition, method: str = "cp-sat",
         if not screening.kept:
             raise _infeasible(problem, screening)
         result = PlacementModel(problem, screening).solve(settings)
+        if result.status == "unknown":
+            result = _fall_back_to_incumbent(result, screening)
         if result.table is None or result.objective is None:
             raise _infeasible(problem, screening)
         objective, bound, in_model = result.objective, result.best_bound, len(screening.kept)
