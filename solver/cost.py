@@ -119,19 +119,20 @@ class CostModel:
             return self.hw.intra_bytes_per_s
         return self.hw.inter_bytes_per_s
 
-    def all_reduce(self, size_bytes: float, ranks: int) -> PhaseCost:
+    def all_reduce(self, size_bytes: float, ranks: int, span: int | None = None) -> PhaseCost:
+        """Ring all-reduce; `span` = consecutive ranks the group covers (strided groups)."""
         if ranks <= 1 or size_bytes <= 0:
             return PhaseCost()
         moved = 2 * (ranks - 1) / ranks * size_bytes
-        time = moved / self.link_bytes_per_s(ranks) + 2 * (ranks - 1) * self.hw.alpha_s
+        time = moved / self.link_bytes_per_s(span or ranks) + 2 * (ranks - 1) * self.hw.alpha_s
         return PhaseCost(comm_s=time, comm_bytes=moved)
 
-    def all_to_all(self, size_bytes: float, ranks: int) -> PhaseCost:
+    def all_to_all(self, size_bytes: float, ranks: int, span: int | None = None) -> PhaseCost:
         """`size_bytes` is what one rank holds before the exchange; (n-1)/n of it leaves."""
         if ranks <= 1 or size_bytes <= 0:
             return PhaseCost()
         moved = (ranks - 1) / ranks * size_bytes
-        time = moved / self.link_bytes_per_s(ranks) + (ranks - 1) * self.hw.alpha_s
+        time = moved / self.link_bytes_per_s(span or ranks) + (ranks - 1) * self.hw.alpha_s
         return PhaseCost(comm_s=time, comm_bytes=moved)
 
     def all_gather(self, size_bytes: float, ranks: int) -> PhaseCost:
@@ -247,6 +248,7 @@ class CostModel:
             core = core + self.all_reduce(
                 tokens * self.condition.model.hidden_size * self.act_bytes_per_element / shape.tp,
                 shape.sp,
+                span=shape.tp * shape.sp,  # sp ranks are tp apart
             )
         out_bytes = tokens * self.condition.model.hidden_size * self.act_bytes_per_element
         return proj + core + self.all_reduce(out_bytes, shape.tp)
@@ -312,7 +314,7 @@ class CostModel:
         )
         # each GPU dispatches its share of the tokens' k copies and receives the results back
         per_gpu = tokens / g * k * card.hidden_size * self.act_bytes_per_element
-        exchange = self.all_to_all(per_gpu, shape.ep)
+        exchange = self.all_to_all(per_gpu, shape.ep, span=g)  # ep ranks are etp apart
         exchange = exchange + exchange  # dispatch + combine
         expert_tp = self.all_reduce(per_gpu, shape.etp)
         return routed + shared + exchange + expert_tp
@@ -368,7 +370,10 @@ class CostModel:
         rows = math.ceil(seqs / shape.attn_dp)
         gemm = self._op(2 * rows * params / shape.tp, weight)
         gather = self.all_gather(rows * self.condition.model.vocab_size * 4.0, shape.tp)
-        stored = 0.0 if self.condition.model.tie_word_embeddings else weight
+        # a tied head shares the embedding's weights only when both sit on the same stage
+        tied_here = self.condition.model.tie_word_embeddings and shape.pp == 1
+        norm = self.condition.model.hidden_size * self.weight_bytes_per_element
+        stored = norm if tied_here else weight + (norm if self.condition.model.tie_word_embeddings else 0)
         return LayerCost(prefill=gemm + gather, decode=gemm + gather, weight_bytes=stored,
                          kv_cache_bytes=0.0)
 

@@ -367,3 +367,35 @@ def test_uneven_split_tpot_is_pp_times_slowest_stage() -> None:
     _, stages, metrics = evaluate_plan(cond, ParallelShape(tp=4, pp=2), 12, [0, 10, 80])
     assert stages[1].decode_s > stages[0].decode_s
     assert metrics.tpot_s == pytest.approx(2 * stages[1].decode_s, rel=REL)
+
+
+# ---- link choice for strided groups --------------------------------------------------------------
+# rank order inside a stage: tp fastest, then sp, then attn_dp; EP ranks are etp apart
+
+
+def test_ep_all_to_all_strided_across_nodes_uses_network() -> None:
+    # Mixtral on 2 nodes x 4 A100: tp2 x attn_dp4 = ep4 x etp2 = 8 GPUs per stage.
+    # EP group of local rank 0 = {0, 2, 4, 6}: GPUs on node 0 and node 1.
+    cond = _condition("mixtral-8x7b", gpu="a100-sxm-80gb", weights="bf16", kv="bf16", batch=8,
+                      input_tokens=1024, output_tokens=512, num_nodes=2,
+                      hardware={"gpus_per_node": 4})
+    costs = CostModel(cond).candidate(ParallelShape(tp=2, attn_dp=4, ep=4, etp=2), 8)
+    (kind,) = costs.kinds
+    h, k = 4096, 2
+    attn_tokens = 8 / 4  # one decode token per sequence, 8 sequences over 4 attention-DP groups
+    attention = _all_reduce_s(attn_tokens * h * 2, 2, 300e9)  # tp pair: consecutive, one node
+    per_gpu = 8 / 8 * k * h * 2  # each GPU's share of the 8 tokens' k copies, bf16
+    a2a = 3 / 4 * per_gpu / 25e9 + 3 * ALPHA  # crosses nodes: network bandwidth
+    expert_tp = _all_reduce_s(per_gpu, 2, 300e9)  # etp pair: consecutive, one node
+    expected = attention + 2 * a2a + expert_tp
+    assert costs.layer[kind].decode.comm_s == pytest.approx(expected, rel=REL)
+
+
+def test_sp_decode_all_reduce_strided_across_nodes_uses_network() -> None:
+    cond = _condition(num_nodes=2)
+    costs = CostModel(cond).candidate(ParallelShape(tp=4, sp=4), 12)
+    (kind,) = costs.kinds
+    size = 12 * H * 2  # one token per sequence, bf16
+    sp_combine = _all_reduce_s(size / 4, 4, H100_INTER)  # SP group {0, 4, 8, 12}: two nodes
+    tp_reduces = 2 * _all_reduce_s(size, 4, H100_INTRA)  # attention + FFN, tp ranks consecutive
+    assert costs.layer[kind].decode.comm_s == pytest.approx(sp_combine + tp_reduces, rel=REL)

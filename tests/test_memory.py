@@ -290,10 +290,6 @@ def test_tied_embeddings_pp1_stores_the_matrix_once() -> None:
     assert stages[0].weights_bytes == pytest.approx((4 * layer + V * h) / 2 * 2, rel=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: solver/cost.py CostModel._head_cost sets weight_bytes=0 for tied embeddings, so with "
-    "pp > 1 the last stage does not count the LM head matrix it must hold (the embedding lives on "
-    "stage 0, a different GPU)"))
 def test_tied_embeddings_pp2_last_stage_holds_a_copy_of_the_head() -> None:
     card = {"name": "tied-toy", "num_hidden_layers": 4, "hidden_size": 1024,
             "num_attention_heads": 8, "num_key_value_heads": 8, "intermediate_size": 4096,
