@@ -7,7 +7,7 @@ resolves the model and GPU cards and returns a frozen, fully prepared `Condition
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -56,6 +56,17 @@ class HardwareSpec(BaseModel):
         return self
 
 
+NonNegativeLoad = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+
+
+class ExpertLoadSpec(BaseModel):
+    """Relative token load of the routed experts: a named distribution."""
+
+    model_config = _STRICT
+    distribution: Literal["uniform", "zipf"]
+    alpha: float = Field(default=1.2, gt=0, le=10, description="zipf exponent: load of rank r ~ r^-alpha")
+
+
 class WorkloadSpec(BaseModel):
     model_config = _STRICT
     input_tokens: int = Field(gt=0, le=10_000_000)
@@ -65,6 +76,11 @@ class WorkloadSpec(BaseModel):
     prefill_chunk_tokens: int = Field(
         default=8192, gt=0, le=10_000_000,
         description="tokens prefilled per forward pass; sizes the activation workspace",
+    )
+    expert_load: ExpertLoadSpec | list[NonNegativeLoad] | list[list[NonNegativeLoad]] | None = Field(
+        default=None,
+        description="routed-token load per expert: {distribution: zipf, alpha} or uniform, a list "
+        "of relative loads per expert, or one such list per MoE layer",
     )
 
     @model_validator(mode="after")
@@ -100,6 +116,10 @@ class PolicySpec(BaseModel):
     model_config = _STRICT
     use_all_gpus: bool = True
     tp_within_node: bool = True
+    redundant_experts: int = Field(
+        default=0, ge=0, le=100_000,
+        description="extra expert slots per EP group for replicas of hot experts",
+    )
     tp: DegreeList | None = None
     pp: DegreeList | None = None
     dp: DegreeList | None = None
@@ -181,6 +201,25 @@ class Condition(BaseModel):
     policy: PolicySpec
     raw: dict[str, Any]  # the file's data, for the plan document's restatement
 
+    @property
+    def expert_loads_per_layer(self) -> bool:
+        load = self.workload.expert_load
+        return isinstance(load, list) and bool(load) and isinstance(load[0], list)
+
+    def expert_load_vectors(self) -> list[list[float]] | None:
+        """Relative routed-token load per expert: one vector, or one per MoE layer; None = uniform
+        with no redundant experts (the uniform contiguous spread needs no placement)."""
+        load, experts = self.workload.expert_load, self.model.num_experts
+        if experts == 0:
+            return None
+        if load is None or isinstance(load, ExpertLoadSpec) and load.distribution == "uniform":
+            return None if self.policy.redundant_experts == 0 else [[1.0] * experts]
+        if isinstance(load, ExpertLoadSpec):
+            return [[(i + 1) ** -load.alpha for i in range(experts)]]
+        if self.expert_loads_per_layer:
+            return [list(map(float, row)) for row in load]  # type: ignore[union-attr]
+        return [list(map(float, load))]  # type: ignore[arg-type]
+
 
 def _load_card(kind: str, name: str, directory: Path, card_type: type, source: str, key: str) -> Any:
     path = directory / f"{name}.yaml"
@@ -245,6 +284,30 @@ def _check_precisions(precision: PrecisionSpec, gpu: GpuCard, gpu_ref: str, sour
         )
 
 
+def _check_expert_load(spec: ConditionFile, model: ModelCard, source: str) -> None:
+    load, key = spec.workload.expert_load, "workload.expert_load"
+    if spec.policy.redundant_experts and not model.is_moe:
+        raise InputError(source, "policy.redundant_experts", f"model '{model.name}' has no experts")
+    if load is None or isinstance(load, ExpertLoadSpec):
+        if load is not None and not model.is_moe:
+            raise InputError(source, key, f"model '{model.name}' has no experts")
+        return
+    if not model.is_moe:
+        raise InputError(source, key, f"model '{model.name}' has no experts")
+    rows = load if load and isinstance(load[0], list) else [load]
+    if load and isinstance(load[0], list) and len(load) != model.num_moe_layers:
+        raise InputError(source, key, f"{len(load)} per-layer lists given; the model has "
+                         f"{model.num_moe_layers} MoE layers")
+    for i, row in enumerate(rows):
+        where = f"{key}[{i}]" if len(rows) > 1 else key
+        if not isinstance(row, list) or len(row) != model.num_experts:
+            size = len(row) if isinstance(row, list) else 1
+            raise InputError(source, where, f"{size} loads given; the model has {model.num_experts} "
+                             "routed experts")
+        if sum(row) <= 0:
+            raise InputError(source, where, "the loads sum to zero")
+
+
 def build_condition(data: dict[str, Any], source: str, default_name: str) -> Condition:
     """Validate parsed condition data and resolve its cards."""
     try:
@@ -255,6 +318,7 @@ def build_condition(data: dict[str, Any], source: str, default_name: str) -> Con
         model, model_ref = load_model_card(spec.model, source), spec.model
     else:
         model, model_ref = spec.model, "inline"
+    _check_expert_load(spec, model, source)
     cluster, gpu_ref = _resolve_cluster(spec.hardware, source)
     _check_precisions(spec.precision, cluster.gpu, gpu_ref, source)
     return Condition(

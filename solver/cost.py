@@ -76,6 +76,15 @@ class CandidateCosts:
 
 
 @dataclass(frozen=True)
+class ExpertLayout:
+    """How one EP group holds the routed experts: slots per GPU (replicas included) and the most
+    loaded GPU's routed-token share relative to the mean (1.0 = uniform)."""
+
+    slots_per_gpu: float
+    imbalance: float = 1.0
+
+
+@dataclass(frozen=True)
 class _Hardware:
     flops_per_s: float
     hbm_bytes_per_s: float
@@ -88,9 +97,11 @@ class _Hardware:
 class CostModel:
     """Analytic roofline + alpha-beta cost model for one condition."""
 
-    def __init__(self, condition: Condition) -> None:
+    def __init__(self, condition: Condition,
+                 expert_layouts: dict[int, ExpertLayout] | None = None) -> None:
         self.condition = condition
         self.arch = Architecture(condition.model)
+        self.expert_layouts = expert_layouts or {}
         cluster = condition.cluster
         p = condition.precision
         self.weight_bytes_per_element = BYTES_PER_ELEMENT[p.weights]
@@ -148,6 +159,12 @@ class CostModel:
             return PhaseCost()
         bw = self.hw.inter_bytes_per_s if crosses_node else self.hw.intra_bytes_per_s
         return PhaseCost(comm_s=size_bytes / bw + self.hw.alpha_s, comm_bytes=size_bytes)
+
+    def expert_layout(self, ep: int) -> ExpertLayout:
+        """The layout for an EP degree; uniform spread when no placement was computed for it."""
+        if ep in self.expert_layouts:
+            return self.expert_layouts[ep]
+        return ExpertLayout(slots_per_gpu=self.condition.model.num_experts / ep)
 
     # ---- micro-batching ------------------------------------------------------------------------
     @staticmethod
@@ -301,10 +318,11 @@ class CostModel:
         tokens = seqs * tokens_per_seq  # all tokens of the micro-batch meet in the expert grid
         g = shape.gpus_per_stage
         k, experts = card.num_experts_per_tok, card.num_experts
-        routed_flops = 2 * tokens * k * arch.params_per_expert / g
-        local_experts = experts / shape.ep
+        layout = self.expert_layout(shape.ep)
+        # the most loaded GPU of the EP group sets the pace
+        routed_flops = 2 * tokens * k * arch.params_per_expert / g * layout.imbalance
         touched = 1 - (1 - k / experts) ** tokens  # chance an expert receives >= 1 token
-        routed_bytes = local_experts * touched * arch.params_per_expert / shape.etp
+        routed_bytes = layout.slots_per_gpu * touched * arch.params_per_expert / shape.etp
         routed = self._op(routed_flops, routed_bytes * self.weight_bytes_per_element)
         attn_tokens = self._attention_sequences(shape, seqs) * tokens_per_seq / shape.sp
         shared_params = arch.shared_expert_params_per_layer + arch.router_params_per_layer
@@ -314,7 +332,8 @@ class CostModel:
         )
         # each GPU dispatches its share of the tokens' k copies and receives the results back
         per_gpu = tokens / g * k * card.hidden_size * self.act_bytes_per_element
-        exchange = self.all_to_all(per_gpu, shape.ep, span=g)  # ep ranks are etp apart
+        # ep ranks are etp apart; the most loaded GPU receives `imbalance` x the mean
+        exchange = self.all_to_all(per_gpu * layout.imbalance, shape.ep, span=g)
         exchange = exchange + exchange  # dispatch + combine
         expert_tp = self.all_reduce(per_gpu, shape.etp)
         return routed + shared + exchange + expert_tp
@@ -324,7 +343,7 @@ class CostModel:
         arch = self.arch
         elements = arch.attention_params_per_layer / shape.tp
         if kind.ffn == "moe":
-            elements += arch.card.num_experts * arch.params_per_expert / (shape.ep * shape.etp)
+            elements += self.expert_layout(shape.ep).slots_per_gpu * arch.params_per_expert / shape.etp
             elements += arch.shared_expert_params_per_layer / shape.tp
             elements += arch.router_params_per_layer + arch.card.hidden_size
         else:

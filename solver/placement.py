@@ -31,6 +31,7 @@ class Placement:
     method: str  # cp-sat | greedy | uniform
     optimal: bool
     greedy_max_over_mean: float  # what the greedy EPLB packing gives on the same slots
+    bound_max_over_mean: float = 1.0  # proven lower bound on max/mean for these replica counts
 
     @property
     def max_over_mean(self) -> float:
@@ -111,7 +112,7 @@ def _lower_bound(items: list[tuple[int, float]], weights: list[int], ep: int, sl
 
 
 def _cp_sat_pack(items: list[tuple[int, float]], ep: int, slots: int, hint: list[list[int]],
-                 time_limit_s: float, workers: int) -> tuple[list[list[int]], bool] | None:
+                 time_limit_s: float, workers: int) -> tuple[list[list[int]], bool, float] | None:
     model = cp_model.CpModel()
     weights = [max(1, round(w * LOAD_SCALE)) for _, w in items]
     on = [[model.new_bool_var(f"item{i}_gpu{g}") for g in range(ep)] for i in range(len(items))]
@@ -142,6 +143,9 @@ def _cp_sat_pack(items: list[tuple[int, float]], ep: int, slots: int, hint: list
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 0
+    # optimal up to one load unit (1e-5 of the layer's routed tokens): proving the last unit is a
+    # subset-sum question worth nothing to a deployment
+    solver.parameters.absolute_gap_limit = 1.0
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
@@ -149,7 +153,7 @@ def _cp_sat_pack(items: list[tuple[int, float]], ep: int, slots: int, hint: list
     for i, (expert, _) in enumerate(items):
         g = next(g for g in range(ep) if solver.boolean_value(on[i][g]))
         gpus[g].append(expert)
-    return [sorted(h) for h in gpus], status == cp_model.OPTIMAL
+    return [sorted(h) for h in gpus], status == cp_model.OPTIMAL, solver.best_objective_bound
 
 
 def _assignment_items(items: list[tuple[int, float]], gpus: list[list[int]], g: int) -> list[int]:
@@ -207,17 +211,66 @@ def place_experts(loads: list[float], ep: int, redundant_experts: int = 0,
         return Placement([sorted(greedy[0])], replicas, [1.0], "uniform", True, 1.0)
     weights = [max(1, round(w * LOAD_SCALE)) for _, w in items]
     lower_bound = _lower_bound(items, weights, ep, slots)
+    bound_ratio = lower_bound / (sum(weights) / ep)
     greedy_peak = max(sum(weights[i] for i in _assignment_items(items, greedy, g)) for g in range(ep))
-    if greedy_peak <= lower_bound:  # the greedy packing meets the lower bound: optimal, no search
+    if greedy_peak <= lower_bound + 1:  # the greedy packing meets the bound (within 1 unit): optimal
         best = [sorted(h) for h in greedy]
         return Placement(best, replicas, _gpu_loads(best, share, replicas), "greedy", True,
-                         greedy_ratio)
+                         greedy_ratio, min(bound_ratio, greedy_ratio))
     solved = _cp_sat_pack(items, ep, slots, greedy, time_limit_s, workers)
     if solved is None:
         best, method, optimal = [sorted(h) for h in greedy], "greedy", False
     else:
-        best, optimal = solved
+        best, optimal, proven_peak = solved
+        bound_ratio = max(bound_ratio, proven_peak / (sum(weights) / ep))
         method = "cp-sat"
-        if imbalance(best, share) > greedy_ratio:  # cannot happen at optimum; guard for time-outs
+        if imbalance(best, share) > greedy_ratio:  # only within rounding of one load unit
             best, method = [sorted(h) for h in greedy], "greedy"
-    return Placement(best, replicas, _gpu_loads(best, share, replicas), method, optimal, greedy_ratio)
+    placed = Placement(best, replicas, _gpu_loads(best, share, replicas), method, optimal,
+                       greedy_ratio, 0.0)
+    return Placement(placed.experts_by_gpu, replicas, placed.gpu_load, method, optimal, greedy_ratio,
+                     min(bound_ratio, placed.max_over_mean))
+
+
+@dataclass(frozen=True)
+class ExpertPlacement:
+    """Placement of one EP degree for every distinct per-layer load vector."""
+
+    ep: int
+    layers: list[Placement]  # one per MoE layer, or a single entry shared by all MoE layers
+    per_layer: bool
+
+    @property
+    def slots_per_gpu(self) -> int:
+        return len(self.layers[0].experts_by_gpu[0])
+
+    @property
+    def imbalance(self) -> float:
+        """Mean over MoE layers of max/mean routed-token share (layer times add up)."""
+        return sum(p.max_over_mean for p in self.layers) / len(self.layers)
+
+    @property
+    def greedy_imbalance(self) -> float:
+        return sum(p.greedy_max_over_mean for p in self.layers) / len(self.layers)
+
+    @property
+    def optimal(self) -> bool:
+        return all(p.optimal for p in self.layers)
+
+    @property
+    def bound_imbalance(self) -> float:
+        return sum(p.bound_max_over_mean for p in self.layers) / len(self.layers)
+
+
+def place_all(load_vectors: list[list[float]], ep: int, redundant_experts: int, per_layer: bool,
+              time_limit_s: float = 10.0) -> ExpertPlacement:
+    """Place every load vector (one per MoE layer, or one for all), sharing the time limit."""
+    budget = max(0.2, time_limit_s / max(1, len(load_vectors)))
+    layers = [place_experts(v, ep, redundant_experts, time_limit_s=budget) for v in load_vectors]
+    return ExpertPlacement(ep=ep, layers=layers, per_layer=per_layer)
+
+
+def imbalance_of_layers(experts_by_layer: list[list[list[int]]], loads_by_layer: list[list[float]]) -> float:
+    """Mean over layers of max/mean routed-token share, recomputed from a placement (verifier)."""
+    ratios = [imbalance(g, loads) for g, loads in zip(experts_by_layer, loads_by_layer, strict=True)]
+    return sum(ratios) / len(ratios)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from solver.condition import Condition
-from solver.cost import CandidateCosts, CostModel
+from solver.cost import CandidateCosts, CostModel, ExpertLayout
 from solver.evaluate import Metrics, Normalizers, StageEval, evaluate_stages, serving_metrics
+from solver.placement import ExpertPlacement
 from solver.shapes import ParallelShape
 
 SCHEMA_VERSION = 1
@@ -79,6 +80,8 @@ class Device(BaseModel):
     first_layer: int
     last_layer: int
     experts: list[int]
+    expert_token_share: float | None = None  # share of its EP group's routed tokens (layer mean)
+    experts_by_layer: list[list[int]] | None = None  # per MoE layer, when loads are per layer
     memory_gb: float
     memory_breakdown_gb: MemoryBreakdown
     prefill_compute_ms: float
@@ -109,6 +112,17 @@ class SolverInfo(BaseModel):
     candidates_removed: dict[str, int]
 
 
+class ExpertPlacementSummary(BaseModel):
+    model_config = _FROZEN
+    method: str  # uniform | greedy | cp-sat
+    proven_optimal: bool
+    redundant_experts: int
+    slots_per_gpu: int
+    max_over_mean_token_load: float  # planned placement (mean over MoE layers)
+    greedy_max_over_mean_token_load: float  # EPLB-style greedy on the same slots
+    per_layer: bool
+
+
 class Plan(BaseModel):
     model_config = _FROZEN
     schema_version: int = SCHEMA_VERSION
@@ -124,6 +138,7 @@ class Plan(BaseModel):
     devices: list[Device]
     metrics: PlanMetrics
     solver: SolverInfo
+    expert_placement: ExpertPlacementSummary | None = None
 
 
 def experts_of(ep_rank: int, ep: int, num_experts: int) -> list[int]:
@@ -134,7 +149,24 @@ def experts_of(ep_rank: int, ep: int, num_experts: int) -> list[int]:
     return list(range(ep_rank * per, (ep_rank + 1) * per))
 
 
-def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEval) -> Device:
+def _experts_of_rank(condition: Condition, shape: ParallelShape, ep_rank: int,
+                     placement: ExpertPlacement | None) -> dict[str, object]:
+    if not condition.model.is_moe:
+        return {"experts": []}
+    if placement is None:
+        return {"experts": experts_of(ep_rank, shape.ep, condition.model.num_experts),
+                "expert_token_share": 1.0 / shape.ep}
+    layers = placement.layers
+    share = sum(p.gpu_load[ep_rank] for p in layers) / len(layers)
+    fields: dict[str, object] = {"experts": layers[0].experts_by_gpu[ep_rank],
+                                 "expert_token_share": share}
+    if placement.per_layer:
+        fields["experts_by_layer"] = [p.experts_by_gpu[ep_rank] for p in layers]
+    return fields
+
+
+def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEval,
+            placement: ExpertPlacement | None = None) -> Device:
     g = shape.gpus_per_stage
     local = gpu % g
     return Device(
@@ -150,7 +182,7 @@ def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEv
         etp_rank=local % shape.etp,
         first_layer=stage.first_layer,
         last_layer=stage.last_layer,
-        experts=experts_of((local // shape.etp) % shape.ep, shape.ep, condition.model.num_experts),
+        **_experts_of_rank(condition, shape, (local // shape.etp) % shape.ep, placement),  # type: ignore[arg-type]
         memory_gb=stage.memory_bytes / GB,
         memory_breakdown_gb=MemoryBreakdown(
             weights=stage.weights_bytes / GB,
@@ -166,9 +198,10 @@ def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEv
 
 
 def evaluate_plan(condition: Condition, shape: ParallelShape, batch_size: int,
-                  boundaries: list[int]) -> tuple[CandidateCosts, list[StageEval], Metrics]:
+                  boundaries: list[int], expert_layout: ExpertLayout | None = None,
+                  ) -> tuple[CandidateCosts, list[StageEval], Metrics]:
     """Float evaluation of (shape, batch, split) with the shared cost model."""
-    model = CostModel(condition)
+    model = CostModel(condition, {shape.ep: expert_layout} if expert_layout else None)
     costs = model.candidate(shape, batch_size)
     stages = evaluate_stages(costs, model.arch.layer_kinds, boundaries)
     metrics = serving_metrics(condition, costs, stages, Normalizers.of(condition, model))
@@ -176,10 +209,12 @@ def evaluate_plan(condition: Condition, shape: ParallelShape, batch_size: int,
 
 
 def build_plan(condition: Condition, shape: ParallelShape, batch_size: int, boundaries: list[int],
-               status: str, solver: SolverInfo) -> Plan:
-    costs, stages, metrics = evaluate_plan(condition, shape, batch_size, boundaries)
+               status: str, solver: SolverInfo, placement: ExpertPlacement | None = None) -> Plan:
+    layout = ExpertLayout(placement.slots_per_gpu, placement.imbalance) if placement else None
+    costs, stages, metrics = evaluate_plan(condition, shape, batch_size, boundaries, layout)
     devices = [
-        _device(condition, shape, gpu, stages[(gpu % shape.gpus_per_replica) // shape.gpus_per_stage])
+        _device(condition, shape, gpu, stages[(gpu % shape.gpus_per_replica) // shape.gpus_per_stage],
+                placement)
         for gpu in range(shape.gpus_used)
     ]
     return Plan(
@@ -222,4 +257,21 @@ def build_plan(condition: Condition, shape: ParallelShape, batch_size: int, boun
             objective=metrics.objective,
         ),
         solver=solver,
+        expert_placement=_placement_summary(condition, placement),
+    )
+
+
+def _placement_summary(condition: Condition,
+                       placement: ExpertPlacement | None) -> ExpertPlacementSummary | None:
+    if placement is None:
+        return None
+    methods = {p.method for p in placement.layers}
+    return ExpertPlacementSummary(
+        method="cp-sat" if "cp-sat" in methods else sorted(methods)[0],
+        proven_optimal=placement.optimal,
+        redundant_experts=condition.policy.redundant_experts,
+        slots_per_gpu=placement.slots_per_gpu,
+        max_over_mean_token_load=placement.imbalance,
+        greedy_max_over_mean_token_load=placement.greedy_imbalance,
+        per_layer=placement.per_layer,
     )

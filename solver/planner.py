@@ -105,7 +105,8 @@ def solve(condition: Condition, method: str = "cp-sat",
         table, boundaries, status = result.table, result.boundaries, result.status
     seconds = time.perf_counter() - started
     plan = build_plan(condition, table.costs.shape, table.costs.batch_size, boundaries, status,
-                      _solver_info(method, seconds, objective, bound, problem, in_model, screening))
+                      _solver_info(method, seconds, objective, bound, problem, in_model, screening),
+                      problem.placements.get(table.costs.shape.ep))
     checks = verify_plan(condition, plan)
     failed = violations(checks)
     if failed:

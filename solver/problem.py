@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from solver.architecture import Architecture, LayerKind
 from solver.condition import Condition
-from solver.cost import CostModel
+from solver.cost import CostModel, ExpertLayout
 from solver.evaluate import Normalizers
+from solver.placement import ExpertPlacement, place_all
 from solver.shapes import ParallelShape, enumerate_shapes
 from solver.tables import CandidateTable, build_table
 
@@ -47,6 +48,7 @@ class PlanningProblem:
     shapes: list[ParallelShape]
     tables: list[CandidateTable]
     prefix_counts: dict[LayerKind, list[int]] = field(default_factory=dict)
+    placements: dict[int, ExpertPlacement] = field(default_factory=dict)  # by ep degree
 
     @property
     def num_layers(self) -> int:
@@ -57,11 +59,35 @@ class PlanningProblem:
         return [self.prefix_counts[k][end] - self.prefix_counts[k][first] for k in self.kinds]
 
 
-def build_problem(condition: Condition) -> PlanningProblem:
-    model = CostModel(condition)
+def expert_placements(condition: Condition, eps: set[int],
+                      time_limit_s: float = 8.0) -> dict[int, ExpertPlacement]:
+    """Optimal expert placement for every EP degree in use (only when loads are skewed or
+    redundant slots are given; otherwise the uniform contiguous spread is exact).
+
+    `time_limit_s` is shared by all EP degrees; most are settled by the greedy meeting the bound.
+    """
+    vectors = condition.expert_load_vectors()
+    if vectors is None:
+        return {}
+    searched = [ep for ep in sorted(eps) if ep > 1]
+    share = time_limit_s / max(1, len(searched))
+    return {
+        ep: place_all(vectors, ep, condition.policy.redundant_experts,
+                      condition.expert_loads_per_layer, share)
+        for ep in sorted(eps)
+    }
+
+
+def layouts_of(placements: dict[int, ExpertPlacement]) -> dict[int, ExpertLayout]:
+    return {ep: ExpertLayout(p.slots_per_gpu, p.imbalance) for ep, p in placements.items()}
+
+
+def build_problem(condition: Condition, placement_time_limit_s: float = 8.0) -> PlanningProblem:
+    shapes = enumerate_shapes(condition)
+    placements = expert_placements(condition, {s.ep for s in shapes}, placement_time_limit_s)
+    model = CostModel(condition, layouts_of(placements))
     arch: Architecture = model.arch
     normalizers = Normalizers.of(condition, model)
-    shapes = enumerate_shapes(condition)
     tables: list[CandidateTable] = []
     for shape in shapes:
         for batch in batch_grid(condition):
@@ -78,4 +104,5 @@ def build_problem(condition: Condition) -> PlanningProblem:
             running.append(running[-1] + (layer_kind == kind))
         prefix[kind] = running
     log.info("%d shapes, %d candidates (shape x batch)", len(shapes), len(tables))
-    return PlanningProblem(condition, model, normalizers, layer_kinds, kinds, shapes, tables, prefix)
+    return PlanningProblem(condition, model, normalizers, layer_kinds, kinds, shapes, tables, prefix,
+                           placements)

@@ -93,8 +93,17 @@ def shape_violations(shape: ParallelShape, condition: Condition, gpu_count: bool
                 f"folding identity broken: etp*ep={shape.etp * shape.ep} but "
                 f"tp*attn_dp*sp={shape.gpus_per_stage}"
             )
-        if card.num_experts % shape.ep:
+        redundant = condition.policy.redundant_experts
+        if redundant == 0 and card.num_experts % shape.ep:
             problems.append(f"ep={shape.ep} does not divide num_experts={card.num_experts}")
+        elif redundant and (card.num_experts + redundant) % shape.ep:
+            problems.append(
+                f"ep={shape.ep} does not divide the {card.num_experts + redundant} expert slots "
+                f"(num_experts {card.num_experts} + policy.redundant_experts {redundant})"
+            )
+        elif redundant and redundant > card.num_experts * (shape.ep - 1):
+            problems.append(f"policy.redundant_experts={redundant} cannot be placed on ep={shape.ep} "
+                            "GPUs (at most one replica of an expert per GPU)")
         if card.moe_intermediate_size and card.moe_intermediate_size % shape.etp:
             problems.append(
                 f"etp={shape.etp} does not divide moe_intermediate_size={card.moe_intermediate_size}"

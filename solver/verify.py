@@ -12,7 +12,9 @@ from collections import Counter
 from pydantic import BaseModel, ConfigDict
 
 from solver.condition import Condition
-from solver.plan import GB, Plan, evaluate_plan
+from solver.cost import ExpertLayout
+from solver.placement import imbalance_of_layers
+from solver.plan import GB, Device, Plan, evaluate_plan
 from solver.shapes import ParallelShape, shape_violations
 
 
@@ -89,25 +91,64 @@ def check_layers(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
     return rows
 
 
+def _ep_ranks(plan: Plan, replica: int, stage: int) -> list[Device]:
+    """One device per EP rank (etp rank 0) of a stage group, in EP-rank order."""
+    devices = [d for d in plan.devices
+               if (d.replica, d.stage) == (replica, stage) and d.etp_rank == 0]
+    return sorted(devices, key=lambda d: d.ep_rank)
+
+
+def _placement_layers(devices: list[Device]) -> list[list[list[int]]]:
+    """experts_by_gpu for each MoE layer (a single entry when one placement serves all layers)."""
+    if devices and devices[0].experts_by_layer is not None:
+        layers = len(devices[0].experts_by_layer)
+        return [[(d.experts_by_layer or [[]] * layers)[i] for d in devices] for i in range(layers)]
+    return [[d.experts for d in devices]]
+
+
 def check_experts(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
     card = condition.model
     if not card.is_moe:
         return []
-    missing = 0
-    groups = Counter((d.replica, d.stage) for d in plan.devices)
-    for replica, stage in groups:
-        hosted = Counter(e for d in plan.devices if (d.replica, d.stage) == (replica, stage)
-                         for e in d.experts)
-        want = plan.parallelism.etp
-        missing += sum(1 for e in range(card.num_experts) if hosted.get(e, 0) < want)
-    return [_row("experts.every_expert_hosted", f"{missing} expert gaps", "0", missing == 0,
-                 "each expert on etp GPUs of every stage group")]
+    slots = card.num_experts + condition.policy.redundant_experts
+    gaps = bad_slots = duplicates = 0
+    for replica, stage in sorted({(d.replica, d.stage) for d in plan.devices}):
+        for layer in _placement_layers(_ep_ranks(plan, replica, stage)):
+            hosted = Counter(e for gpu in layer for e in gpu)
+            gaps += sum(1 for e in range(card.num_experts) if hosted.get(e, 0) == 0)
+            gaps += sum(1 for e in hosted if not 0 <= e < card.num_experts)
+            bad_slots += sum(1 for gpu in layer if len(gpu) * len(layer) != slots)
+            duplicates += sum(len(gpu) - len(set(gpu)) for gpu in layer)
+    return [
+        _row("experts.every_expert_hosted", f"{gaps} missing or unknown", "0", gaps == 0,
+             "every routed expert on >= 1 GPU of every EP group (and MoE layer)"),
+        _row("experts.slots_per_gpu", f"{bad_slots} GPUs off", f"{slots} slots / ep each",
+             bad_slots == 0, "num_experts + redundant_experts spread evenly"),
+        _row("experts.no_duplicate_on_gpu", duplicates, "0", duplicates == 0),
+    ]
+
+
+def expert_layout_of(condition: Condition, plan: Plan) -> ExpertLayout | None:
+    """Slots and load imbalance recomputed from the plan's own placement and the condition's
+    loads (independent of the placement solver)."""
+    if not condition.model.is_moe or not plan.devices:
+        return None
+    devices = _ep_ranks(plan, 0, 0)
+    layers = _placement_layers(devices)
+    vectors = condition.expert_load_vectors() or [[1.0] * condition.model.num_experts]
+    if len(vectors) == 1 and len(layers) > 1:
+        vectors = vectors * len(layers)
+    if len(layers) == 1 and len(vectors) > 1:
+        layers = layers * len(vectors)
+    return ExpertLayout(slots_per_gpu=len(devices[0].experts),
+                        imbalance=imbalance_of_layers(layers, vectors))
 
 
 def check_memory_and_slo(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
     shape = plan.parallelism.shape()
     boundaries = [s.first_layer for s in plan.stages] + [condition.model.num_hidden_layers]
-    _, stages, metrics = evaluate_plan(condition, shape, plan.batch_size, boundaries)
+    _, stages, metrics = evaluate_plan(condition, shape, plan.batch_size, boundaries,
+                                       expert_layout_of(condition, plan))
     limit = condition.cluster.usable_memory_bytes
     rows = []
     for s in stages:
@@ -140,11 +181,12 @@ def verify_plan(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
         rows += check(condition, plan)
     layer_rows = check_layers(condition, plan)
     rows += layer_rows
-    if all(r.passed for r in layer_rows[:1]):
+    expert_rows = [r for r in rows if r.name.startswith("experts.")]
+    if all(r.passed for r in layer_rows[:1] + expert_rows):
         rows += check_memory_and_slo(condition, plan)
     else:
         rows.append(_row("memory_and_slo", "not evaluated", "-", False,
-                         "the layer map is invalid, so stage memory and latency are undefined"))
+                         "the layer or expert map is invalid, so memory and latency are undefined"))
     return rows
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -21,7 +21,7 @@ def _problem(data):
     return build_problem(build_condition(data, data["name"], data["name"]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _oracle(index: int):
     problem = _problem(CORPUS[index])
     return problem, solve_exhaustive(problem)
