@@ -11,6 +11,7 @@ from solver.condition import Condition
 from solver.formulation import balanced_boundaries
 from solver.loading import read_mapping, validation_error
 from solver.plan import Plan, SolverInfo, build_plan
+from solver.problem import expert_placements
 from solver.shapes import ParallelShape, shape_violations
 from solver.verify import ConstraintCheck, verify_plan
 
@@ -76,7 +77,11 @@ def _check_short(condition: Condition, short: ShortPlan) -> CheckResult:
         return CheckResult(plan=None, checks=problems + rules)
     info = SolverInfo(method="check", seconds=0.0, objective=None, best_bound=None, gap=None,
                       candidates=0, candidates_in_model=0, candidates_removed={})
-    plan = build_plan(condition, shape, short.batch_size, bounds, "checked", info)
+    placement = None
+    if condition.model.is_moe and not shape_violations(shape, condition):
+        # the hand-made plan gets the best expert placement for its EP degree
+        placement = expert_placements(condition, {shape.ep}).get(shape.ep)
+    plan = build_plan(condition, shape, short.batch_size, bounds, "checked", info, placement)
     return CheckResult(plan=plan, checks=verify_plan(condition, plan))
 
 

@@ -143,7 +143,9 @@ class CostModel:
         if ranks <= 1 or size_bytes <= 0:
             return PhaseCost()
         moved = (ranks - 1) / ranks * size_bytes
-        time = moved / self.link_bytes_per_s(span or ranks) + (ranks - 1) * self.hw.alpha_s
+        # every rank sends to all peers concurrently: latency grows like log2(n), not n
+        hops = math.ceil(math.log2(ranks))
+        time = moved / self.link_bytes_per_s(span or ranks) + hops * self.hw.alpha_s
         return PhaseCost(comm_s=time, comm_bytes=moved)
 
     def all_gather(self, size_bytes: float, ranks: int) -> PhaseCost:
