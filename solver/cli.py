@@ -47,6 +47,8 @@ def handles_errors(func: F) -> F:
         except ParaplanError as exc:
             _err(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:  # output piped into `head`: nothing more to say
+            raise typer.Exit(0) from None
         except KeyboardInterrupt:
             _err("interrupted: nothing was written")
             raise typer.Exit(130) from None

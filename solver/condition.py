@@ -17,7 +17,9 @@ from solver.loading import parse_mapping, read_mapping, read_text, validation_er
 
 DEGREE_NAMES = ("tp", "pp", "dp", "ep", "etp", "attn_dp", "sp")
 
-_STRICT = ConfigDict(frozen=True, extra="forbid")
+# strict: YAML already gives typed values, so `true` or "8" where a number belongs is a mistake
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
+MAX_GPUS = 16_384  # per cluster; the device list and the shape enumeration grow with it
 
 
 class PrecisionSpec(BaseModel):
@@ -34,7 +36,7 @@ class HardwareSpec(BaseModel):
     gpu: str | GpuCard
     num_nodes: int | None = Field(default=None, gt=0, le=100_000)
     gpus_per_node: int | None = Field(default=None, gt=0, le=1_024)
-    max_gpus: int | None = Field(default=None, gt=0, le=1_000_000)
+    max_gpus: int | None = Field(default=None, gt=0, le=MAX_GPUS)
     intra_node_gb_per_s: float | None = Field(default=None, gt=0, le=1e6)
     inter_node_gb_per_s: float | None = Field(default=None, gt=0, le=1e6)
     mfu: float | None = Field(default=None, gt=0, le=1)
@@ -257,6 +259,9 @@ def _resolve_cluster(hw: HardwareSpec, source: str) -> tuple[Cluster, str]:
         num_gpus, fixed = hw.max_gpus, False
     else:
         num_gpus, fixed = int(hw.num_nodes or 1) * gpus_per_node, True
+    if num_gpus > MAX_GPUS:
+        raise InputError(source, "hardware.num_nodes", f"{hw.num_nodes} nodes x {gpus_per_node} "
+                         f"GPUs = {num_gpus} GPUs; the limit is {MAX_GPUS}")
     cluster = Cluster(
         gpu=gpu,
         num_gpus=num_gpus,

@@ -20,35 +20,87 @@ from solver.errors import InputError
 
 MAX_FILE_BYTES = 2_000_000
 MAX_NESTING_DEPTH = 32
+MAX_YAML_NODES = 100_000  # a real condition has hundreds; per-layer expert loads some ten thousand
+MAX_REPORTED_PROBLEMS = 20
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# SafeLoader extras with no place in a condition: refused like any unknown tag.
+_REFUSED_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("binary", "set", "omap", "pairs")}
 
 
 class _NoAliasSafeLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors and aliases, the vehicle of YAML expansion bombs."""
+    """SafeLoader that refuses anchors and aliases (the vehicle of YAML expansion bombs), merge
+    keys, duplicate keys, !!binary/!!set/!!omap/!!pairs, nesting deeper than MAX_NESTING_DEPTH
+    (before Python's recursion limit is reached) and documents of more than MAX_YAML_NODES nodes
+    (the pure-Python parser needs seconds for a 2 MB flow list). Dates stay strings."""
+
+    yaml_constructors = {tag: constructor
+                         for tag, constructor in yaml.SafeLoader.yaml_constructors.items()
+                         if tag not in _REFUSED_TAGS}
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"aliases are not allowed (line {event.start_mark.line + 1})")
-        event = self.peek_event()
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None:
-            raise yaml.YAMLError(f"anchors are not allowed (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+        event, refuse = self.peek_event(), yaml.composer.ComposerError
+        if isinstance(event, yaml.AliasEvent):
+            raise refuse(None, None, "aliases are not allowed", event.start_mark)
+        if getattr(event, "anchor", None) is not None:
+            raise refuse(None, None, "anchors are not allowed", event.start_mark)
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            raise refuse(None, None, f"more than {MAX_YAML_NODES} values in one file",
+                         event.start_mark)
+        if self._depth > MAX_NESTING_DEPTH:
+            raise refuse(None, None, f"nesting deeper than {MAX_NESTING_DEPTH} levels",
+                         event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "merge keys (<<) are not allowed", key_node.start_mark)
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # unhashable: SafeConstructor reports it
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first given on line {first})",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
-def _check_depth(value: Any, source: str, depth: int = 0) -> None:
+_NoAliasSafeLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                                   yaml.SafeLoader.construct_yaml_str)
+
+
+def _check_depth(value: Any, source: str, depth: int = 0, path: str = "") -> None:
+    """Nesting depth, string keys and finite numbers, each error with its key path."""
     if depth > MAX_NESTING_DEPTH:
-        raise InputError(source, "", f"nesting deeper than {MAX_NESTING_DEPTH} levels")
+        raise InputError(source, path, f"nesting deeper than {MAX_NESTING_DEPTH} levels")
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise InputError(source, str(key), "keys must be strings")
-            _check_depth(item, source, depth + 1)
+                raise InputError(source, f"{path}.{key!r}" if path else repr(key),
+                                 "keys must be strings")
+            _check_depth(item, source, depth + 1, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
-        for item in value:
-            _check_depth(item, source, depth + 1)
+        for i, item in enumerate(value):
+            _check_depth(item, source, depth + 1, f"{path}[{i}]")
     elif isinstance(value, float) and not math.isfinite(value):
-        raise InputError(source, "", f"non-finite number {value!r} is not allowed")
+        raise InputError(source, path, f"non-finite number {value!r} is not allowed")
 
 
 def read_text(path: Path) -> str:
@@ -72,9 +124,10 @@ def parse_mapping(text: str, source: str) -> dict[str, Any]:
     """Parse YAML (JSON is YAML) into a dict, refusing anything that is not a plain mapping."""
     if "\x00" in text:
         raise InputError(source, "", "binary content (NUL bytes) is not a condition file")
+    is_json = source.endswith(".json")
     try:
-        if source.endswith(".json"):
-            data = json.loads(text)
+        if is_json:
+            data = json.loads(text, object_pairs_hook=_refuse_duplicates)
         else:
             data = yaml.load(text, Loader=_NoAliasSafeLoader)  # noqa: S506 - safe loader subclass
     except json.JSONDecodeError as exc:
@@ -83,12 +136,21 @@ def parse_mapping(text: str, source: str) -> dict[str, Any]:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise InputError(source, f"line {line}", f"invalid YAML: {exc.problem}") from None
     except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
-        raise InputError(source, "", f"invalid YAML: {exc}") from None
+        raise InputError(source, "", f"invalid {'JSON' if is_json else 'YAML'}: {exc}") from None
     if data is None:
         raise InputError(source, "", "the file is empty")
     if not isinstance(data, dict):
         raise InputError(source, "", f"expected a mapping of keys at the top, got {type(data).__name__}")
     _check_depth(data, source)
+    return data
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"duplicate key {key!r}")
+        data[key] = value
     return data
 
 
@@ -137,7 +199,8 @@ def validation_error(exc: ValidationError, source: str, model: type[BaseModel]) 
     """One InputError listing every problem, each with its key path and a did-you-mean hint."""
     lines: list[str] = []
     first_key = ""
-    for error in exc.errors():
+    errors = exc.errors()
+    for error in errors[:MAX_REPORTED_PROBLEMS]:
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         loc = tuple(p for p in loc if p not in ("str", "int", "float", "dict[str,any]"))
         key = _location(loc) or "(top level)"
@@ -159,6 +222,8 @@ def validation_error(exc: ValidationError, source: str, model: type[BaseModel]) 
         reason = reason.removeprefix("Value error, ")
         first_key = first_key or key
         lines.append(f"{key}: {reason}")
+    if len(errors) > len(lines):
+        lines.append(f"... and {len(errors) - len(lines)} more")
     if len(lines) == 1:
         return InputError(source, first_key, lines[0].split(": ", 1)[1])
     return InputError(source, first_key, "invalid values:\n  " + "\n  ".join(lines))

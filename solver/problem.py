@@ -13,7 +13,7 @@ from solver.condition import Condition
 from solver.cost import CostModel, ExpertLayout
 from solver.evaluate import Normalizers
 from solver.placement import ExpertPlacement, place_all
-from solver.shapes import ParallelShape, enumerate_shapes
+from solver.shapes import ParallelShape, _geometric_grid, enumerate_shapes
 from solver.tables import CandidateTable, build_table
 
 log = logging.getLogger(__name__)
@@ -27,15 +27,7 @@ def batch_grid(condition: Condition) -> list[int]:
     w = condition.workload
     if w.batch_size is not None:
         return [w.batch_size]
-    limit = int(w.max_batch_size or 1)
-    grid = {limit}
-    power = 1
-    while power <= limit:
-        grid.add(power)
-        if power * 3 // 2 <= limit and power >= 2:
-            grid.add(power * 3 // 2)
-        power *= 2
-    return sorted(grid)
+    return _geometric_grid(int(w.max_batch_size or 1))
 
 
 @dataclass

@@ -100,7 +100,8 @@ class PlanReport:
         sections = [
             self._summary(), self._condition_section(), self._model_section(), self._strategy(),
             self._reconciliation(), self._layer_map(), self._memory(), self._metrics_section(),
-            self._constraints(), self._balance(), self._devices(), self._objective_section(),
+            self._constraints(), self._balance(), self._experts(), self._devices(),
+            self._objective_section(),
             self._assumptions(), self._solver_section(),
         ]
         return "\n\n".join(s for s in sections if s) + "\n"
@@ -115,6 +116,9 @@ class PlanReport:
             f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, end-to-end {m.e2e_latency_ms:,.0f} ms, "
             f"throughput {m.throughput_tokens_per_s:,.0f} output tokens/s "
             f"({m.throughput_tokens_per_s_per_gpu:,.1f} per GPU)."
+            + ("" if self.condition.cluster.fixed else
+               f"\n\n**GPUs to buy: {p.gpus.used}** per replica (the planner chose the count, up to "
+               f"{p.gpus.available}; add replicas of {p.gpus.used} GPUs to scale throughput linearly).")
         )
 
     def _condition_section(self) -> str:
@@ -282,6 +286,47 @@ class PlanReport:
                 + "\n\nPer GPU (balance.csv has every row):\n\n"
                 + _table(["quantity", "max", "mean", "max/mean"], rows))
 
+    def _experts(self) -> str:
+        card, placement = self.condition.model, self.plan.expert_placement
+        if not card.is_moe:
+            return ""
+        p = self.plan.parallelism
+        if placement is None:
+            return ("## Expert placement\n\nUniform load assumed (no workload.expert_load): EP rank r "
+                    f"hosts experts [r x {card.num_experts // p.ep}, (r+1) x {card.num_experts // p.ep}) "
+                    "of every MoE layer; max/mean token load 1.00.")
+        shares = [d.expert_token_share or 0.0 for d in self.plan.devices
+                  if (d.replica, d.stage, d.etp_rank) == (0, 0, 0)]
+        proof = ("proven optimal (to 1e-5 of the layer's tokens) for these replica counts"
+                 if placement.proven_optimal else
+                 f"best found in the time limit; proven lower bound {self._bound():.4f}")
+        rows = [
+            ["planned placement", f"{placement.max_over_mean_token_load:.4f}", placement.method, proof],
+            ["greedy EPLB (heaviest replica to least-loaded GPU)",
+             f"{placement.greedy_max_over_mean_token_load:.4f}", "greedy", "same replica counts and slots"],
+        ]
+        gain = placement.greedy_max_over_mean_token_load / placement.max_over_mean_token_load - 1
+        return "\n".join([
+            "## Expert placement", "",
+            f"{card.num_experts} routed experts + {placement.redundant_experts} redundant slots over "
+            f"ep={p.ep} GPUs: {placement.slots_per_gpu} slots per GPU"
+            + (" per MoE layer (per-layer loads)" if placement.per_layer else " (same for every MoE layer)")
+            + ". Replica counts by water-filling (each extra slot to the expert with the largest load "
+            "per replica); replicas packed onto GPUs by CP-SAT to minimize the most loaded GPU.", "",
+            _table(["placement", "max/mean token load", "method", "note"], rows), "",
+            f"The planned placement lowers the most loaded GPU's routed tokens by {gain:.1%} against the "
+            "greedy. The MoE layer's routed compute and all-to-all use the most loaded GPU, so this "
+            "factor multiplies them in TTFT and TPOT.",
+            f"Per-GPU share of routed tokens (EP group 0): min {min(shares):.4f}, max {max(shares):.4f}, "
+            f"mean {sum(shares) / len(shares):.4f}." if shares else "",
+        ])
+
+    def _bound(self) -> float:
+        if self.problem is None:
+            return 1.0
+        placement = self.problem.placements.get(self.plan.parallelism.ep)
+        return placement.bound_imbalance if placement else 1.0
+
     def _devices(self) -> str:
         limit = 64
         devices = self.plan.devices[:limit]
@@ -349,6 +394,7 @@ def balance_frame(plan: Plan) -> pd.DataFrame:
         "gpu": d.gpu, "node": d.node, "replica": d.replica, "stage": d.stage,
         "tp_rank": d.tp_rank, "ep_rank": d.ep_rank, "first_layer": d.first_layer,
         "last_layer": d.last_layer, "num_experts": len(d.experts),
+        "expert_token_share": d.expert_token_share if d.expert_token_share is not None else 0.0,
         "prefill_compute_ms": d.prefill_compute_ms, "decode_compute_ms": d.decode_compute_ms,
         "memory_gb": d.memory_gb, "weights_gb": d.memory_breakdown_gb.weights,
         "kv_cache_gb": d.memory_breakdown_gb.kv_cache,

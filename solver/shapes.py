@@ -60,6 +60,9 @@ class ParallelShape:
         return "+".join(used) if used else "single-gpu"
 
 
+SP_MIN_INPUT_TOKENS = 8192  # below this, sp > 1 is left out unless policy.sp asks for it
+
+
 def divisors(n: int) -> list[int]:
     small = [d for d in range(1, int(n**0.5) + 1) if n % d == 0]
     return sorted(set(small + [n // d for d in small]))
@@ -112,11 +115,17 @@ def shape_violations(shape: ParallelShape, condition: Condition, gpu_count: bool
         problems.append("a dense model has no expert grid: ep, etp and attn_dp must be 1")
     if shape.sp > condition.workload.input_tokens:
         problems.append(f"sp={shape.sp} exceeds input_tokens={condition.workload.input_tokens}")
-    if policy.tp_within_node and not group_within_node(shape.tp, cluster.gpus_per_node):
-        problems.append(
-            f"tp={shape.tp} does not fit inside a node of {cluster.gpus_per_node} GPUs "
-            "(policy.tp_within_node)"
-        )
+    if shape.sp > 1 and policy.sp is None and condition.workload.input_tokens < SP_MIN_INPUT_TOKENS:
+        problems.append(f"sp={shape.sp} for a {condition.workload.input_tokens}-token prompt: sequence "
+                        f"parallelism is considered from {SP_MIN_INPUT_TOKENS} input tokens "
+                        "(pin policy.sp to override)")
+    for name in ("tp", "etp"):
+        size = getattr(shape, name)
+        if policy.tp_within_node and not group_within_node(size, cluster.gpus_per_node):
+            problems.append(
+                f"{name}={size} does not fit inside a node of {cluster.gpus_per_node} GPUs "
+                "(policy.tp_within_node)"
+            )
     if gpu_count:
         problems += _gpu_count_violations(shape, condition)
     for name in DEGREE_NAMES:
@@ -153,10 +162,27 @@ def enumerate_shapes(condition: Condition) -> list[ParallelShape]:
 
 
 def _gpu_totals(condition: Condition) -> list[int]:
+    """GPU counts to consider: all of them, or (idle GPUs allowed / ample GPUs) the sizes people
+    deploy: a divisor of a node, or whole nodes."""
     cluster = condition.cluster
     if cluster.fixed and condition.policy.use_all_gpus:
         return [cluster.num_gpus]
-    return list(range(1, cluster.num_gpus + 1))
+    per_node = cluster.gpus_per_node
+    whole_nodes = [k * per_node for k in _geometric_grid(cluster.num_gpus // per_node)]
+    sizes = set(divisors(per_node)) | set(whole_nodes)
+    return sorted(n for n in sizes if n <= cluster.num_gpus)
+
+
+def _geometric_grid(limit: int) -> list[int]:
+    """1, 2, 3, 4, 6, 8, 12, 16, ... (x2 and x1.5 steps) up to `limit`, and `limit` itself."""
+    grid = {limit} if limit >= 1 else set()
+    power = 1
+    while power <= limit:
+        grid.add(power)
+        if power >= 2 and power * 3 // 2 <= limit:
+            grid.add(power * 3 // 2)
+        power *= 2
+    return sorted(grid)
 
 
 def _stage_shapes(stage: int, pp: int, dp: int, is_moe: bool) -> list[ParallelShape]:

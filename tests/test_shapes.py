@@ -21,7 +21,7 @@ from solver.shapes import (
 
 
 def _condition(model: str = "llama-3.1-70b", *, gpu: str = "h100-sxm-80gb",
-               num_nodes: int | None = 1, input_tokens: int = 2048,
+               num_nodes: int | None = 1, input_tokens: int = 8192,
                policy: dict[str, Any] | None = None,
                hardware: dict[str, Any] | None = None):
     hw: dict[str, Any] = {"gpu": gpu, **(hardware or {})}
@@ -64,6 +64,13 @@ def test_llama70b_on_8_gpus_exact_shape_list() -> None:
         assert s.gpus_used == 8
 
 
+def test_short_prompts_leave_sequence_parallelism_out_unless_pinned() -> None:
+    short = enumerate_shapes(_condition(input_tokens=2048))
+    assert _tuples(short) == {t for t in LLAMA70B_8GPU if t[3] == 1}
+    pinned = enumerate_shapes(_condition(input_tokens=2048, policy={"sp": [1, 2, 4, 8]}))
+    assert _tuples(pinned) == LLAMA70B_8GPU
+
+
 def test_enumeration_is_sorted_and_unique() -> None:
     shapes = enumerate_shapes(_condition())
     assert shapes == sorted(set(shapes))
@@ -84,7 +91,7 @@ def test_policy_sp_and_dp_lists() -> None:
 
 def test_sp_limited_by_input_tokens() -> None:
     # 4 input tokens: sp = 8 cannot split them
-    shapes = enumerate_shapes(_condition(input_tokens=4))
+    shapes = enumerate_shapes(_condition(input_tokens=4, policy={"sp": [1, 2, 4, 8]}))
     assert _tuples(shapes) == {t for t in LLAMA70B_8GPU if t[3] <= 4}
     assert len(shapes) == 19
 
@@ -99,14 +106,15 @@ def test_tp_across_nodes_only_when_policy_allows() -> None:
     assert ParallelShape(tp=16) in anywhere and ParallelShape(tp=16) not in within
 
 
-def test_ample_gpus_one_replica_any_count() -> None:
+def test_ample_gpus_one_replica_deployable_counts() -> None:
+    """Ample GPUs: one replica; counts are divisors of a node or whole nodes (x2 / x1.5 grid)."""
     cond = _condition("llama-3.1-8b", num_nodes=None, hardware={"max_gpus": 4})
     shapes = enumerate_shapes(cond)
     assert all(s.dp == 1 for s in shapes)
-    assert {s.gpus_used for s in shapes} == {1, 2, 3, 4}
+    assert {s.gpus_used for s in shapes} == {1, 2, 4}
     assert ParallelShape() in shapes  # one GPU
-    # 3 GPUs: tp=3 does not divide 32 heads, so only pp/sp give 3
-    assert {(s.tp, s.pp, s.sp) for s in shapes if s.gpus_used == 3} == {(1, 3, 1), (1, 1, 3)}
+    big = _condition("llama-3.1-8b", num_nodes=None, hardware={"max_gpus": 100})
+    assert {s.gpus_used for s in enumerate_shapes(big)} == {1, 2, 4, 8, 16, 24, 32, 48, 64, 96}
 
 
 # ---- MoE -----------------------------------------------------------------------------------------
