@@ -223,15 +223,23 @@ class Condition(BaseModel):
         return [list(map(float, load))]  # type: ignore[arg-type]
 
 
+def _is_file(path: Path) -> bool:
+    """is_file() that says False where it would raise (a name too long for the file system)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _load_card(kind: str, name: str, directory: Path, card_type: type, source: str, key: str) -> Any:
     path = directory / f"{name}.yaml"
-    if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+    if "/" in name or "\\" in name or name.startswith(".") or not _is_file(path):
         options = available_cards(directory)
         import difflib
 
         guess = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
         hint = f"; did you mean '{guess[0]}'?" if guess else f"; known {kind}s: {', '.join(options)}"
-        raise InputError(source, key, f"unknown {kind} card '{name}'{hint}")
+        raise InputError(source, key, f"unknown {kind} card {name!r}{hint}")
     data = read_mapping(path)
     try:
         return card_type.model_validate(data)

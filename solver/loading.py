@@ -161,6 +161,8 @@ def read_mapping(path: Path) -> dict[str, Any]:
 def _location(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for part in loc:
+        if isinstance(part, str) and not part.isprintable():
+            part = repr(part)  # no raw control characters (terminal escapes) in messages
         if isinstance(part, int):
             parts.append(f"[{part}]")
         elif parts:

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from solver.condition import Condition
+from solver.condition import DEGREE_NAMES, Condition
 from solver.errors import InfeasibleError, VerificationError
 from solver.exhaustive import solve_exhaustive
 from solver.formulation import (
@@ -18,6 +18,7 @@ from solver.formulation import (
 )
 from solver.plan import Plan, SolverInfo, build_plan
 from solver.problem import PlanningProblem, build_problem
+from solver.shapes import ParallelShape, enumerate_shapes, shape_violations
 from solver.tables import OBJECTIVE_SCALE
 from solver.verify import ConstraintCheck, verify_plan, violations
 
@@ -61,12 +62,31 @@ def _fall_back_to_incumbent(result: CpSatResult, screening: Screening) -> CpSatR
     return CpSatResult("feasible", value, result.best_bound, table, split, result.seconds, screening)
 
 
+def explain_no_shapes(condition: Condition) -> list[str]:
+    """Name what excludes every shape: a policy list, or the rules themselves (with examples)."""
+    policy = condition.policy
+    free = condition.model_copy(update={"policy": policy.model_copy(update=dict.fromkeys(DEGREE_NAMES))})
+    if enumerate_shapes(free):
+        pinned = [f"policy.{n}={getattr(policy, n)}" for n in DEGREE_NAMES if getattr(policy, n)]
+        return [f"{', '.join(pinned)} excludes every shape the cluster and model admit "
+                f"(e.g. {enumerate_shapes(free)[0].label})"]
+    n = condition.cluster.num_gpus
+    examples = [ParallelShape(tp=1, dp=n), ParallelShape(tp=min(n, condition.cluster.gpus_per_node),
+                                                          dp=max(1, n // condition.cluster.gpus_per_node))]
+    if condition.model.is_moe:
+        examples = [ParallelShape(attn_dp=n, ep=n), ParallelShape(attn_dp=n, etp=n)]
+    reasons = []
+    for shape in examples:
+        reasons += [f"{shape.label}: {p}" for p in shape_violations(shape, free)]
+    return reasons or ["no shape satisfies the divisibility and GPU-count rules"]
+
+
 def _infeasible(problem: PlanningProblem, screening: Screening | None) -> InfeasibleError:
     n = len(problem.tables)
     if not problem.shapes:
         return InfeasibleError(
             "no parallel shape satisfies the divisibility, GPU-count and policy rules",
-            ["divisibility/gpu_count/policy"],
+            explain_no_shapes(problem.condition),
         )
     removed = screening.removed if screening else {}
     binding = [f"{reason}: {count} of {n} candidates ({REMOVAL_REASONS[reason]})"
