@@ -110,6 +110,14 @@ class ModelCard(BaseModel):
         return self.num_hidden_layers - self.first_k_dense_layers if self.is_moe else 0
 
 
+class Efficiency(BaseModel):
+    """Achievable fractions of the spec-sheet peaks for one compute precision (calibrated)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    mfu: float = Field(gt=0, le=1)
+    memory_bandwidth_utilization: float = Field(gt=0, le=1)
+
+
 class GpuCard(BaseModel):
     """An accelerator: spec-sheet numbers only (dense, no sparsity), plus calibrated efficiencies."""
 
@@ -124,6 +132,13 @@ class GpuCard(BaseModel):
     gpus_per_node: int = Field(default=8, gt=0, le=100_000)
     mfu: float = Field(default=0.6, gt=0, le=1)
     memory_bandwidth_utilization: float = Field(default=0.8, gt=0, le=1)
+    efficiency: dict[Precision, Efficiency] = Field(
+        default_factory=dict, description="calibrated efficiencies per compute precision"
+    )
+    layer_overhead_us: float = Field(
+        default=0.0, ge=0, le=1e6, description="fixed time per transformer layer per forward pass"
+    )
+    calibration: str = Field(default="", description="where the efficiencies were fitted")
     source: str = ""
 
     @model_validator(mode="after")

@@ -48,6 +48,10 @@ class HardwareSpec(BaseModel):
     collective_latency_us: float = Field(
         default=5.0, ge=0, le=1e6, description="alpha of the alpha-beta model, per message hop"
     )
+    layer_overhead_us: float | None = Field(
+        default=None, ge=0, le=1e6,
+        description="fixed time per transformer layer per forward pass (default: the card's)",
+    )
 
     @model_validator(mode="after")
     def _cluster_given(self) -> HardwareSpec:
@@ -176,6 +180,7 @@ class Cluster(BaseModel):
     usable_memory_fraction: float
     runtime_overhead_bytes: float
     collective_latency_s: float
+    layer_overhead_s: float = 0.0
 
     @property
     def usable_memory_bytes(self) -> float:
@@ -257,7 +262,7 @@ def load_gpu_card(name: str, source: str = "<hardware>", key: str = "hardware.gp
     return card
 
 
-def _resolve_cluster(hw: HardwareSpec, source: str) -> tuple[Cluster, str]:
+def _resolve_cluster(hw: HardwareSpec, source: str, compute: str = "bf16") -> tuple[Cluster, str]:
     if isinstance(hw.gpu, str):
         gpu, gpu_ref = load_gpu_card(hw.gpu, source), hw.gpu
     else:
@@ -277,9 +282,13 @@ def _resolve_cluster(hw: HardwareSpec, source: str) -> tuple[Cluster, str]:
         fixed=fixed,
         intra_node_bytes_per_s=(hw.intra_node_gb_per_s or gpu.intra_node_gb_per_s) * 1e9,
         inter_node_bytes_per_s=(hw.inter_node_gb_per_s or gpu.inter_node_gb_per_s) * 1e9,
-        mfu=hw.mfu or gpu.mfu,
+        # condition value > calibrated value for the compute precision > the card's default
+        mfu=hw.mfu or (gpu.efficiency[compute].mfu if compute in gpu.efficiency else gpu.mfu),
         memory_bandwidth_utilization=hw.memory_bandwidth_utilization
-        or gpu.memory_bandwidth_utilization,
+        or (gpu.efficiency[compute].memory_bandwidth_utilization if compute in gpu.efficiency
+            else gpu.memory_bandwidth_utilization),
+        layer_overhead_s=(hw.layer_overhead_us if hw.layer_overhead_us is not None
+                          else gpu.layer_overhead_us) * 1e-6,
         usable_memory_fraction=hw.usable_memory_fraction,
         runtime_overhead_bytes=hw.runtime_overhead_gb * 1e9,
         collective_latency_s=hw.collective_latency_us * 1e-6,
@@ -332,7 +341,7 @@ def build_condition(data: dict[str, Any], source: str, default_name: str) -> Con
     else:
         model, model_ref = spec.model, "inline"
     _check_expert_load(spec, model, source)
-    cluster, gpu_ref = _resolve_cluster(spec.hardware, source)
+    cluster, gpu_ref = _resolve_cluster(spec.hardware, source, spec.precision.activations)
     _check_precisions(spec.precision, cluster.gpu, gpu_ref, source)
     return Condition(
         name=spec.name or default_name,

@@ -213,12 +213,13 @@ class CostModel:
 
     # ---- one transformer layer -----------------------------------------------------------------
     def _layer_cost(self, kind: LayerKind, shape: ParallelShape, batch: int, seqs: int) -> LayerCost:
+        overhead = PhaseCost(compute_s=self.condition.cluster.layer_overhead_s)
         prefill = self._attention(kind, shape, seqs, phase="prefill") + self._ffn(
             kind, shape, seqs, phase="prefill"
-        )
+        ) + overhead
         decode = self._attention(kind, shape, seqs, phase="decode") + self._ffn(
             kind, shape, seqs, phase="decode"
-        )
+        ) + overhead
         return LayerCost(
             prefill=prefill,
             decode=decode,
