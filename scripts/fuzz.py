@@ -147,7 +147,7 @@ def _hostile_value(rng: random.Random, current: Any) -> Any:
         if isinstance(current, int):
             return rng.choice([str(current), float(current), [current], {"value": current},
                                current + 0.5, -current, current * 10**rng.randrange(1, 8)])
-        if isinstance(current, float):
+        if isinstance(current, float) and math.isfinite(current):
             return rng.choice([str(current), int(current), [current], current * 1e6, -current])
         if isinstance(current, str):
             return rng.choice([[current], {current: 1}, current.upper(), _typo(rng, current), 42])
@@ -293,7 +293,8 @@ def make_case(seed: int, index: int, bases: list[Path] | None = None) -> Case:
         for _ in range(rng.choice([1, 1, 1, 2, 3])):
             try:
                 mutations.append(_mutate_data(rng, data))
-            except (KeyError, IndexError, TypeError) as exc:  # the path vanished: fine, skip it
+            except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+                # the path vanished or the value cannot be scaled: fine, skip it
                 mutations.append(f"(skipped: {type(exc).__name__})")
         raw, suffix = _dump(rng, data)
     if not mutations or rng.random() < 0.35:

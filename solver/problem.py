@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def batch_grid(condition: Condition) -> list[int]:
-    """Batch sizes the planner may choose: 1, 2, 3, 4, 6, 8, 12, ... (x2 and x1.5 steps) and the max.
+    """Batch sizes the planner may choose: 1, 2, 3, 4, 6, 8, 12, ... (x2 and x1.5 steps) up to the max.
 
     A fixed workload.batch_size gives that single value.
     """

@@ -174,8 +174,12 @@ def _gpu_totals(condition: Condition) -> list[int]:
 
 
 def _geometric_grid(limit: int) -> list[int]:
-    """1, 2, 3, 4, 6, 8, 12, 16, ... (x2 and x1.5 steps) up to `limit`, and `limit` itself."""
-    grid = {limit} if limit >= 1 else set()
+    """1, 2, 3, 4, 6, 8, 12, 16, ... (x2 and x1.5 steps) up to `limit`.
+
+    The grid is a fixed sequence cut at the limit (the limit itself is not added), so raising a
+    limit only ever adds choices: a higher batch or GPU limit can never make the optimum worse.
+    """
+    grid: set[int] = set()
     power = 1
     while power <= limit:
         grid.add(power)
