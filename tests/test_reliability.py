@@ -1,0 +1,87 @@
+"""Atomic outputs, interruption, and a huge condition under a time limit (issue 7)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from solver.condition import build_condition
+from solver.formulation import SolverSettings
+from solver.planner import solve
+from solver.verify import violations
+from solver.writer import write_outputs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_rerun_replaces_plan_files_and_keeps_unrelated_files(tmp_path):
+    out = tmp_path / "plan"
+    write_outputs(out, {"plan.json": "{}\n", "plan.md": "old\n"})
+    (out / "notes.txt").write_text("mine")
+    write_outputs(out, {"plan.json": '{"new": 1}\n'})
+    assert (out / "plan.json").read_text() == '{"new": 1}\n'
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_failure_while_writing_leaves_the_previous_folder_intact(tmp_path, monkeypatch):
+    out = tmp_path / "plan"
+    write_outputs(out, {"plan.json": "old\n", "plan.md": "old\n"})
+    original = Path.write_text
+    calls = {"n": 0}
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(out, {"plan.json": "new\n", "plan.md": "new\n"})
+    monkeypatch.undo()
+    assert (out / "plan.json").read_text() == "old\n"
+    assert (out / "plan.md").read_text() == "old\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_sigint_leaves_no_output(tmp_path):
+    out = tmp_path / "plan"
+    condition = ROOT / "conditions" / "deepseek-v3-h800x32.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "solver.cli", "solve", str(condition), "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # finished before the signal: then the folder is complete
+        assert (out / "manifest.json").exists()
+        return
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_huge_condition_returns_a_verified_plan_within_its_limit():
+    """4,096 GPUs, 256 experts, 128 layers: a verified plan (optimal or feasible with its gap)."""
+    data = {
+        "name": "huge",
+        "model": {"name": "huge-moe", "num_hidden_layers": 128, "hidden_size": 8192,
+                  "num_attention_heads": 64, "num_key_value_heads": 8, "vocab_size": 128000,
+                  "num_experts": 256, "num_experts_per_tok": 8, "moe_intermediate_size": 2048,
+                  "num_shared_experts": 1},
+        "precision": {"weights": "fp8", "kv_cache": "fp8", "activations": "fp8"},
+        "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 512, "gpus_per_node": 8},
+        "workload": {"input_tokens": 4096, "output_tokens": 1024, "max_batch_size": 4096},
+        "slo": {"tpot_ms": 100},
+    }
+    solution = solve(build_condition(data, "huge", "huge"), settings=SolverSettings(time_limit_s=20))
+    plan = solution.plan
+    assert plan.status in ("optimal", "feasible")
+    assert plan.gpus.used == plan.gpus.model_parts == 4096 == len(plan.devices)
+    assert not violations(solution.checks)
