@@ -42,8 +42,8 @@ MODELS_DIR = REPO / "models"
 HARDWARE_DIR = CONDITIONS_DIR / "hardware"
 
 # Conditions that solve in well under a second: the CLI-level sample draws from these.
-FAST_CONDITIONS = ("llama8b-l40sx2", "llama70b-h100x8", "mixtral8x7b-a100x4", "qwen3-30b-a3b-h100x2",
-                   "gpt-oss-120b-h100x4")
+FAST_CONDITIONS = ("llama8b-l40sx2", "llama70b-h100x8", "mixtral8x7b-a100x4",
+                   "qwen3-30b-a3b-h100x2", "gpt-oss-120b-h100x4")
 
 _NAMES = [p.stem for p in sorted(MODELS_DIR.glob("*.yaml"))] + [
     p.stem for p in sorted(HARDWARE_DIR.glob("*.yaml"))]
@@ -164,7 +164,7 @@ def _hostile_value(rng: random.Random, current: Any) -> Any:
 
 
 def _inline_card(rng: random.Random, data: dict[str, Any]) -> str:
-    """Replace the model or GPU card name by the card's own data (inline), so it gets mutated too."""
+    """Replace the model or GPU card name by the card's data (inline), so it gets mutated too."""
     if rng.random() < 0.5 and isinstance(data.get("model"), str):
         path = MODELS_DIR / f"{data['model']}.yaml"
         if path.is_file():
@@ -317,7 +317,7 @@ def describe(case: Case, limit: int = 1500) -> str:
 
 
 def run_library_case(case: Case, workdir: Path) -> Outcome:
-    """load_condition on the case's file: it must succeed or raise a ParaplanError naming the file."""
+    """load_condition on the case's file: it loads, or raises a ParaplanError naming the file."""
     from solver.condition import load_condition
     from solver.errors import ParaplanError
 
@@ -359,9 +359,12 @@ def run_cli_case(case: Case, workdir: Path, time_limit: float = 1.0) -> Outcome:
     if result.exit_code not in (0, 1, 2):
         return Outcome("other_exit", f"exit {result.exit_code}: {text}")
     if result.exit_code != 0:
-        if out.exists():
-            return Outcome("contract", f"exit {result.exit_code} but {out} was written")
-        if path.name not in text:
+        written = {p.name for p in out.iterdir()} if out.is_dir() else set()
+        allowed = {"infeasibility.md", "manifest.json"} if result.exit_code == 2 else set()
+        if out.exists() and not written <= allowed:
+            return Outcome("contract", f"exit {result.exit_code} but {out} holds {sorted(written)}")
+        _remove_tree(out)
+        if result.exit_code == 1 and path.name not in text:
             return Outcome("contract", f"message does not name the file: {text}")
         return Outcome("input_error" if result.exit_code == 1 else "infeasible")
     _remove_tree(out)
@@ -376,25 +379,30 @@ def _remove_tree(path: Path) -> None:
 
 
 def run(cases: range, seed: int, runner: Callable[[Case, Path], Outcome],
-        bases: list[Path] | None = None) -> tuple[Counter[str], list[tuple[Case, Outcome]]]:
+        bases: list[Path] | None = None,
+        ) -> tuple[Counter[str], list[tuple[Case, Outcome]], tuple[float, int]]:
+    """Run the cases; returns outcome counts, the failures and (seconds, index) of the slowest."""
     counts: Counter[str] = Counter()
     failures: list[tuple[Case, Outcome]] = []
+    slowest = (0.0, -1)
     with tempfile.TemporaryDirectory(prefix="paraplan-fuzz-") as tmp:
         for i in cases:
             case = make_case(seed, i, bases)
+            started = time.perf_counter()
             outcome = runner(case, Path(tmp))
+            slowest = max(slowest, (time.perf_counter() - started, i))
             counts[outcome.kind] += 1
             if outcome.kind in ("crash", "contract", "other_exit"):
                 failures.append((case, outcome))
-    return counts, failures
+    return counts, failures, slowest
 
 
-def summary(counts: Counter[str], seconds: float) -> str:
+def summary(counts: Counter[str], seconds: float, slowest: tuple[float, int]) -> str:
     total = sum(counts.values())
     return (f"{total} cases, {counts['crash']} tracebacks, {counts['contract']} contract breaches, "
             f"{counts['other_exit']} other exit codes, {counts['ok']} ok, "
             f"{counts['input_error']} input errors, {counts['infeasible']} infeasible "
-            f"({seconds:.1f} s)")
+            f"({seconds:.1f} s; slowest: case {slowest[1]}, {slowest[0] * 1000:.0f} ms)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,15 +434,16 @@ def main(argv: list[str] | None = None) -> int:
         return run_library_case(case, workdir)
 
     started = time.perf_counter()
-    counts, failures = run(indexes, args.seed, runner, bases)
+    counts, failures, slowest = run(indexes, args.seed, runner, bases)
     for case, outcome in failures[:20]:
-        print(f"\n=== {outcome.kind.upper()} ===\n{describe(case)}\n{outcome.detail}", file=sys.stderr)
+        print(f"\n=== {outcome.kind.upper()} ===\n{describe(case)}\n{outcome.detail}",
+              file=sys.stderr)
         if args.save is not None:
             args.save.mkdir(parents=True, exist_ok=True)
             (args.save / f"seed{args.seed}-case{case.index}{case.suffix}").write_bytes(case.content)
     if len(failures) > 20:
         print(f"... and {len(failures) - 20} more failures", file=sys.stderr)
-    print(summary(counts, time.perf_counter() - started))
+    print(summary(counts, time.perf_counter() - started, slowest))
     return 1 if failures else 0
 
 

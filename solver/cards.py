@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -33,7 +33,7 @@ BYTES_PER_ELEMENT: dict[str, float] = {
 class ModelCard(BaseModel):
     """An LLM architecture. Counts are per model; widths are element counts, not bytes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     name: str
     num_hidden_layers: int = Field(gt=0, le=100_000)
@@ -87,6 +87,8 @@ class ModelCard(BaseModel):
             )
         if not self.is_mla and self.num_attention_heads % self.kv_heads != 0:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+        if self.head_dim is None and self.hidden_size < self.num_attention_heads:
+            raise ValueError("hidden_size is smaller than num_attention_heads: give head_dim")
         return self
 
     @property
@@ -113,25 +115,27 @@ class ModelCard(BaseModel):
 class Efficiency(BaseModel):
     """Achievable fractions of the spec-sheet peaks for one compute precision (calibrated)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    mfu: float = Field(gt=0, le=1)
-    memory_bandwidth_utilization: float = Field(gt=0, le=1)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    mfu: float = Field(ge=1e-3, le=1)
+    memory_bandwidth_utilization: float = Field(ge=1e-3, le=1)
 
 
 class GpuCard(BaseModel):
     """An accelerator: spec-sheet numbers only (dense, no sparsity), plus calibrated efficiencies."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
+    # floors keep the cost model finite: a 1e-300 bandwidth would turn times into inf/NaN
     name: str
-    memory_gb: float = Field(gt=0, le=100_000)
-    dense_tflops: dict[Precision, float] = Field(min_length=1)
-    hbm_tb_per_s: float = Field(gt=0, le=10_000)
-    intra_node_gb_per_s: float = Field(default=450.0, gt=0, le=1_000_000)
-    inter_node_gb_per_s: float = Field(default=50.0, gt=0, le=1_000_000)
-    gpus_per_node: int = Field(default=8, gt=0, le=100_000)
-    mfu: float = Field(default=0.6, gt=0, le=1)
-    memory_bandwidth_utilization: float = Field(default=0.8, gt=0, le=1)
+    memory_gb: float = Field(ge=1e-3, le=100_000)
+    dense_tflops: dict[Precision, Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False)]] = (
+        Field(min_length=1))
+    hbm_tb_per_s: float = Field(ge=1e-3, le=10_000)
+    intra_node_gb_per_s: float = Field(default=450.0, ge=1e-3, le=1_000_000)
+    inter_node_gb_per_s: float = Field(default=50.0, ge=1e-3, le=1_000_000)
+    gpus_per_node: int = Field(default=8, gt=0, le=1_024)
+    mfu: float = Field(default=0.6, ge=1e-3, le=1)
+    memory_bandwidth_utilization: float = Field(default=0.8, ge=1e-3, le=1)
     efficiency: dict[Precision, Efficiency] = Field(
         default_factory=dict, description="calibrated efficiencies per compute precision"
     )
@@ -144,8 +148,8 @@ class GpuCard(BaseModel):
     @model_validator(mode="after")
     def _positive_tflops(self) -> GpuCard:
         for precision, tflops in self.dense_tflops.items():
-            if not (tflops > 0 and math.isfinite(tflops)):
-                raise ValueError(f"dense_tflops.{precision} must be a positive number")
+            if not (1e-3 <= tflops <= 1e6 and math.isfinite(tflops)):
+                raise ValueError(f"dense_tflops.{precision} must be between 0.001 and 1000000 TFLOPS")
         return self
 
     def peak_flops(self, precision: str) -> float | None:

@@ -21,7 +21,7 @@ _DEGREE = Field(default=1, ge=1, le=1_000_000)
 class ShortPlan(BaseModel):
     """A hand-made plan: degrees, batch, and optionally how many layers each stage holds."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     tp: int = _DEGREE
     pp: int = _DEGREE
     dp: int = _DEGREE
@@ -72,6 +72,9 @@ def _check_short(condition: Condition, short: ShortPlan) -> CheckResult:
     shape = ParallelShape(tp=short.tp, pp=short.pp, dp=short.dp, ep=short.ep, etp=short.etp,
                           attn_dp=short.attn_dp, sp=short.sp)
     bounds, problems = _boundaries(short, condition.model.num_hidden_layers)
+    if shape.gpus_used > condition.cluster.num_gpus:  # do not build a device map for it
+        bounds = None
+        problems.append(_fail("gpu_count.available", shape.gpus_used, f"<= {condition.cluster.num_gpus}"))
     if bounds is None:
         rules = [_fail("divisibility_and_policy", p, "-") for p in shape_violations(shape, condition)]
         return CheckResult(plan=None, checks=problems + rules)
@@ -94,9 +97,13 @@ def load_plan_file(path: Path) -> Plan | ShortPlan:
         raise validation_error(exc, str(path), model) from None
 
 
-def check_plan(condition: Condition, plan_path: Path) -> CheckResult:
-    given = load_plan_file(plan_path)
+def check_given(condition: Condition, given: Plan | ShortPlan) -> CheckResult:
+    """Grade a loaded plan (plan.json or a short plan) against a condition."""
     if isinstance(given, ShortPlan):
         return _check_short(condition, given)
     # a plan may be graded against another condition than its own: that is the point of check
     return CheckResult(plan=given, checks=verify_plan(condition, given))
+
+
+def check_plan(condition: Condition, plan_path: Path) -> CheckResult:
+    return check_given(condition, load_plan_file(plan_path))

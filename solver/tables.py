@@ -23,10 +23,14 @@ MAX_INT = 2**50  # anything larger is treated as "does not fit"
 
 
 def _up(value: float) -> int:
+    if not math.isfinite(value) or value >= MAX_INT:
+        return MAX_INT  # does not fit: any constraint using it fails
     return min(MAX_INT, math.ceil(value - 1e-9 * abs(value)))
 
 
 def _down(value: float) -> int:
+    if not math.isfinite(value) or value >= MAX_INT:
+        return MAX_INT
     return min(MAX_INT, math.floor(value + 1e-9 * abs(value)))
 
 
