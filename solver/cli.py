@@ -12,13 +12,23 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from solver.check import check_plan
-from solver.condition import condition_schema, load_condition
-from solver.errors import EXIT_INVALID_INPUT, EXIT_VIOLATIONS, InfeasibleError, ParaplanError
+from solver.check import check_given
+from solver.condition import Condition, condition_schema
+from solver.errors import (
+    EXIT_INVALID_INPUT,
+    EXIT_VIOLATIONS,
+    InfeasibleError,
+    InputError,
+    ParaplanError,
+)
+from solver.export import render_launch
 from solver.formulation import SolverSettings
+from solver.importers import import_source, load_any_condition, load_any_plan
 from solver.planner import solve
+from solver.regret import regret_of
+from solver.relax import explain_infeasibility
 from solver.report import render_all
-from solver.writer import dump_json, write_outputs
+from solver.writer import dump_json, write_atomic, write_outputs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Plan how to parallelize an LLM for inference, and prove the plan optimal.")
@@ -69,16 +79,33 @@ def solve_command(
     workers: Annotated[int, typer.Option(help="CP-SAT worker threads", min=1, max=64)] = 2,
     seed: Annotated[int, typer.Option(help="CP-SAT random seed")] = 0,
     log_search: Annotated[bool, typer.Option(help="print CP-SAT's search log")] = False,
+    export: Annotated[bool, typer.Option(help="also write launch/ configs for vLLM, SGLang, "
+                                         "TensorRT-LLM")] = False,
+    explain: Annotated[bool, typer.Option(help="when infeasible, search the smallest fixes and "
+                                          "write infeasibility.md")] = True,
 ) -> None:
-    """Solve a condition: write plan.json, plan.md, balance.csv and manifest.json."""
+    """Solve a condition: write plan.json, plan.md, balance.csv and manifest.json.
+
+    CONDITION may also be a seed markdown file, a JSON trio folder (or its hardware_env.json).
+    """
     if method not in ("cp-sat", "exhaustive"):
         raise typer.BadParameter("method must be cp-sat or exhaustive")
-    cond = load_condition(condition)
+    cond = load_any_condition(condition)
     settings = SolverSettings(time_limit_s=time_limit, num_workers=workers, random_seed=seed,
                               log_search_progress=log_search)
-    solution = solve(cond, method=method, settings=settings)
     outdir = output or Path("plans") / _safe_name(cond.name)
+    try:
+        solution = solve(cond, method=method, settings=settings)
+    except InfeasibleError as exc:
+        if explain:
+            _explain_infeasible(cond, exc, outdir, settings)
+        raise
     files = render_all(cond, solution.plan, solution.checks, solution.problem)
+    from solver.html_report import plan_html  # the reviewer's page with charts (issue 4)
+
+    files["report.html"] = plan_html(cond, solution.plan, solution.checks, solution.problem)
+    if export:
+        files |= render_launch(cond, solution.plan)
     written = write_outputs(outdir, files)
     p, m = solution.plan, solution.plan.metrics
     typer.echo(f"{p.status}: {p.parallelism.shape().label}, batch {p.batch_size}, "
@@ -90,6 +117,18 @@ def solve_command(
         typer.echo(f"  wrote {path}")
 
 
+def _explain_infeasible(cond: Condition, exc: InfeasibleError, outdir: Path,
+                        settings: SolverSettings) -> None:
+    """Search the smallest relaxations, write infeasibility.md and print the short version."""
+    quick = SolverSettings(time_limit_s=min(settings.time_limit_s, 10.0),
+                           num_workers=settings.num_workers, random_seed=settings.random_seed)
+    report = explain_infeasibility(cond, exc, quick)
+    written = write_outputs(outdir, {"infeasibility.md": report.markdown()})
+    for line in report.short():
+        typer.echo(line)
+    typer.echo(f"  wrote {written[0]}")
+
+
 def _safe_name(name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._")
     return cleaned or "plan"
@@ -99,21 +138,35 @@ def _safe_name(name: str) -> str:
 @handles_errors
 def check_command(
     condition: Annotated[Path, typer.Argument(help="condition file")],
-    plan: Annotated[Path, typer.Argument(help="plan.json, or a YAML {tp, pp, dp, ..., batch_size}")],
+    plan: Annotated[Path | None, typer.Argument(
+        help="plan.json, a YAML {tp, pp, dp, ..., batch_size}, a seed markdown file with a "
+        "Parallelism Strategy section, or a paper config FILE.json[#baseline_method]; default: "
+        "the condition's own strategy section")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    regret: Annotated[bool, typer.Option(help="solve the condition and compare with the "
+                                         "optimum")] = True,
 ) -> None:
     """Evaluate a given plan: metrics and every violated constraint. Exit 3 on violations."""
-    cond = load_condition(condition)
-    result = check_plan(cond, plan)
+    cond = load_any_condition(condition)
+    if plan is None and condition.suffix.lower() not in (".md", ".markdown"):
+        raise InputError(str(condition), "PLAN", "no plan given (only a seed markdown condition "
+                         "carries its own Parallelism Strategy)")
+    loaded = load_any_plan(plan if plan is not None else condition, cond)
+    result = check_given(cond, loaded.plan)
     failed = result.violations
+    gap = regret_of(cond, result.plan) if regret else None
     if as_json:
         typer.echo(dump_json({
             "valid": not failed,
             "metrics": result.plan.metrics.model_dump() if result.plan else None,
             "parallelism": result.plan.parallelism.model_dump() if result.plan else None,
             "checks": [c.model_dump() for c in result.checks],
+            "notes": loaded.notes,
+            "regret": gap.as_dict() if gap else None,
         }).rstrip())
     else:
+        for note in loaded.notes:
+            typer.echo(f"note: {note}")
         if result.plan is not None:
             m = result.plan.metrics
             typer.echo(f"{result.plan.parallelism.shape().label}, batch {result.plan.batch_size}: "
@@ -123,14 +176,130 @@ def check_command(
             typer.echo(f"VIOLATED {c.name}: {c.value} (limit {c.limit})")
         typer.echo("valid: every hard constraint holds" if not failed
                    else f"{len(failed)} violation(s)")
+        for line in gap.lines() if gap else []:
+            typer.echo(line)
     if failed:
         raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command("import")
+@handles_errors
+def import_command(
+    source: Annotated[Path, typer.Argument(help="seed markdown (.md), JSON trio folder or "
+                                           "hardware_env.json, Hugging Face config.json, paper "
+                                           "config FILE.json[#method]")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="YAML to write (default: "
+                                                "print)")] = None,
+) -> None:
+    """Convert a foreign condition, model config or plan into paraplan YAML, each value commented
+    with where it came from. A markdown Parallelism Strategy section goes to OUTPUT.plan.yaml."""
+    imported = import_source(source)
+    if output is None:
+        typer.echo(imported.to_yaml().rstrip())
+        if imported.plan is not None:
+            typer.echo("---\n" + imported.plan.to_yaml().rstrip())
+        return
+    if output.exists() and output.is_dir():
+        raise InputError(str(output), "-o", "is a folder; give a file name such as condition.yaml")
+    written = [write_atomic(output, imported.to_yaml())]
+    if imported.plan is not None:
+        plan_path = output.with_name(f"{output.name.rsplit('.', 1)[0]}.plan.yaml")
+        written.append(write_atomic(plan_path, imported.plan.to_yaml()))
+    for path in written:
+        typer.echo(f"wrote {path}")
+    for line in imported.assumptions:
+        typer.echo(f"  assumed: {line}")
 
 
 @app.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the condition file (for editors)."""
     typer.echo(json.dumps(condition_schema(), indent=2))
+
+
+# ---- batch and sweep (issue 4): many conditions or what-if points, in parallel ----------------------
+
+def _run_options(method: str, time_limit: float, workers: int, executor: str, jobs: int | None,
+                 address: str | None) -> tuple[Any, Any]:
+    from solver.batch import SolveOptions
+    from solver.executors import ExecutorSpec
+
+    return (SolveOptions(method=method, time_limit_s=time_limit, workers=workers).validate(),
+            ExecutorSpec(kind=executor, jobs=jobs, address=address).validate())
+
+
+def _run_summary(outcome: Any, outdir: Path, what: str) -> None:
+    counts = outcome.frame["status"].value_counts().to_dict()
+    detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    typer.echo(f"{what}: {outcome.solved} of {len(outcome.frame)} solved ({detail}) "
+               f"in {outcome.seconds:.1f} s")
+    for note in outcome.notes:
+        typer.echo(f"  note: {note}")
+    typer.echo(f"  wrote {len(outcome.written)} files: {outdir / 'summary.csv'}, "
+               f"{outdir / 'report.html'}, ... (every path in {outdir / 'manifest.json'})")
+
+
+@app.command("batch")
+@handles_errors
+def batch_command(
+    paths: Annotated[list[str], typer.Argument(help="condition files, folders (searched "
+                                               "recursively) or glob patterns")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="output folder")],
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="parallel solves (default: CPU "
+                                             "count)", min=1)] = None,
+    executor: Annotated[str, typer.Option(help="local (processes) or ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a "
+                                                "local Ray instance)")] = None,
+    method: Annotated[str, typer.Option(help="cp-sat or exhaustive")] = "cp-sat",
+    time_limit: Annotated[float, typer.Option(help="CP-SAT time limit per condition, seconds",
+                                              min=0.01)] = 60.0,
+    workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
+) -> None:
+    """Solve many condition files in parallel: a plan folder each, summary.csv/.parquet, report.html.
+
+    Exit 1 when any condition failed (invalid, infeasible or error); its row in the summary says why.
+    """
+    from solver.batch import run_batch
+
+    options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
+    outcome = run_batch(paths, output, options=options, spec=spec, echo=typer.echo)
+    _run_summary(outcome, output, "batch")
+    if outcome.failed:
+        raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+@app.command("sweep")
+@handles_errors
+def sweep_command(
+    condition: Annotated[Path, typer.Argument(help="base condition file")],
+    sets: Annotated[list[str], typer.Option("--set", help="KEY=V1,V2,... over a dotted key of the "
+                                            "condition (repeat for a cross product)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="output folder")],
+    plans: Annotated[bool, typer.Option(help="also write a plan folder per point")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="parallel solves (default: CPU "
+                                             "count)", min=1)] = None,
+    executor: Annotated[str, typer.Option(help="local (processes) or ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
+    method: Annotated[str, typer.Option(help="cp-sat or exhaustive")] = "cp-sat",
+    time_limit: Annotated[float, typer.Option(help="CP-SAT time limit per point, seconds",
+                                              min=0.01)] = 60.0,
+    workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
+) -> None:
+    """What-if sweep: solve the cross product of --set values; summary, Pareto front and chart.
+
+    Every point is validated first (exit 1 naming the key). Infeasible points are results, not
+    failures; exit 1 only when a point could not be solved for another reason.
+    """
+    from solver.sweep import run_sweep
+
+    options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
+    outcome = run_sweep(condition, sets, output, plans=plans, options=options, spec=spec,
+                        echo=typer.echo)
+    _run_summary(outcome, output, "sweep")
+    front = outcome.frame[outcome.frame["pareto"]]
+    typer.echo(f"  Pareto front: {len(front)} point(s); chart in {output / 'pareto.svg'}")
+    if outcome.frame["status"].isin(("invalid", "error")).any():
+        raise typer.Exit(EXIT_INVALID_INPUT)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m solver.cli`

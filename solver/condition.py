@@ -37,10 +37,11 @@ class HardwareSpec(BaseModel):
     num_nodes: int | None = Field(default=None, gt=0, le=100_000)
     gpus_per_node: int | None = Field(default=None, gt=0, le=1_024)
     max_gpus: int | None = Field(default=None, gt=0, le=MAX_GPUS)
-    intra_node_gb_per_s: float | None = Field(default=None, gt=0, le=1e6)
-    inter_node_gb_per_s: float | None = Field(default=None, gt=0, le=1e6)
-    mfu: float | None = Field(default=None, gt=0, le=1)
-    memory_bandwidth_utilization: float | None = Field(default=None, gt=0, le=1)
+    # floors, not just > 0: 1e-300 makes the cost model's times infinite (NaN in its tables)
+    intra_node_gb_per_s: float | None = Field(default=None, ge=1e-3, le=1e6)
+    inter_node_gb_per_s: float | None = Field(default=None, ge=1e-3, le=1e6)
+    mfu: float | None = Field(default=None, ge=1e-3, le=1)
+    memory_bandwidth_utilization: float | None = Field(default=None, ge=1e-3, le=1)
     usable_memory_fraction: float = Field(default=0.9, gt=0, le=1)
     runtime_overhead_gb: float = Field(
         default=3.0, ge=0, le=1e4, description="CUDA context, NCCL buffers, allocator slack per GPU"
@@ -163,6 +164,10 @@ class ConditionFile(BaseModel):
     slo: SloSpec = SloSpec()
     objective: ObjectiveSpec = ObjectiveSpec()
     policy: PolicySpec = PolicySpec()
+    assumptions: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=200,
+        description="defaults an importer assumed (plan.md lists them); no effect on the model",
+    )
 
 
 class Cluster(BaseModel):

@@ -107,6 +107,10 @@ class CostModel:
         self.weight_bytes_per_element = BYTES_PER_ELEMENT[p.weights]
         self.kv_bytes_per_element = BYTES_PER_ELEMENT[p.kv_cache]
         self.act_bytes_per_element = BYTES_PER_ELEMENT[p.activations]
+        # Hidden states between GEMMs (the residual stream: all-reduces, MoE combine, stage
+        # transfers) stay 16-bit when the GEMMs run in fp8/fp4; only GEMM inputs (and DeepEP-style
+        # MoE dispatch) use the compute precision. docs/accuracy.md, "Physics changes".
+        self.hidden_bytes_per_element = max(self.act_bytes_per_element, 2.0)
         peak = cluster.gpu.peak_flops(p.activations)
         assert peak is not None, "condition loader checks the compute precision"
         self.hw = _Hardware(
@@ -266,11 +270,11 @@ class CostModel:
             core = self._op(core_flops, kv_read)
             # sequence-parallel decode: partial attention results combined across sp ranks
             core = core + self.all_reduce(
-                tokens * self.condition.model.hidden_size * self.act_bytes_per_element / shape.tp,
+                tokens * self.condition.model.hidden_size * self.hidden_bytes_per_element / shape.tp,
                 shape.sp,
                 span=shape.tp * shape.sp,  # sp ranks are tp apart
             )
-        out_bytes = tokens * self.condition.model.hidden_size * self.act_bytes_per_element
+        out_bytes = tokens * self.condition.model.hidden_size * self.hidden_bytes_per_element
         return proj + core + self.all_reduce(out_bytes, shape.tp)
 
     @staticmethod
@@ -311,7 +315,7 @@ class CostModel:
         tokens = attn_seqs * (self.condition.workload.input_tokens / shape.sp if phase == "prefill" else 1)
         params = 3 * card.hidden_size * int(card.intermediate_size or 0)
         gemm = self._op(2 * tokens * params / shape.tp, params * self.weight_bytes_per_element / shape.tp)
-        out_bytes = tokens * card.hidden_size * self.act_bytes_per_element
+        out_bytes = tokens * card.hidden_size * self.hidden_bytes_per_element
         return gemm + self.all_reduce(out_bytes, shape.tp)
 
     def _moe(self, shape: ParallelShape, seqs: int, phase: str) -> PhaseCost:
@@ -335,10 +339,11 @@ class CostModel:
         )
         # each GPU dispatches its share of the tokens' k copies and receives the results back
         per_gpu = tokens / g * k * card.hidden_size * self.act_bytes_per_element
+        combined = per_gpu * self.hidden_bytes_per_element / self.act_bytes_per_element
         # ep ranks are etp apart; the most loaded GPU receives `imbalance` x the mean
-        exchange = self.all_to_all(per_gpu * layout.imbalance, shape.ep, span=g)
-        exchange = exchange + exchange  # dispatch + combine
-        expert_tp = self.all_reduce(per_gpu, shape.etp)
+        dispatch = self.all_to_all(per_gpu * layout.imbalance, shape.ep, span=g)
+        exchange = dispatch + self.all_to_all(combined * layout.imbalance, shape.ep, span=g)
+        expert_tp = self.all_reduce(combined, shape.etp)
         return routed + shared + exchange + expert_tp
 
     # ---- memory --------------------------------------------------------------------------------
@@ -375,7 +380,7 @@ class CostModel:
         card, w = self.condition.model, self.condition.workload
         weight = self.arch.embedding_params * self.weight_bytes_per_element / shape.tp
         prefill_tokens = seqs * w.input_tokens
-        h_bytes = card.hidden_size * self.act_bytes_per_element
+        h_bytes = card.hidden_size * self.hidden_bytes_per_element
         prefill = self._op(0, prefill_tokens * h_bytes) + self.all_reduce(
             prefill_tokens * h_bytes / shape.attn_dp / shape.sp, shape.tp
         )
@@ -406,7 +411,7 @@ class CostModel:
         card, w = self.condition.model, self.condition.workload
         crosses = shape.gpus_per_replica > self.hw.gpus_per_node
         senders = max(1, shape.gpus_per_stage // shape.tp)  # tp ranks hold copies; send once
-        size = seqs * w.input_tokens * card.hidden_size * self.act_bytes_per_element / senders
+        size = seqs * w.input_tokens * card.hidden_size * self.hidden_bytes_per_element / senders
         return self.point_to_point(size, crosses)
 
     def decode_transfer(self, shape: ParallelShape, seqs: int) -> PhaseCost:
@@ -415,5 +420,5 @@ class CostModel:
         card = self.condition.model
         crosses = shape.gpus_per_replica > self.hw.gpus_per_node
         senders = max(1, shape.gpus_per_stage // shape.tp)
-        size = seqs * card.hidden_size * self.act_bytes_per_element / senders
+        size = seqs * card.hidden_size * self.hidden_bytes_per_element / senders
         return self.point_to_point(size, crosses)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,10 @@ class _NoAliasSafeLoader(yaml.SafeLoader):
 
 _NoAliasSafeLoader.add_constructor("tag:yaml.org,2002:timestamp",
                                    yaml.SafeLoader.construct_yaml_str)
+# YAML 1.1 (PyYAML) reads 1e30 and 5e-1 as strings; YAML 1.2 and JSON read them as numbers.
+_NoAliasSafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
 
 
 def _check_depth(value: Any, source: str, depth: int = 0, path: str = "") -> None:

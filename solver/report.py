@@ -47,6 +47,7 @@ KEY_ROLES: dict[str, str] = {
     "objective.throughput_weight": "weight of ideal throughput / throughput in the objective",
     "policy.use_all_gpus": "GPU-count constraint: all GPUs used, or idle GPUs allowed",
     "policy.tp_within_node": "placement rule: a TP group stays inside one node",
+    "assumptions": "listed under Assumptions; no effect on the model",
 }
 
 
@@ -122,7 +123,8 @@ class PlanReport:
         )
 
     def _condition_section(self) -> str:
-        rows = [[k, v, _role(k)] for k, v in _flatten(self.condition.raw)]
+        rows = [[k, f"{len(v)} items (see Assumptions)" if k == "assumptions" else v, _role(k)]
+                for k, v in _flatten(self.condition.raw)]
         c = self.condition.cluster
         effective = [
             ["GPU card", f"{c.gpu.name}: {c.gpu.memory_gb:g} GB, {c.gpu.hbm_tb_per_s:g} TB/s, "
@@ -366,7 +368,15 @@ class PlanReport:
             "defaults; they are not yet calibrated against measurements (see docs/accuracy.md when it lands).",
             "- Collectives are ring algorithms; a group within one node uses the intra-node link, "
             "otherwise the per-GPU network bandwidth.",
-        ])
+        ] + self._imported_assumptions())
+
+    def _imported_assumptions(self) -> list[str]:
+        """Defaults an importer had to assume for this condition (condition key `assumptions`)."""
+        given = self.condition.raw.get("assumptions") or []
+        if not given:
+            return []
+        return ["", "Assumed by the importer (not stated in the source; each is also a comment in "
+                "the imported YAML):", ""] + [f"- {item}" for item in given]
 
     def _solver_section(self) -> str:
         s = self.plan.solver

@@ -16,7 +16,7 @@ ASSETS = Path(__file__).resolve().parent / "assets" / "good"
 SMALL = ASSETS / "llama8b-l40sx2.yaml"
 LLAMA70B = CONDITIONS / "llama70b-h100x8.yaml"
 
-OUTPUT_FILES = ("plan.json", "plan.md", "balance.csv", "manifest.json")
+OUTPUT_FILES = ("plan.json", "plan.md", "balance.csv", "report.html", "manifest.json")
 DEVICE_KEYS = {"gpu", "node", "local_rank", "replica", "stage", "tp_rank", "ep_rank", "first_layer",
                "last_layer", "experts", "memory_gb", "memory_breakdown_gb"}
 
