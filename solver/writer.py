@@ -16,6 +16,12 @@ from typing import Any
 from solver.errors import InputError
 
 
+# What a run of paraplan may write into a plan folder: a new run replaces all of them, so an
+# infeasible re-run never leaves an old plan.json beside its infeasibility.md.
+PARAPLAN_OUTPUTS = frozenset({"plan.json", "plan.md", "balance.csv", "manifest.json", "report.html",
+                              "infeasibility.md", "launch"})
+
+
 def write_atomic(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -69,8 +75,10 @@ def _swap_in(staging: Path, outdir: Path, produced: set[str]) -> None:
     if not outdir.exists():
         os.rename(staging, outdir)
         return
-    for item in outdir.iterdir():  # keep unrelated files the user put there
-        if item.name not in produced and not (staging / item.name).exists():
+    for item in outdir.iterdir():  # keep files the user put there; drop stale paraplan outputs
+        if item.name in PARAPLAN_OUTPUTS or item.name in produced:
+            continue
+        if not (staging / item.name).exists():
             os.replace(item, staging / item.name)
     retired = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
     os.rename(outdir, retired)

@@ -85,3 +85,10 @@ def test_huge_condition_returns_a_verified_plan_within_its_limit():
     assert plan.status in ("optimal", "feasible")
     assert plan.gpus.used == plan.gpus.model_parts == 4096 == len(plan.devices)
     assert not violations(solution.checks)
+
+
+def test_new_run_drops_stale_outputs_of_an_earlier_run(tmp_path):
+    out = tmp_path / "plan"
+    write_outputs(out, {"plan.json": "{}\n", "plan.md": "old\n", "balance.csv": "x\n"})
+    write_outputs(out, {"infeasibility.md": "no plan\n"})
+    assert sorted(p.name for p in out.iterdir()) == ["infeasibility.md", "manifest.json"]
