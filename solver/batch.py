@@ -13,10 +13,11 @@ SUMMARY_COLUMNS), report.html (the batch at a glance) and manifest.json (every p
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import io
-import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,10 +42,27 @@ PLAN_SUFFIXES = (".plan.yaml", ".plan.yml", ".plan.json")
 DEGREES = ("tp", "pp", "dp", "ep", "etp", "attn_dp", "sp")
 INT_COLUMNS = (*DEGREES, "batch", "gpus_used", "gpus_available", "microbatches")
 SUMMARY_COLUMNS = (
-    "name", "path", "status", *DEGREES, "batch", "microbatches", "gpus_used", "gpus_available",
-    "ttft_ms", "tpot_ms", "e2e_ms", "throughput", "throughput_per_gpu", "tokens_per_s_per_user",
-    "balance_max_mean", "balance_memory_max_mean", "balance_comm_max_mean", "max_memory_gb",
-    "solve_seconds", "plan_dir", "error",
+    "name",
+    "path",
+    "status",
+    *DEGREES,
+    "batch",
+    "microbatches",
+    "gpus_used",
+    "gpus_available",
+    "ttft_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "throughput",
+    "throughput_per_gpu",
+    "tokens_per_s_per_user",
+    "balance_max_mean",
+    "balance_memory_max_mean",
+    "balance_comm_max_mean",
+    "max_memory_gb",
+    "solve_seconds",
+    "plan_dir",
+    "error",
 )
 COLUMN_NOTES = {
     "throughput": "output tokens/s of the whole deployment",
@@ -57,7 +75,8 @@ COLUMN_NOTES = {
 }
 
 
-# ---- the unit of work (runs in a worker) ------------------------------------------------------
+# ---- the unit of work (runs in a worker) ---------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SolveOptions:
@@ -109,10 +128,16 @@ def plan_row(plan: Any) -> dict[str, Any]:
     p, m = plan.parallelism, plan.metrics
     row: dict[str, Any] = {d: getattr(p, d) for d in DEGREES}
     row.update(
-        status=plan.status, batch=plan.batch_size, microbatches=plan.microbatches,
-        gpus_used=plan.gpus.used, gpus_available=plan.gpus.available,
-        ttft_ms=m.ttft_ms, tpot_ms=m.tpot_ms, e2e_ms=m.e2e_latency_ms,
-        throughput=m.throughput_tokens_per_s, throughput_per_gpu=m.throughput_tokens_per_s_per_gpu,
+        status=plan.status,
+        batch=plan.batch_size,
+        microbatches=plan.microbatches,
+        gpus_used=plan.gpus.used,
+        gpus_available=plan.gpus.available,
+        ttft_ms=m.ttft_ms,
+        tpot_ms=m.tpot_ms,
+        e2e_ms=m.e2e_latency_ms,
+        throughput=m.throughput_tokens_per_s,
+        throughput_per_gpu=m.throughput_tokens_per_s_per_gpu,
         tokens_per_s_per_user=1000.0 / m.tpot_ms if m.tpot_ms > 0 else None,
         balance_max_mean=_max_over_mean(frame["decode_compute_ms"]),
         balance_memory_max_mean=_max_over_mean(frame["memory_gb"]),
@@ -136,8 +161,9 @@ def run_task(task: Task) -> TaskResult:
             condition = condition.model_copy(update={"name": task.name})
         row["name"] = condition.name
         o = task.options
-        settings = SolverSettings(time_limit_s=o.time_limit_s, num_workers=o.workers,
-                                  random_seed=o.seed)
+        settings = SolverSettings(
+            time_limit_s=o.time_limit_s, num_workers=o.workers, random_seed=o.seed
+        )
         solution = solve(condition, method=o.method, settings=settings)
         row.update(plan_row(solution.plan))
         if task.render:
@@ -164,7 +190,8 @@ def render_plan_files(condition: Any, solution: Any) -> dict[str, str]:
     return files
 
 
-# ---- finding condition files ----------------------------------------------------------------------
+# ---- finding condition files ---------------------------------------------------------------------
+
 
 @dataclass
 class Entry:
@@ -221,6 +248,15 @@ def _folder_files(folder: Path) -> list[Path]:
     return found
 
 
+def _expand(matches: Sequence[Path]) -> Iterator[Path]:
+    """Folders (recursively) and glob matches -> candidate condition files."""
+    for match in matches:
+        if match.is_dir():
+            yield from _folder_files(match)
+        elif match.suffix.lower() in CONDITION_SUFFIXES and not _is_plan_file(match):
+            yield match
+
+
 def discover(inputs: Sequence[str | Path]) -> tuple[list[Entry], list[str]]:
     """Expand files, folders (recursive) and globs into entries, in the order given.
 
@@ -246,21 +282,16 @@ def discover(inputs: Sequence[str | Path]) -> tuple[list[Entry], list[str]]:
     for item in inputs:
         text = str(item)
         path = Path(text)
-        if path.is_dir():
-            for found in _folder_files(path):
-                add(found, named=False)
-        elif path.is_file():
+        if path.is_file():
             add(path, named=True)
-        elif glob.has_magic(text):
-            matches = sorted(glob.glob(text, recursive=True))
+        elif path.is_dir() or glob.has_magic(text):
+            matches = (
+                [path] if path.is_dir() else sorted(map(Path, glob.glob(text, recursive=True)))
+            )
+            for found in _expand(matches):
+                add(found, named=False)
             if not matches:
                 entries.append(Entry(text, error=f"{text}: no file matches this pattern"))
-            for match in map(Path, matches):
-                if match.is_dir():
-                    for found in _folder_files(match):
-                        add(found, named=False)
-                elif match.suffix.lower() in CONDITION_SUFFIXES and not _is_plan_file(match):
-                    add(match, named=False)
         else:
             entries.append(Entry(text, error=f"{text}: file not found"))
     _name_entries(entries)
@@ -277,8 +308,11 @@ def _name_entries(entries: list[Entry]) -> None:
     used: set[str] = set()
     for e in entries:
         declared = e.data.get("name") if isinstance(e.data, dict) else None
-        e.name = (declared if isinstance(declared, str) and declared.strip()
-                  else e.default_name or Path(e.source).stem)
+        e.name = (
+            declared
+            if isinstance(declared, str) and declared.strip()
+            else e.default_name or Path(e.source).stem
+        )
         e.folder = unique_folder(safe_name(e.name), used)
 
 
@@ -295,18 +329,22 @@ RESERVED = {"summary.csv", "summary.parquet", "report.html", "manifest.json", "p
 
 # ---- progress ------------------------------------------------------------------------------------
 
+
 def _describe(row: dict[str, Any]) -> str:
     if row["status"] in OK_STATUSES:
         shape = " ".join(f"{d}{row[d]}" for d in DEGREES if row.get(d) and row[d] > 1) or "1 GPU"
-        return (f"{shape}, batch {row['batch']}, {row['gpus_used']}/{row['gpus_available']} GPUs, "
-                f"{row['throughput_per_gpu']:,.1f} tok/s/GPU")
+        return (
+            f"{shape}, batch {row['batch']}, {row['gpus_used']}/{row['gpus_available']} GPUs, "
+            f"{row['throughput_per_gpu']:,.1f} tok/s/GPU"
+        )
     error = str(row.get("error") or "").splitlines()[0] if row.get("error") else ""
     return error[:160]
 
 
 @contextmanager
-def progress(total: int, echo: Callable[[str], None], tty: bool,
-             label: str = "solving") -> Iterator[Callable[[dict[str, Any]], None]]:
+def progress(
+    total: int, echo: Callable[[str], None], tty: bool, label: str = "solving"
+) -> Iterator[Callable[[dict[str, Any]], None]]:
     """A rich progress bar on a terminal; otherwise one plain line per finished task."""
     done = {"n": 0}
     width = len(str(total))
@@ -319,15 +357,25 @@ def progress(total: int, echo: Callable[[str], None], tty: bool,
             TimeElapsedColumn,
         )
 
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TextColumn("{task.fields[last]}"), transient=False)
+        bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[last]}"),
+            transient=False,
+        )
         with bar:
             task_id = bar.add_task(label, total=total, last="")
 
             def advance_bar(row: dict[str, Any]) -> None:
                 if row["status"] not in OK_STATUSES:
-                    bar.console.print(f"[red]{row['status']}[/red] {row['name']}: {_describe(row)}",
-                                      markup=True, highlight=False, soft_wrap=True)
+                    bar.console.print(
+                        f"[red]{row['status']}[/red] {row['name']}: {_describe(row)}",
+                        markup=True,
+                        highlight=False,
+                        soft_wrap=True,
+                    )
                 bar.update(task_id, advance=1, last=f"{row['name']}: {row['status']}")
 
             yield advance_bar
@@ -337,15 +385,20 @@ def progress(total: int, echo: Callable[[str], None], tty: bool,
         done["n"] += 1
         seconds = row.get("solve_seconds")
         took = f" ({seconds:.2f} s)" if isinstance(seconds, float) else ""
-        echo(f"[{done['n']:>{width}}/{total}] {row['status']:<10} {row['name']}: "
-             f"{_describe(row)}{took}")
+        echo(
+            f"[{done['n']:>{width}}/{total}] {row['status']:<10} {row['name']}: "
+            f"{_describe(row)}{took}"
+        )
 
     yield advance_line
 
 
-# ---- the summary table ------------------------------------------------------------------------------
+# ---- the summary table ---------------------------------------------------------------------------
 
-def summary_frame(rows: Sequence[dict[str, Any]], extra_columns: Sequence[str] = ()) -> pd.DataFrame:
+
+def summary_frame(
+    rows: Sequence[dict[str, Any]], extra_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     columns = [*SUMMARY_COLUMNS[:2], *extra_columns, *SUMMARY_COLUMNS[2:]]
     for row in rows:
         for c in columns:
@@ -356,7 +409,14 @@ def summary_frame(rows: Sequence[dict[str, Any]], extra_columns: Sequence[str] =
     for c in ("name", "path", "status", "plan_dir", "error"):
         frame[c] = frame[c].astype("string")
     for c in SUMMARY_COLUMNS:
-        if c not in INT_COLUMNS and c not in ("name", "path", "status", "plan_dir", "error", "pareto"):
+        if c not in INT_COLUMNS and c not in (
+            "name",
+            "path",
+            "status",
+            "plan_dir",
+            "error",
+            "pareto",
+        ):
             frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     return frame
 
@@ -382,7 +442,8 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> str | None:
     return None
 
 
-# ---- the batch ---------------------------------------------------------------------------------------
+# ---- the batch -----------------------------------------------------------------------------------
+
 
 @dataclass
 class RunOutcome:
@@ -407,19 +468,32 @@ def prepare_outdir(outdir: Path) -> Path:
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(str(outdir), "-o", f"cannot create the output folder: {exc.strerror}") from None
+        raise InputError(
+            str(outdir), "-o", f"cannot create the output folder: {exc.strerror}"
+        ) from None
     return outdir
 
 
-def execute(tasks: Sequence[Task], folders: Sequence[str | None], outdir: Path,
-            spec: ExecutorSpec, advance: Callable[[dict[str, Any]], None],
-            rows: list[dict[str, Any]], slots: Sequence[int], written: list[Path]) -> None:
+def execute(
+    tasks: Sequence[Task],
+    folders: Sequence[str | None],
+    outdir: Path,
+    spec: ExecutorSpec,
+    advance: Callable[[dict[str, Any]], None],
+    rows: list[dict[str, Any]],
+    slots: Sequence[int],
+    written: list[Path],
+) -> None:
     """Run tasks; write each returned plan folder as it arrives; fill rows[slots[i]]."""
     for i, outcome in run_tasks(run_task, tasks, spec):
         task = tasks[i]
         if isinstance(outcome, BaseException):
-            row = empty_row(task.name, task.source, "error",
-                            f"worker failed: {type(outcome).__name__}: {outcome}")
+            row = empty_row(
+                task.name,
+                task.source,
+                "error",
+                f"worker failed: {type(outcome).__name__}: {outcome}",
+            )
         else:
             row = outcome.row
             folder = folders[i]
@@ -429,12 +503,39 @@ def execute(tasks: Sequence[Task], folders: Sequence[str | None], outdir: Path,
                     row["plan_dir"] = folder
                 except (OSError, ParaplanError) as exc:
                     row.update(status="error", error=f"solved, but writing {folder} failed: {exc}")
+        if row["status"] not in OK_STATUSES and folders[i]:
+            drop_stale_plan(outdir / str(folders[i]))
         rows[slots[i]] = row
         advance(row)
 
 
-def finish(outdir: Path, frame: pd.DataFrame, html: str, written: list[Path],
-           notes: list[str], extra: dict[str, str] | None = None) -> list[Path]:
+def drop_stale_plan(folder: Path) -> None:
+    """A condition that failed in this run keeps no plan from an earlier run beside its failed
+    row (as `paraplan solve` replaces every earlier output); files the user put there stay."""
+    try:
+        from solver.writer import PARAPLAN_OUTPUTS as names
+    except ImportError:
+        names = frozenset({"plan.json", "plan.md", "balance.csv", "report.html", "manifest.json"})
+    if not folder.is_dir():
+        return
+    for item in folder.iterdir():
+        if item.name in names:
+            if item.is_dir():
+                shutil.rmtree(item, ignore_errors=True)
+            else:
+                item.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when nothing else is left in it
+
+
+def finish(
+    outdir: Path,
+    frame: pd.DataFrame,
+    html: str,
+    written: list[Path],
+    notes: list[str],
+    extra: dict[str, str] | None = None,
+) -> list[Path]:
     """summary.csv, summary.parquet, report.html, extra files and manifest.json (written last)."""
     top = [write_atomic(outdir / "summary.csv", frame_csv(frame))]
     problem = write_parquet(frame, outdir / "summary.parquet")
@@ -451,17 +552,26 @@ def finish(outdir: Path, frame: pd.DataFrame, html: str, written: list[Path],
     return every
 
 
-def run_batch(inputs: Sequence[str | Path], outdir: Path, *, options: SolveOptions | None = None,
-              spec: ExecutorSpec | None = None, echo: Callable[[str], None] = print,
-              tty: bool | None = None) -> RunOutcome:
+def run_batch(
+    inputs: Sequence[str | Path],
+    outdir: Path,
+    *,
+    options: SolveOptions | None = None,
+    spec: ExecutorSpec | None = None,
+    echo: Callable[[str], None] = print,
+    tty: bool | None = None,
+) -> RunOutcome:
     started = time.perf_counter()
     options = (options or SolveOptions()).validate()
     spec = (spec or ExecutorSpec()).validate()
     entries, skipped = discover(inputs)
     if not entries:
-        raise InputError(", ".join(map(str, inputs)) or "(no paths)", "",
-                         "no condition files found (looked for *.yaml, *.yml, *.json with model, "
-                         "hardware and workload keys)")
+        raise InputError(
+            ", ".join(map(str, inputs)) or "(no paths)",
+            "",
+            "no condition files found (looked for *.yaml, *.yml, *.json with model, "
+            "hardware and workload keys)",
+        )
     outdir = prepare_outdir(outdir)
     notes = [f"skipped (not a condition file): {s}" for s in skipped]
     rows: list[dict[str, Any]] = [{} for _ in entries]
@@ -469,9 +579,17 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, *, options: SolveOptio
     for k, e in enumerate(entries):
         if e.data is None:
             rows[k] = empty_row(e.name, e.source, "invalid", e.error)
+            drop_stale_plan(outdir / e.folder)
             continue
-        tasks.append(Task(name=e.name, source=e.source, data=e.data,
-                          default_name=e.default_name or Path(e.source).stem, options=options))
+        tasks.append(
+            Task(
+                name=e.name,
+                source=e.source,
+                data=e.data,
+                default_name=e.default_name or Path(e.source).stem,
+                options=options,
+            )
+        )
         slots.append(k)
         folders.append(e.folder)
     written: list[Path] = []
@@ -485,11 +603,8 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, *, options: SolveOptio
     from solver.html_report import summary_html
 
     seconds = time.perf_counter() - started
-    html = summary_html(frame, kind="batch", title=f"Batch: {len(entries)} conditions",
-                        seconds=seconds, notes=notes)
+    html = summary_html(
+        frame, kind="batch", title=f"Batch: {len(entries)} conditions", seconds=seconds, notes=notes
+    )
     every = finish(outdir, frame, html, written, notes)
     return RunOutcome(frame, every, notes, time.perf_counter() - started)
-
-
-def finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,17 +1,19 @@
 """Calibration of the cost model's efficiency parameters against published serving measurements.
 
-The measurements (shared/calibration/measured.csv: TensorRT-LLM and NIM tables) are mapped row by row
-onto a paraplan condition and shape, predicted with the shared cost model (solver.plan.evaluate_plan;
-there is no second cost model here), and a few physical parameters are fitted on a training split:
+The measurements (shared/calibration/measured.csv: TensorRT-LLM and NIM tables) are mapped row by
+row onto a paraplan condition and shape, predicted with the shared cost model
+(solver.plan.evaluate_plan; there is no second cost model here), and a few physical parameters are
+fitted on a training split:
 
     per GPU card:                  memory_bandwidth_utilization, layer_overhead_us
     per GPU card and precision:    mfu (achievable fraction of the dense tensor-core peak)
 
 No per-row factors. What this module adds on top of the cost model is only the *measurement
-protocol*: how a benchmark's load (an engine's own maximum batch, a static batch, N closed-loop users,
-a Poisson request rate, a burst of requests) turns into the batch the cost model is evaluated at, and
-how in-flight batching composes the cost model's prefill time P(B) (prompts of B sequences) and decode
-step D(B) (B sequences) into the measured metric. docs/accuracy.md states every rule; in short:
+protocol*: how a benchmark's load (an engine's own maximum batch, a static batch, N closed-loop
+users, a Poisson request rate, a burst of requests) turns into the batch the cost model is
+evaluated at, and how in-flight batching composes the cost model's prefill time P(B) (prompts of B
+sequences) and decode step D(B) (B sequences) into the measured metric. docs/accuracy.md states
+every rule; in short:
 
     max-load (engine's own batch)  B = largest batch whose KV cache fits memory, capped at 4096
                                    (trtllm-bench's cap); throughput = planner throughput at B
@@ -20,8 +22,8 @@ step D(B) (B sequences) into the measured metric. docs/accuracy.md states every 
                                    are prefilled in the iterations between one's tokens)
                                    TTFT = P(B)/B + (B-1)/B * D(B)      (own prompt + others' decode)
     N closed-loop users            B = min(N, memory); beyond memory, Little's law gives the queue
-    Poisson rate lambda            B = lambda * e2e(B) (Little's law, fixed point); TTFT adds half an
-                                   iteration (residual); above capacity, the queue of the run grows
+    Poisson rate lambda            B = lambda * e2e(B) (Little's law, fixed point); TTFT adds half
+                                   an iteration (residual); above capacity, the run's queue grows
     burst of R requests            B = min(R, memory); later requests wait for free slots
 """
 
@@ -33,7 +35,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -83,8 +85,8 @@ MODEL_CARDS = {
 UNSUPPORTED_MODELS = {
     "GPT-J-6B": "no model card: GPT-J's parallel attention+MLP block with a 2-matrix GELU FFN and "
                 "rotary partial heads is not a ModelCard architecture (SwiGLU decoders only)",
-    "Falcon-180B": "no model card: Falcon's parallel attention+MLP block with a 2-matrix GELU FFN is "
-                   "not a ModelCard architecture (SwiGLU decoders only)",
+    "Falcon-180B": "no model card: Falcon's parallel attention+MLP block with a 2-matrix GELU FFN "
+                   "is not a ModelCard architecture (SwiGLU decoders only)",
 }
 # GPU label prefix -> hardware card (GH200 before H200: the label contains 'H200').
 GPU_CARDS = (
@@ -97,7 +99,8 @@ GPU_CARDS = (
 # Weights, KV cache and compute in one precision ("FP8 weights+FP8 KV cache where FP8").
 PRECISIONS = (("FP8", "fp8"), ("FP16", "fp16"), ("BF16", "bf16"))
 
-LOAD_MAX, LOAD_STATIC, LOAD_CLOSED, LOAD_OPEN, LOAD_BURST = "max", "static", "closed", "open", "burst"
+LOAD_MAX, LOAD_STATIC, LOAD_CLOSED = "max", "static", "closed"
+LOAD_OPEN, LOAD_BURST = "open", "burst"
 LOAD_LABELS = {
     LOAD_MAX: "max-load (engine's own batch)",
     LOAD_STATIC: "static batch",
@@ -112,7 +115,7 @@ LOAD_LABELS = {
 
 @dataclass(frozen=True)
 class MeasuredRow:
-    """One usable measurement, in canonical units: output tokens/s of the whole TP group, seconds."""
+    """One usable measurement in canonical units: output tokens/s of the TP group, or seconds."""
 
     index: int  # 0-based data row of the CSV
     source: str
@@ -221,7 +224,8 @@ def _metric(metric: str, unit: str, tp: int, load: str) -> tuple[str, float] | s
     return f"metric {metric!r} not used"
 
 
-def load_measured(path: Path | str = DEFAULT_MEASURED) -> tuple[list[MeasuredRow], list[SkippedRow]]:
+def load_measured(path: Path | str = DEFAULT_MEASURED
+                  ) -> tuple[list[MeasuredRow], list[SkippedRow]]:
     """Read measured.csv: the usable rows (canonical units, with their split) and the others with
     the reason each is left out."""
     path = Path(path)
@@ -240,6 +244,34 @@ def load_measured(path: Path | str = DEFAULT_MEASURED) -> tuple[list[MeasuredRow
     return rows, skipped
 
 
+def _configuration(rec: dict[str, str]) -> tuple[str, str, int, int, int] | str:
+    """(gpu card, precision, tp, isl, osl) of a row of a known model, or why it cannot be used."""
+    gpu_card = _gpu_card(rec["gpu"])
+    if gpu_card is None:
+        return f"no hardware card for {rec['gpu'].strip()!r}"
+    precision = _precision(rec["precision"])
+    if precision is None:
+        return f"precision {rec['precision']!r} not understood"
+    tp, isl, osl = _int(rec["tp"]), _int(rec["isl"]), _int(rec["osl"])
+    if tp is None:
+        return f"parallel configuration not stated (tp {rec['tp']!r})"
+    if (_int(rec["pp"]) or 1) != 1 or (_int(rec["dp"]) or 1) != 1 or rec.get("ep", "").strip():
+        return "pp, dp or ep other than 1"
+    if isl is None or osl is None:
+        return f"input/output length not stated (isl {rec['isl']!r}, osl {rec['osl']!r})"
+    return gpu_card, precision, tp, isl, osl
+
+
+def _value(rec: dict[str, str], factor: float) -> float | str:
+    try:
+        measured = float(rec["value"]) * factor
+    except ValueError:
+        return f"value {rec['value']!r} is not a number"
+    if not (measured > 0 and math.isfinite(measured)):
+        return f"value {rec['value']!r} is not a positive number"
+    return measured
+
+
 def _parse(index: int, rec: dict[str, str]) -> MeasuredRow | SkippedRow:
     model, gpu, metric = rec["model"].strip(), rec["gpu"].strip(), rec["metric"].strip()
 
@@ -250,19 +282,10 @@ def _parse(index: int, rec: dict[str, str]) -> MeasuredRow | SkippedRow:
         return skip(UNSUPPORTED_MODELS[model])
     if model not in MODEL_CARDS:
         return skip(f"no model card for {model!r}")
-    gpu_card = _gpu_card(gpu)
-    if gpu_card is None:
-        return skip(f"no hardware card for {gpu!r}")
-    precision = _precision(rec["precision"])
-    if precision is None:
-        return skip(f"precision {rec['precision']!r} not understood")
-    tp, isl, osl = _int(rec["tp"]), _int(rec["isl"]), _int(rec["osl"])
-    if tp is None:
-        return skip(f"parallel configuration not stated (tp {rec['tp']!r})")
-    if (_int(rec["pp"]) or 1) != 1 or (_int(rec["dp"]) or 1) != 1 or rec.get("ep", "").strip():
-        return skip("pp, dp or ep other than 1")
-    if isl is None or osl is None:
-        return skip(f"input/output length not stated (isl {rec['isl']!r}, osl {rec['osl']!r})")
+    config = _configuration(rec)
+    if isinstance(config, str):
+        return skip(config)
+    gpu_card, precision, tp, isl, osl = config
     load = _load(rec["batch_or_concurrency"], rec["notes"])
     if isinstance(load, str):
         return skip(load)
@@ -271,12 +294,9 @@ def _parse(index: int, rec: dict[str, str]) -> MeasuredRow | SkippedRow:
     if isinstance(canonical, str):
         return skip(canonical)
     name, factor = canonical
-    try:
-        measured = float(rec["value"]) * factor
-    except ValueError:
-        return skip(f"value {rec['value']!r} is not a number")
-    if not (measured > 0 and math.isfinite(measured)):
-        return skip(f"value {rec['value']!r} is not a positive number")
+    measured = _value(rec, factor)
+    if isinstance(measured, str):
+        return skip(measured)
     if kind == LOAD_MAX and name != "throughput":
         return skip("latency at an unstated batch")
     if kind == LOAD_STATIC and name == "itl":
@@ -320,7 +340,7 @@ class GpuParams:
 Params = dict[str, GpuParams]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _card(name: str) -> GpuCard:
     data = yaml.safe_load((HARDWARE_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
     return GpuCard.model_validate(data)
@@ -368,7 +388,8 @@ def _model_spec(model_card: str) -> str | dict[str, object]:
 
 
 @lru_cache(maxsize=4096)
-def _base_condition(model_card: str, gpu_card: str, precision: str, isl: int, osl: int) -> Condition:
+def _base_condition(model_card: str, gpu_card: str, precision: str, isl: int,
+                    osl: int) -> Condition:
     data = {
         "name": "calibration",
         "model": _model_spec(model_card),
@@ -548,3 +569,423 @@ _PROTOCOLS: dict[str, Callable[[MeasuredRow, Condition, int], float]] = {
 }
 
 
+
+# ---- which rows are fitted -----------------------------------------------------------------------
+
+# Cards whose intra-node link is PCIe: their card bandwidth is the x16 link rate, while an 8-GPU
+# PCIe server's all-reduce crosses PCIe switches and CPU sockets (the TP4/TP8 L40S rows imply
+# ~12-16 GB/s achieved). No card parameter describes that topology, so those rows are evaluated,
+# not fitted.
+PCIE_CARDS = frozenset({"l40s"})
+
+ROLE_TRAIN, ROLE_TEST, ROLE_LEGACY, ROLE_EXCLUDED = "train", "held-out", "legacy", "not fitted"
+ROLE_LABELS = {
+    ROLE_TRAIN: "train (fitted)",
+    ROLE_TEST: "held-out",
+    ROLE_LEGACY: "TensorRT-LLM < v0.14 (not fitted)",
+    ROLE_EXCLUDED: "L40S TP>1 over PCIe (not fitted)",
+}
+
+
+def fit_exclusion(row: MeasuredRow) -> str | None:
+    """Why a row is evaluated but never fitted (None: it is fitted when in the training split)."""
+    if row.legacy:
+        return ROLE_LEGACY
+    if row.gpu_card in PCIE_CARDS and row.tp > 1:
+        return ROLE_EXCLUDED
+    return None
+
+
+def role(row: MeasuredRow) -> str:
+    return fit_exclusion(row) or (ROLE_TRAIN if row.split == "train" else ROLE_TEST)
+
+
+# ---- fitting -------------------------------------------------------------------------------------
+
+# Physical ranges: fractions of the spec-sheet peaks, and a per-layer overhead of at most 100 us
+# (3.2 ms per decode step of a 32-layer model: beyond that it would not be an overhead any more).
+BOUNDS = {"mfu": (0.05, 1.0), "mbu": (0.05, 1.0), "overhead": (0.0, 100.0)}
+
+
+def _log_error(predicted: float | None, measured: float) -> float:
+    if predicted is None or not predicted > 0:
+        return math.inf
+    return abs(math.log(predicted / measured))
+
+
+def metric_weights(rows: Sequence[MeasuredRow]) -> dict[str, float]:
+    """Each metric weighs the same in total (the many max-throughput rows must not drown the
+    latency rows): a row of metric m weighs 1 / (number of rows of m)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.metric] = counts.get(row.metric, 0) + 1
+    return {m: 1 / n for m, n in counts.items()}
+
+
+def objective(rows: Sequence[MeasuredRow], params: Params,
+              weights: dict[str, float] | None = None) -> float:
+    """Weighted sum of absolute log errors |ln(predicted / measured)| (the fit minimizes it)."""
+    weights = weights or metric_weights(rows)
+    return sum(weights[r.metric] * _log_error(predict(r, params), r.measured) for r in rows)
+
+
+@dataclass(frozen=True)
+class _Coordinate:
+    """One fitted number of one card: bandwidth utilization, per-layer overhead, or mfu."""
+
+    name: str  # "mbu" | "overhead" | "mfu"
+    gpu: str
+    precision: str = ""
+
+    def get(self, params: Params) -> float:
+        p = params[self.gpu]
+        if self.name == "overhead":
+            return p.layer_overhead_us
+        if self.name == "mbu":
+            return p.memory_bandwidth_utilization
+        return p.mfu[self.precision]
+
+    def set(self, params: Params, value: float) -> Params:
+        lo, hi = BOUNDS[self.name]
+        value = min(max(value, lo), hi)
+        p = params[self.gpu]
+        if self.name == "overhead":
+            p = replace(p, layer_overhead_us=value)
+        elif self.name == "mbu":
+            p = replace(p, memory_bandwidth_utilization=value)
+        else:
+            p = replace(p, mfu={**p.mfu, self.precision: value})
+        return {**params, self.gpu: p}
+
+    def trials(self, value: float, step: float) -> tuple[float, float]:
+        """Fractions move by factors exp(+-step), the overhead by +-50 us x step."""
+        if self.name == "overhead":
+            return value + 50 * step, value - 50 * step
+        return value * math.exp(step), value * math.exp(-step)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    params: Params
+    objective: float  # on the fitted rows
+    start_objective: float  # the same rows with the uncalibrated defaults
+    rounds: int
+    rows: int
+
+
+def fit(rows: Sequence[MeasuredRow], start: Params | None = None, *,
+        progress: Callable[[str], None] | None = None, tolerance: float = 0.01,
+        max_rounds: int = 80) -> FitResult:
+    """Fit every card's parameters on the rows given (the caller passes the training rows).
+
+    Deterministic pattern search from the uncalibrated defaults: each coordinate in turn tries a
+    step up and a step down and keeps the first that lowers the objective; when no coordinate
+    improves, the step halves, until it is below `tolerance`. The objective separates by card, so
+    a card's coordinate re-predicts only that card's rows. Rows whose configuration does not fit
+    the modelled memory are left out (they have no prediction)."""
+    start = start or baseline_params(rows)
+    usable = [r for r in rows if predict(r, start) is not None]
+    weights = metric_weights(usable)
+    gpus = sorted({r.gpu_card for r in usable})
+    by_gpu = {g: [r for r in usable if r.gpu_card == g] for g in gpus}
+    params: Params = {g: start[g] for g in gpus}
+    coords: list[_Coordinate] = []
+    for g in gpus:
+        coords += [_Coordinate("mbu", g), _Coordinate("overhead", g)]
+        coords += [_Coordinate("mfu", g, p) for p in sorted({r.precision for r in by_gpu[g]})]
+    err = {g: objective(by_gpu[g], params, weights) for g in gpus}
+    first = sum(err.values())
+    step, rounds = math.log(2.0), 0
+    while step >= tolerance and rounds < max_rounds:
+        rounds += 1
+        improved = False
+        for c in coords:
+            here = c.get(params)
+            for value in c.trials(here, step):
+                trial = c.set(params, value)
+                if c.get(trial) == here:
+                    continue
+                new = objective(by_gpu[c.gpu], trial, weights)
+                if new < err[c.gpu] - 1e-12:
+                    params, err[c.gpu], improved = trial, new, True
+                    break
+        if progress:
+            progress(f"round {rounds}: step {step:.3f}, objective {sum(err.values()):.4f}")
+        if not improved:
+            step /= 2
+    return FitResult(params=params, objective=sum(err.values()), start_objective=first,
+                     rounds=rounds, rows=len(usable))
+
+
+# ---- evaluation ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prediction:
+    row: MeasuredRow
+    predicted: float
+    role: str
+
+    @property
+    def ratio(self) -> float:
+        return self.predicted / self.row.measured
+
+    @property
+    def error_pct(self) -> float:
+        return abs_pct_error(self.predicted, self.row.measured)
+
+
+def evaluate(rows: Iterable[MeasuredRow],
+             params: Params) -> tuple[list[Prediction], list[SkippedRow]]:
+    """Predict every row; rows the modelled memory cannot hold come back as skipped."""
+    out: list[Prediction] = []
+    unusable: list[SkippedRow] = []
+    for row in rows:
+        value = predict(row, params)
+        if value is None:
+            unusable.append(SkippedRow(row.index, row.model, row.gpu, row.metric,
+                                       "does not fit the modelled memory (weights + runtime "
+                                       "overhead exceed the usable memory of the card)"))
+        else:
+            out.append(Prediction(row, value, role(row)))
+    return out, unusable
+
+
+def abs_pct_error(predicted: float, measured: float) -> float:
+    return abs(predicted / measured - 1) * 100
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default), q in [0, 100]."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    pos = (len(ordered) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True)
+class ErrorStats:
+    n: int
+    median: float  # absolute percentage error
+    p90: float
+    bias: float  # median of predicted / measured
+
+    @classmethod
+    def of(cls, predictions: Sequence[Prediction]) -> ErrorStats:
+        errors = [p.error_pct for p in predictions]
+        return cls(len(errors), percentile(errors, 50), percentile(errors, 90),
+                   percentile([p.ratio for p in predictions], 50))
+
+
+def error_table(predictions: Sequence[Prediction], key: Callable[[Prediction], str]
+                ) -> dict[tuple[str, str], ErrorStats]:
+    """(group, metric) -> error statistics."""
+    groups: dict[tuple[str, str], list[Prediction]] = {}
+    for p in predictions:
+        groups.setdefault((key(p), p.row.metric), []).append(p)
+    return {k: ErrorStats.of(v) for k, v in sorted(groups.items())}
+
+
+TARGETS_PCT = {"throughput": 15.0, "ttft": 20.0, "itl": 20.0}  # issue 6: held-out median
+
+
+# ---- the whole calibration -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    source: str
+    rows: list[MeasuredRow]
+    skipped: list[SkippedRow]  # not usable: parsing, unsupported model, protocol, memory
+    fit: FitResult
+    predictions: list[Prediction]  # every usable row with the fitted parameters
+    baseline: list[Prediction]  # the same rows with the uncalibrated defaults
+    date: str
+
+    @property
+    def params(self) -> Params:
+        return self.fit.params
+
+    def held_out(self, metric: str) -> ErrorStats:
+        return ErrorStats.of([p for p in self.predictions
+                              if p.role == ROLE_TEST and p.row.metric == metric])
+
+    def count(self, role_name: str) -> int:
+        return sum(p.role == role_name for p in self.predictions)
+
+
+def calibrate(path: Path | str = DEFAULT_MEASURED, *,
+              progress: Callable[[str], None] | None = None) -> CalibrationResult:
+    """Load, fit on the training rows, evaluate every usable row (fitted and uncalibrated)."""
+    rows, skipped = load_measured(path)
+    base = baseline_params(rows)
+    baseline, unusable = evaluate(rows, base)
+    usable_rows = [p.row for p in baseline]
+    train = [r for r in usable_rows if role(r) == ROLE_TRAIN]
+    if not train:
+        raise InputError(str(path), "", "no usable training rows (see the skipped rows)")
+    result = fit(train, base, progress=progress)
+    params = {**base, **result.params}
+    predictions, _ = evaluate(usable_rows, params)
+    return CalibrationResult(source=str(path), rows=usable_rows, skipped=skipped + unusable,
+                             fit=replace(result, params=params), predictions=predictions,
+                             baseline=baseline, date=today())
+
+
+def today() -> str:
+    return _dt.date.today().isoformat()
+
+
+# ---- writing the cards ---------------------------------------------------------------------------
+
+# precision pairs with the same tensor-core rate on every card here: a fit of one also stands for
+# the other when the other was not measured
+_SAME_RATE = {"bf16": "fp16", "fp16": "bf16"}
+_OWNED_KEYS = ("efficiency", "layer_overhead_us", "calibration")
+
+
+def card_efficiencies(params: GpuParams) -> dict[str, dict[str, float]]:
+    out = {p: {"mfu": round(v, 3),
+               "memory_bandwidth_utilization": round(params.memory_bandwidth_utilization, 3)}
+           for p, v in sorted(params.mfu.items())}
+    for p in list(out):
+        alias = _SAME_RATE.get(p)
+        if alias and alias not in out:
+            out[alias] = dict(out[p])
+    return dict(sorted(out.items()))
+
+
+def calibration_note(result: CalibrationResult, gpu: str) -> str:
+    mine = [p for p in result.predictions if p.row.gpu_card == gpu]
+    train = sum(p.role == ROLE_TRAIN for p in mine)
+    test = [p for p in mine if p.role == ROLE_TEST]
+    errors = ", ".join(
+        f"{METRIC_LABELS[m]} {ErrorStats.of([p for p in test if p.row.metric == m]).median:.0f}%"
+        for m in METRICS if any(p.row.metric == m for p in test))
+    software = sorted({p.row.software for p in mine if p.role in (ROLE_TRAIN, ROLE_TEST)})
+    fitted = sorted(result.params[gpu].mfu)
+    aliases = [f"{_SAME_RATE[p]} = {p}" for p in fitted
+               if p in _SAME_RATE and _SAME_RATE[p] not in fitted]
+    note = (f"Fitted by `paraplan calibrate` on {result.date} from {_display(result.source)} "
+            f"({', '.join(software)} rows): {train} training rows and {len(test)} held-out rows "
+            f"on this card; held-out median absolute error {errors or 'n/a'}. Measured precisions: "
+            f"{', '.join(fitted)}")
+    if aliases:
+        note += f" ({'; '.join(aliases)}: same tensor-core rate)"
+    return note + ". Method, per-card and per-model errors: docs/accuracy.md."
+
+
+def _display(path: str) -> str:
+    """The data file as the cards cite it: shared/calibration/measured.csv for the shipped one."""
+    p = Path(path).resolve()
+    if p == DEFAULT_MEASURED.resolve():
+        return DATA_SOURCE
+    try:
+        return str(p.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _strip_keys(text: str, keys: Sequence[str]) -> list[str]:
+    """The card's lines without the top-level `keys` (and their indented continuation lines)."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        top = line[:1] not in (" ", "\t", "#", "") and ":" in line
+        if top:
+            skipping = line.split(":", 1)[0].strip() in keys
+        elif skipping and (line.startswith((" ", "\t")) or not line.strip()):
+            continue
+        else:
+            skipping = False
+        if not skipping:
+            out.append(line)
+    return out
+
+
+def card_text(original: str, params: GpuParams, note: str) -> str:
+    """The card with the calibrated block in place of any earlier one, before `source:`; every
+    other line (comments included) is kept as it was."""
+    lines = [line.replace("# default, to be calibrated", "# uncalibrated default (see efficiency)")
+             for line in _strip_keys(original, _OWNED_KEYS)]
+    block = ["efficiency:                    # calibrated: see `calibration`"]
+    for precision, eff in card_efficiencies(params).items():
+        block.append(f"  {precision}: {{mfu: {eff['mfu']}, memory_bandwidth_utilization: "
+                     f"{eff['memory_bandwidth_utilization']}}}")
+    block.append(f"{f'layer_overhead_us: {params.layer_overhead_us:.1f}':<31}"
+                 "# calibrated: fixed time per transformer layer per forward pass")
+    block.append("calibration: >-")
+    block += ["  " + chunk for chunk in _wrap(note, 98)]
+    at = next((i for i, line in enumerate(lines) if line.startswith("source:")), len(lines))
+    return "\n".join(lines[:at] + block + lines[at:]) + "\n"
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    out, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            out.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return out + ([line] if line else [])
+
+
+def write_cards(result: CalibrationResult, directory: Path = HARDWARE_DIR) -> list[Path]:
+    """Write the fitted parameters into the hardware cards (validated before writing)."""
+    from solver.writer import write_atomic
+
+    written = []
+    fitted_gpus = {p.row.gpu_card for p in result.predictions if p.role == ROLE_TRAIN}
+    for gpu in sorted(fitted_gpus):
+        path = directory / f"{gpu}.yaml"
+        text = card_text(path.read_text(encoding="utf-8"), result.params[gpu],
+                         calibration_note(result, gpu))
+        GpuCard.model_validate(yaml.safe_load(text))  # never write a card that does not load
+        written.append(write_atomic(path, text))
+    _card.cache_clear()
+    return written
+
+
+# ---- text report ---------------------------------------------------------------------------------
+
+
+def params_table(params: Params) -> list[str]:
+    lines = ["| card | precision | mfu | memory bandwidth utilization | layer overhead (us) |",
+             "|---|---|---|---|---|"]
+    for gpu, p in sorted(params.items()):
+        for precision, mfu in sorted(p.mfu.items()):
+            lines.append(f"| {gpu} | {precision} | {mfu:.3f} | "
+                         f"{p.memory_bandwidth_utilization:.3f} | {p.layer_overhead_us:.1f} |")
+    return lines
+
+
+def summary_lines(result: CalibrationResult) -> list[str]:
+    """What `paraplan calibrate` prints."""
+    lines = [f"{len(result.rows)} usable rows ({result.count(ROLE_TRAIN)} fitted, "
+             f"{result.count(ROLE_TEST)} held out, "
+             f"{result.count(ROLE_LEGACY) + result.count(ROLE_EXCLUDED)} evaluated only), "
+             f"{len(result.skipped)} not usable",
+             f"fit: objective {result.fit.start_objective:.4f} -> {result.fit.objective:.4f} "
+             f"({result.fit.rounds} rounds, {result.fit.rows} training rows)", ""]
+    lines += params_table({g: p for g, p in result.params.items()
+                           if any(r.gpu_card == g and role(r) == ROLE_TRAIN for r in result.rows)})
+    lines += ["", "| metric | rows | median abs error | p90 | uncalibrated median | target | met |",
+              "|---|---|---|---|---|---|---|"]
+    for metric in METRICS:
+        stats = result.held_out(metric)
+        base = ErrorStats.of([p for p in result.baseline
+                              if p.role == ROLE_TEST and p.row.metric == metric])
+        target = TARGETS_PCT[metric]
+        lines.append(f"| {METRIC_LABELS[metric]} (held-out) | {stats.n} | {stats.median:.1f}% | "
+                     f"{stats.p90:.1f}% | {base.median:.1f}% | <= {target:.0f}% | "
+                     f"{'yes' if stats.median <= target else 'NO'} |")
+    reasons: dict[str, int] = {}
+    for s in result.skipped:
+        reasons[s.reason] = reasons.get(s.reason, 0) + 1
+    lines += ["", "not usable:"] + [f"  {n:4d}  {reason}" for reason, n in
+                                    sorted(reasons.items(), key=lambda kv: -kv[1])]
+    return lines

@@ -3,9 +3,9 @@
 Why not matplotlib: measured on the 2-core CI machine (matplotlib 3.11, Agg, SVG output), importing
 it costs 0.35-0.65 s warm (1.5-1.9 s on a cold cache) and six small bar figures 0.23-0.38 s, so a
 plan report would add 0.6-1 s to every `paraplan solve` (about 1.3 s today) and to every plan folder
-of a batch or sweep; the charts below render a whole plan report in 1-30 ms. These charts are simple (bars, stacked
-bars, a Gantt timeline, a scatter with its Pareto front); written directly they take milliseconds,
-are byte-for-byte deterministic, carry a hover tooltip (<title>) on every mark, and can be inlined
+of a batch or sweep; the charts below render a whole plan report in 1-30 ms. They are simple
+(bars, stacked bars, a Gantt timeline, a scatter with its Pareto front); written directly they are
+byte-for-byte deterministic, carry a hover tooltip (<title>) on every mark, and can be inlined
 many times in one page without clashing element ids (they use none).
 
 Every function returns one `<svg>` element as a string, sized by its viewBox so it scales with the
@@ -60,7 +60,8 @@ def _n(x: float) -> str:
     return "0" if s in ("-0", "") else s
 
 
-# ---- scales ------------------------------------------------------------------------------------
+# ---- scales --------------------------------------------------------------------------------------
+
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """Round tick values covering [lo, hi] (steps of 1, 2, 2.5 or 5 x 10^k)."""
@@ -85,8 +86,8 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     lo_e, hi_e = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
     ticks = []
     for e in range(lo_e, hi_e + 1):
-        for m in ((1, 2, 5) if hi_e - lo_e <= 3 else (1,)):
-            v = m * 10.0 ** e
+        for m in (1, 2, 5) if hi_e - lo_e <= 3 else (1,):
+            v = m * 10.0**e
             if lo * 0.999 <= v <= hi * 1.001:
                 ticks.append(v)
     return ticks or [lo, hi]
@@ -139,6 +140,7 @@ def wants_log(values: Sequence[float], ratio: float = 50.0) -> bool:
 
 # ---- the frame every chart shares ----------------------------------------------------------------
 
+
 @dataclass
 class Frame:
     """An SVG canvas with a plot area and margins; collects elements, then renders."""
@@ -171,18 +173,33 @@ class Frame:
     def add(self, element: str) -> None:
         self.parts.append(element)
 
-    def text(self, x: float, y: float, text: object, size: int = 11, anchor: str = "middle",
-             fill: str = AXIS, weight: str = "normal", rotate: float | None = None) -> None:
-        transform = f' transform="rotate({_n(rotate)} {_n(x)} {_n(y)})"' if rotate is not None else ""
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: object,
+        size: int = 11,
+        anchor: str = "middle",
+        fill: str = AXIS,
+        weight: str = "normal",
+        rotate: float | None = None,
+    ) -> None:
+        transform = (
+            f' transform="rotate({_n(rotate)} {_n(x)} {_n(y)})"' if rotate is not None else ""
+        )
         bold = ' font-weight="bold"' if weight != "normal" else ""
-        self.add(f'<text x="{_n(x)}" y="{_n(y)}" font-size="{size}" text-anchor="{anchor}" '
-                 f'fill="{fill}"{bold}{transform}>{_t(text)}</text>')
+        self.add(
+            f'<text x="{_n(x)}" y="{_n(y)}" font-size="{size}" text-anchor="{anchor}" '
+            f'fill="{fill}"{bold}{transform}>{_t(text)}</text>'
+        )
 
     def y_axis(self, scale: Scale, label: str, fmt_tick=fmt) -> None:
         for t in scale.ticks():
             y = scale(t)
-            self.add(f'<line x1="{_n(self.x0)}" y1="{_n(y)}" x2="{_n(self.x1)}" y2="{_n(y)}" '
-                     f'stroke="{GRID}" stroke-width="1"/>')
+            self.add(
+                f'<line x1="{_n(self.x0)}" y1="{_n(y)}" x2="{_n(self.x1)}" y2="{_n(y)}" '
+                f'stroke="{GRID}" stroke-width="1"/>'
+            )
             self.text(self.x0 - 6, y + 4, fmt_tick(t), size=10, anchor="end")
         self.text(14, (self.y0 + self.y1) / 2, label, size=11, rotate=-90)
 
@@ -190,16 +207,22 @@ class Frame:
         for t in scale.ticks():
             x = scale(t)
             if grid:
-                self.add(f'<line x1="{_n(x)}" y1="{_n(self.y1)}" x2="{_n(x)}" y2="{_n(self.y0)}" '
-                         f'stroke="{GRID}" stroke-width="1"/>')
+                self.add(
+                    f'<line x1="{_n(x)}" y1="{_n(self.y1)}" x2="{_n(x)}" y2="{_n(self.y0)}" '
+                    f'stroke="{GRID}" stroke-width="1"/>'
+                )
             self.text(x, self.y0 + 15, fmt_tick(t), size=10)
         self.text((self.x0 + self.x1) / 2, self.height - 8, label, size=11)
 
     def box(self) -> None:
-        self.add(f'<line x1="{_n(self.x0)}" y1="{_n(self.y0)}" x2="{_n(self.x1)}" y2="{_n(self.y0)}" '
-                 f'stroke="{AXIS}" stroke-width="1"/>')
-        self.add(f'<line x1="{_n(self.x0)}" y1="{_n(self.y0)}" x2="{_n(self.x0)}" y2="{_n(self.y1)}" '
-                 f'stroke="{AXIS}" stroke-width="1"/>')
+        self.add(
+            f'<line x1="{_n(self.x0)}" y1="{_n(self.y0)}" x2="{_n(self.x1)}" y2="{_n(self.y0)}" '
+            f'stroke="{AXIS}" stroke-width="1"/>'
+        )
+        self.add(
+            f'<line x1="{_n(self.x0)}" y1="{_n(self.y0)}" x2="{_n(self.x0)}" y2="{_n(self.y1)}" '
+            f'stroke="{AXIS}" stroke-width="1"/>'
+        )
 
     def legend(self, entries: Sequence[tuple[str, str]], y: float | None = None) -> None:
         x, y = self.x0, (self.top - 10) if y is None else y
@@ -209,12 +232,17 @@ class Frame:
             x += 24 + 6.2 * len(name)
 
     def render(self, kind: str) -> str:
-        head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{_t(kind)}" '
-                f'viewBox="0 0 {self.width} {self.height}" width="100%" style="max-width:{self.width}px" '
-                f'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{_t(self.title)}" {FONT}>')
+        head = (
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{_t(kind)}" '
+            f'viewBox="0 0 {self.width} {self.height}" width="100%" '
+            f'style="max-width:{self.width}px" '
+            f'preserveAspectRatio="xMidYMid meet" role="img" aria-label="{_t(self.title)}" {FONT}>'
+        )
         title = f"<title>{_t(self.title)}</title>"
-        heading = (f'<text x="{_n(self.x0)}" y="16" font-size="13" font-weight="bold" '
-                   f'fill="#222">{_t(self.title)}</text>')
+        heading = (
+            f'<text x="{_n(self.x0)}" y="16" font-size="13" font-weight="bold" '
+            f'fill="#222">{_t(self.title)}</text>'
+        )
         return "".join([head, title, heading, *self.parts, "</svg>"])
 
 
@@ -224,7 +252,8 @@ def empty_chart(title: str, message: str, width: int = 640, height: int = 120) -
     return frame.render("empty")
 
 
-# ---- bar charts -------------------------------------------------------------------------------------
+# ---- bar charts ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Series:
@@ -234,13 +263,23 @@ class Series:
 
 
 def _group(values: Sequence[float], size: int) -> list[float]:
-    return [max(values[i:i + size]) for i in range(0, len(values), size)]
+    return [max(values[i : i + size]) for i in range(0, len(values), size)]
 
 
-def per_gpu_bars(title: str, y_label: str, series: Sequence[Series], *, stacked: bool = False,
-                 groups: Sequence[int] | None = None, group_name: str = "stage",
-                 limit: tuple[float, str] | None = None, show_mean: bool = True,
-                 unit: str = "", width: int = 640, height: int = 240) -> str:
+def per_gpu_bars(
+    title: str,
+    y_label: str,
+    series: Sequence[Series],
+    *,
+    stacked: bool = False,
+    groups: Sequence[int] | None = None,
+    group_name: str = "stage",
+    limit: tuple[float, str] | None = None,
+    show_mean: bool = True,
+    unit: str = "",
+    width: int = 640,
+    height: int = 240,
+) -> str:
     """One bar per GPU (stacked series, or one series coloured by `groups`, e.g. pipeline stage),
     with the mean as a dashed line and max/mean in the subtitle. Past MAX_BARS GPUs, each bar is the
     maximum of a run of consecutive GPUs (said in the axis label)."""
@@ -272,10 +311,12 @@ def per_gpu_bars(title: str, y_label: str, series: Sequence[Series], *, stacked:
                 if v <= 0:
                     continue
                 y_top, y_bot = ys(base + v), ys(base)
-                frame.add(f'<rect x="{_n(x)}" y="{_n(y_top)}" width="{_n(slot - gap)}" '
-                          f'height="{_n(max(0.0, y_bot - y_top))}" fill="{s.color or color(k)}">'
-                          f"<title>{_t(who)}: {_t(s.name)} {_t(fmt(v))}{_t(unit)} "
-                          f"(total {_t(fmt(totals[i]))}{_t(unit)})</title></rect>")
+                frame.add(
+                    f'<rect x="{_n(x)}" y="{_n(y_top)}" width="{_n(slot - gap)}" '
+                    f'height="{_n(max(0.0, y_bot - y_top))}" fill="{s.color or color(k)}">'
+                    f"<title>{_t(who)}: {_t(s.name)} {_t(fmt(v))}{_t(unit)} "
+                    f"(total {_t(fmt(totals[i]))}{_t(unit)})</title></rect>"
+                )
                 base += v
         else:
             i = max(range(first, last + 1), key=lambda k: totals[k])
@@ -283,30 +324,43 @@ def per_gpu_bars(title: str, y_label: str, series: Sequence[Series], *, stacked:
             g = groups[i] if groups is not None else 0
             fill = series[0].color or color(g if groups is not None else 0)
             extra = f", {group_name} {g}" if groups is not None else ""
-            frame.add(f'<rect x="{_n(x)}" y="{_n(ys(max(v, 0)))}" width="{_n(slot - gap)}" '
-                      f'height="{_n(max(0.0, ys(0) - ys(max(v, 0))))}" fill="{fill}">'
-                      f"<title>{_t(who)}{_t(extra)}: {_t(fmt(v))}{_t(unit)}</title></rect>")
+            frame.add(
+                f'<rect x="{_n(x)}" y="{_n(ys(max(v, 0)))}" width="{_n(slot - gap)}" '
+                f'height="{_n(max(0.0, ys(0) - ys(max(v, 0))))}" fill="{fill}">'
+                f"<title>{_t(who)}{_t(extra)}: {_t(fmt(v))}{_t(unit)}</title></rect>"
+            )
     mean = sum(totals) / n
     peak = max(totals)
     if show_mean and mean > 0:
         y = ys(mean)
-        frame.add(f'<line x1="{_n(frame.x0)}" y1="{_n(y)}" x2="{_n(frame.x1)}" y2="{_n(y)}" '
-                  f'stroke="#222" stroke-width="1.2" stroke-dasharray="5 4">'
-                  f"<title>mean {_t(fmt(mean))}{_t(unit)}</title></line>")
+        frame.add(
+            f'<line x1="{_n(frame.x0)}" y1="{_n(y)}" x2="{_n(frame.x1)}" y2="{_n(y)}" '
+            f'stroke="#222" stroke-width="1.2" stroke-dasharray="5 4">'
+            f"<title>mean {_t(fmt(mean))}{_t(unit)}</title></line>"
+        )
     if limit:
         y = ys(limit[0])
-        frame.add(f'<line x1="{_n(frame.x0)}" y1="{_n(y)}" x2="{_n(frame.x1)}" y2="{_n(y)}" '
-                  f'stroke="#C00000" stroke-width="1.5"><title>{_t(limit[1])}</title></line>')
+        frame.add(
+            f'<line x1="{_n(frame.x0)}" y1="{_n(y)}" x2="{_n(frame.x1)}" y2="{_n(y)}" '
+            f'stroke="#C00000" stroke-width="1.5"><title>{_t(limit[1])}</title></line>'
+        )
         frame.text(frame.x1 - 4, y - 4, limit[1], size=10, anchor="end", fill="#C00000")
     ratio = peak / mean if mean > 0 else 1.0
-    frame.text(frame.x0, 31, f"max {fmt(peak)}{unit} / mean {fmt(mean)}{unit} = {ratio:.3f}",
-               size=10, anchor="start", fill="#555")
+    frame.text(
+        frame.x0,
+        31,
+        f"max {fmt(peak)}{unit} / mean {fmt(mean)}{unit} = {ratio:.3f}",
+        size=10,
+        anchor="start",
+        fill="#555",
+    )
     x_label = "GPU" if per_bar == 1 else f"GPU (each bar: max of {per_bar} consecutive GPUs)"
     _gpu_ticks(frame, n, per_bar, slot)
     frame.text((frame.x0 + frame.x1) / 2, frame.height - 6, x_label, size=11)
     if stacked:
-        frame.legend([(s.name, s.color or color(k)) for k, s in enumerate(series)],
-                     y=frame.height - 24)
+        frame.legend(
+            [(s.name, s.color or color(k)) for k, s in enumerate(series)], y=frame.height - 24
+        )
     elif groups is not None and len(set(groups)) > 1:
         stages = sorted(set(groups))[:8]
         frame.legend([(f"{group_name} {g}", color(g)) for g in stages], y=frame.height - 24)
@@ -317,14 +371,24 @@ def per_gpu_bars(title: str, y_label: str, series: Sequence[Series], *, stacked:
 def _gpu_ticks(frame: Frame, n: int, per_bar: int, slot: float) -> None:
     bars = math.ceil(n / per_bar)
     step = max(1, math.ceil(bars / 16))
-    nice = next(s for s in (1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100, 128, 256, 512, 10**9)
-                if s >= step)
+    nice = next(
+        s
+        for s in (1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100, 128, 256, 512, 10**9)
+        if s >= step
+    )
     for b in range(0, bars, nice):
         frame.text(frame.x0 + (b + 0.5) * slot, frame.y0 + 13, str(b * per_bar), size=9)
 
 
-def hbars(title: str, x_label: str, labels: Sequence[str], values: Sequence[float | None],
-          notes: Sequence[str] | None = None, unit: str = "", width: int = 760) -> str:
+def hbars(
+    title: str,
+    x_label: str,
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    notes: Sequence[str] | None = None,
+    unit: str = "",
+    width: int = 760,
+) -> str:
     """Horizontal bars, one per labelled item (e.g. one per condition); None = no bar + note."""
     if not labels:
         return empty_chart(title, "nothing to show")
@@ -337,17 +401,30 @@ def hbars(title: str, x_label: str, labels: Sequence[str], values: Sequence[floa
     frame.x_axis(xs, x_label)
     for i, (label, v) in enumerate(zip(labels, values, strict=True)):
         y = frame.y1 + i * row
-        frame.text(frame.x0 - 6, y + row * 0.68, _clip(str(label), int(label_width / 6.4)), size=10,
-                   anchor="end")
+        frame.text(
+            frame.x0 - 6,
+            y + row * 0.68,
+            _clip(str(label), int(label_width / 6.4)),
+            size=10,
+            anchor="end",
+        )
         note = notes[i] if notes else ""
         if v is None:
-            frame.text(frame.x0 + 4, y + row * 0.68, note or "no plan", size=10, anchor="start",
-                       fill="#C00000")
+            frame.text(
+                frame.x0 + 4,
+                y + row * 0.68,
+                note or "no plan",
+                size=10,
+                anchor="start",
+                fill="#C00000",
+            )
             continue
         w = max(0.5, xs(v) - xs(0))
-        frame.add(f'<rect x="{_n(xs(0))}" y="{_n(y + 3)}" width="{_n(w)}" height="{_n(row - 6)}" '
-                  f'fill="{color(0)}"><title>{_t(label)}: {_t(fmt(v))}{_t(unit)}'
-                  f'{_t(" - " + note if note else "")}</title></rect>')
+        frame.add(
+            f'<rect x="{_n(xs(0))}" y="{_n(y + 3)}" width="{_n(w)}" height="{_n(row - 6)}" '
+            f'fill="{color(0)}"><title>{_t(label)}: {_t(fmt(v))}{_t(unit)}'
+            f"{_t(' - ' + note if note else '')}</title></rect>"
+        )
         frame.text(xs(0) + w + 4, y + row * 0.68, fmt(v), size=9, anchor="start")
     frame.box()
     return frame.render("hbars")
@@ -357,9 +434,12 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(1, limit - 1)] + "\u2026"
 
 
-# ---- pipeline timeline -----------------------------------------------------------------------------
+# ---- pipeline timeline ---------------------------------------------------------------------------
 
-def decode_round_schedule(stage_ms: Sequence[float], microbatches: int) -> list[list[tuple[float, float]]]:
+
+def decode_round_schedule(
+    stage_ms: Sequence[float], microbatches: int
+) -> list[list[tuple[float, float]]]:
     """Start/end of micro-batch j on stage s for one decode round (every micro-batch produces one
     token): a flow shop, start(s, j) = max(end(s-1, j), end(s, j-1))."""
     ends: list[list[float]] = []
@@ -376,9 +456,13 @@ def decode_round_schedule(stage_ms: Sequence[float], microbatches: int) -> list[
     return schedule
 
 
-def pipeline_timeline(stage_ms: Sequence[float], microbatches: int, tpot_ms: float,
-                      title: str = "Pipeline timeline of one decode round",
-                      width: int = 760) -> str:
+def pipeline_timeline(
+    stage_ms: Sequence[float],
+    microbatches: int,
+    tpot_ms: float,
+    title: str = "Pipeline timeline of one decode round",
+    width: int = 760,
+) -> str:
     """Gantt chart: one row per pipeline stage, one box per micro-batch; the dashed line is TPOT,
     when micro-batch 0 starts its next token (max(sum of stages, m x slowest stage))."""
     stages = len(stage_ms)
@@ -397,23 +481,31 @@ def pipeline_timeline(stage_ms: Sequence[float], microbatches: int, tpot_ms: flo
             frame.text(frame.x0 - 6, y + row_h * 0.7, f"stage {s}", size=10, anchor="end")
         for j, (start, end) in enumerate(row):
             x, w = xs(start), max(0.5, xs(end) - xs(start))
-            frame.add(f'<rect x="{_n(x)}" y="{_n(y + 1)}" width="{_n(w)}" height="{_n(row_h - 2)}" '
-                      f'fill="{color(j)}" stroke="#fff" stroke-width="0.5">'
-                      f"<title>stage {s}, micro-batch {j}: {start:.3f}-{end:.3f} ms</title></rect>")
+            frame.add(
+                f'<rect x="{_n(x)}" y="{_n(y + 1)}" width="{_n(w)}" height="{_n(row_h - 2)}" '
+                f'fill="{color(j)}" stroke="#fff" stroke-width="0.5">'
+                f"<title>stage {s}, micro-batch {j}: {start:.3f}-{end:.3f} ms</title></rect>"
+            )
             if w > 26 and row_h >= 14:
                 frame.text(x + w / 2, y + row_h * 0.7, f"mb{j}", size=9, fill="#fff")
     x = xs(tpot_ms)
-    frame.add(f'<line x1="{_n(x)}" y1="{_n(frame.y1 - 4)}" x2="{_n(x)}" y2="{_n(frame.y0)}" '
-              f'stroke="#C00000" stroke-width="1.5" stroke-dasharray="6 3">'
-              f"<title>TPOT {tpot_ms:.3f} ms: micro-batch 0 starts its next token</title></line>")
-    frame.text(x - 3, frame.y1 - 6, f"TPOT {fmt(tpot_ms)} ms", size=10, anchor="end", fill="#C00000")
-    frame.legend([(f"micro-batch {j}", color(j)) for j in range(min(microbatches, 8))],
-                 y=frame.height - 26)
+    frame.add(
+        f'<line x1="{_n(x)}" y1="{_n(frame.y1 - 4)}" x2="{_n(x)}" y2="{_n(frame.y0)}" '
+        f'stroke="#C00000" stroke-width="1.5" stroke-dasharray="6 3">'
+        f"<title>TPOT {tpot_ms:.3f} ms: micro-batch 0 starts its next token</title></line>"
+    )
+    frame.text(
+        x - 3, frame.y1 - 6, f"TPOT {fmt(tpot_ms)} ms", size=10, anchor="end", fill="#C00000"
+    )
+    frame.legend(
+        [(f"micro-batch {j}", color(j)) for j in range(min(microbatches, 8))], y=frame.height - 26
+    )
     frame.box()
     return frame.render("timeline")
 
 
-# ---- scatter with Pareto front ---------------------------------------------------------------------
+# ---- scatter with Pareto front -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Point:
@@ -424,8 +516,14 @@ class Point:
     front: bool = False
 
 
-def pareto_chart(points: Sequence[Point], title: str, x_label: str, y_label: str,
-                 width: int = 760, height: int = 440) -> str:
+def pareto_chart(
+    points: Sequence[Point],
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = 760,
+    height: int = 440,
+) -> str:
     """Every feasible point (grey), the Pareto front (coloured, joined by a staircase, labelled)."""
     if not points:
         return empty_chart(title, "no feasible point to plot", width=width)
@@ -446,21 +544,31 @@ def pareto_chart(points: Sequence[Point], title: str, x_label: str, y_label: str
         frame.add(f'<path d="{"".join(path)}" fill="none" stroke="{color(5)}" stroke-width="1.5"/>')
     for p in points:
         if not p.front:
-            frame.add(f'<circle cx="{_n(xs(p.x))}" cy="{_n(ys(p.y))}" r="3.5" fill="{MUTED}" '
-                      f'fill-opacity="0.7"><title>{_t(p.label)}</title></circle>')
+            frame.add(
+                f'<circle cx="{_n(xs(p.x))}" cy="{_n(ys(p.y))}" r="3.5" fill="{MUTED}" '
+                f'fill-opacity="0.7"><title>{_t(p.label)}</title></circle>'
+            )
     distinct = sorted({(p.x, p.y) for p in front})
     labelled: set[tuple[float, float]] = set()
     for p in front:
         cx, cy = xs(p.x), ys(p.y)
-        frame.add(f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="5" fill="{color(5)}" stroke="#fff" '
-                  f'stroke-width="1"><title>Pareto: {_t(p.label)}</title></circle>')
+        frame.add(
+            f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="5" fill="{color(5)}" stroke="#fff" '
+            f'stroke-width="1"><title>Pareto: {_t(p.label)}</title></circle>'
+        )
         if len(distinct) <= 14 and p.short and (p.x, p.y) not in labelled:
             labelled.add((p.x, p.y))
             k = distinct.index((p.x, p.y))
             anchor = "end" if cx > (frame.x0 + frame.x1) / 2 else "start"
             dx = -8 if anchor == "end" else 8
-            frame.text(cx + dx, cy - 6 - (k % 2) * 10, _clip(p.short, 48), size=9, anchor=anchor,
-                       fill="#222")
+            frame.text(
+                cx + dx,
+                cy - 6 - (k % 2) * 10,
+                _clip(p.short, 48),
+                size=9,
+                anchor=anchor,
+                fill="#222",
+            )
     frame.legend([("Pareto front", color(5)), ("other feasible points", MUTED)], y=frame.top - 8)
     frame.box()
     return frame.render("pareto")

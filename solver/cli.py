@@ -84,7 +84,7 @@ def solve_command(
     explain: Annotated[bool, typer.Option(help="when infeasible, search the smallest fixes and "
                                           "write infeasibility.md")] = True,
 ) -> None:
-    """Solve a condition: write plan.json, plan.md, balance.csv and manifest.json.
+    """Solve a condition: write plan.json, plan.md, balance.csv, report.html and manifest.json.
 
     CONDITION may also be a seed markdown file, a JSON trio folder (or its hardware_env.json).
     """
@@ -99,7 +99,7 @@ def solve_command(
     except InfeasibleError as exc:
         if explain:
             _explain_infeasible(cond, exc, outdir, settings)
-        raise
+        raise InfeasibleError(f"{condition}: {exc}", exc.binding) from None
     files = render_all(cond, solution.plan, solution.checks, solution.problem)
     from solver.html_report import plan_html  # the reviewer's page with charts (issue 4)
 
@@ -217,7 +217,7 @@ def schema_command() -> None:
     typer.echo(json.dumps(condition_schema(), indent=2))
 
 
-# ---- batch and sweep (issue 4): many conditions or what-if points, in parallel ----------------------
+# ---- batch and sweep (issue 4): many conditions or what-if points, in parallel -----------------
 
 def _run_options(method: str, time_limit: float, workers: int, executor: str, jobs: int | None,
                  address: str | None) -> tuple[Any, Any]:
@@ -233,8 +233,13 @@ def _run_summary(outcome: Any, outdir: Path, what: str) -> None:
     detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     typer.echo(f"{what}: {outcome.solved} of {len(outcome.frame)} solved ({detail}) "
                f"in {outcome.seconds:.1f} s")
+    skipped = [n for n in outcome.notes if n.startswith("skipped")]
     for note in outcome.notes:
-        typer.echo(f"  note: {note}")
+        if note not in skipped:
+            typer.echo(f"  note: {note}")
+    if skipped:
+        typer.echo(f"  skipped {len(skipped)} file(s) that are not conditions (cards, other "
+                   "mappings; listed in manifest.json)")
     typer.echo(f"  wrote {len(outcome.written)} files: {outdir / 'summary.csv'}, "
                f"{outdir / 'report.html'}, ... (every path in {outdir / 'manifest.json'})")
 
@@ -255,14 +260,18 @@ def batch_command(
                                               min=0.01)] = 60.0,
     workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
 ) -> None:
-    """Solve many condition files in parallel: a plan folder each, summary.csv/.parquet, report.html.
+    """Solve many condition files in parallel: plan folders, summary.csv/.parquet, report.html.
 
-    Exit 1 when any condition failed (invalid, infeasible or error); its row in the summary says why.
+    Exit 1 when any condition failed (invalid, infeasible or error); its summary row says why.
     """
     from solver.batch import run_batch
 
     options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
-    outcome = run_batch(paths, output, options=options, spec=spec, echo=typer.echo)
+    try:
+        outcome = run_batch(paths, output, options=options, spec=spec, echo=typer.echo)
+    except KeyboardInterrupt:
+        _err("interrupted: plan folders already finished were kept; no summary was written")
+        raise typer.Exit(130) from None
     _run_summary(outcome, output, "batch")
     if outcome.failed:
         raise typer.Exit(EXIT_INVALID_INPUT)
@@ -293,13 +302,39 @@ def sweep_command(
     from solver.sweep import run_sweep
 
     options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
-    outcome = run_sweep(condition, sets, output, plans=plans, options=options, spec=spec,
-                        echo=typer.echo)
+    try:
+        outcome = run_sweep(condition, sets, output, plans=plans, options=options, spec=spec,
+                            echo=typer.echo)
+    except KeyboardInterrupt:
+        _err("interrupted: plan folders already finished were kept; no summary was written")
+        raise typer.Exit(130) from None
     _run_summary(outcome, output, "sweep")
     front = outcome.frame[outcome.frame["pareto"]]
     typer.echo(f"  Pareto front: {len(front)} point(s); chart in {output / 'pareto.svg'}")
     if outcome.frame["status"].isin(("invalid", "error")).any():
         raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+@app.command("calibrate")
+@handles_errors
+def calibrate_command(
+    measured: Annotated[Path, typer.Argument(help="measurements CSV (shared/calibration/measured.csv)")],
+    write_cards: Annotated[bool, typer.Option("--write-cards", help="write the fitted efficiency, "
+                                              "layer_overhead_us and calibration into "
+                                              "conditions/hardware/*.yaml")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="print the fit's progress")] = False,
+) -> None:
+    """Fit mfu, bandwidth utilization and per-layer overhead per GPU card on a training split of
+    published measurements; print the held-out error (docs/accuracy.md explains the method)."""
+    from solver.calibration import calibrate, summary_lines
+    from solver.calibration import write_cards as write_card_files
+
+    result = calibrate(measured, progress=typer.echo if verbose else None)
+    for line in summary_lines(result):
+        typer.echo(line)
+    if write_cards:
+        for path in write_card_files(result):
+            typer.echo(f"wrote {path}")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m solver.cli`

@@ -269,8 +269,9 @@ class CostModel:
             proj = self._op(2 * tokens * arch.attention_params_per_layer / shape.tp, proj_bytes)
             core = self._op(core_flops, kv_read)
             # sequence-parallel decode: partial attention results combined across sp ranks
+            hidden = self.condition.model.hidden_size * self.hidden_bytes_per_element
             core = core + self.all_reduce(
-                tokens * self.condition.model.hidden_size * self.hidden_bytes_per_element / shape.tp,
+                tokens * hidden / shape.tp,
                 shape.sp,
                 span=shape.tp * shape.sp,  # sp ranks are tp apart
             )

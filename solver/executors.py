@@ -46,8 +46,9 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any],
-              spec: ExecutorSpec | None = None) -> Iterator[tuple[int, Any]]:
+def run_tasks(
+    fn: Callable[[Any], Any], tasks: Sequence[Any], spec: ExecutorSpec | None = None
+) -> Iterator[tuple[int, Any]]:
     spec = (spec or ExecutorSpec()).validate()
     if not tasks:
         return iter(())
@@ -76,8 +77,9 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _run_processes(fn: Callable[[Any], Any], tasks: Sequence[Any],
-                   jobs: int) -> Iterator[tuple[int, Any]]:
+def _run_processes(
+    fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int
+) -> Iterator[tuple[int, Any]]:
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context())
     try:
         futures: dict[Future[Any], int] = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
@@ -102,8 +104,9 @@ def ray_available() -> str | None:
     return None
 
 
-def _run_ray(fn: Callable[[Any], Any], tasks: Sequence[Any],
-             spec: ExecutorSpec) -> Iterator[tuple[int, Any]]:
+def _run_ray(
+    fn: Callable[[Any], Any], tasks: Sequence[Any], spec: ExecutorSpec
+) -> Iterator[tuple[int, Any]]:
     reason = ray_available()
     if reason:
         raise InputError("--executor ray", "", reason)
@@ -111,8 +114,11 @@ def _run_ray(fn: Callable[[Any], Any], tasks: Sequence[Any],
 
     started_here = False
     if not ray.is_initialized():
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                   "logging_level": "warning"}
+        options: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": "warning",
+        }
         if spec.address:
             options["address"] = spec.address
         elif spec.jobs:

@@ -30,9 +30,14 @@ MB = 1e6
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
-                      autoescape=select_autoescape(["html", "j2"], default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["num"] = number
     return env
 
@@ -66,7 +71,8 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, text if len(text) <= 160 else text[:157] + "...")]
 
 
-# ---- plan --------------------------------------------------------------------------------------------
+# ---- plan ----------------------------------------------------------------------------------------
+
 
 def plan_charts(condition: Condition, plan: Plan) -> dict[str, str]:
     """The balance as pictures (compute, memory, communication per GPU) and the decode timeline."""
@@ -76,38 +82,71 @@ def plan_charts(condition: Condition, plan: Plan) -> dict[str, str]:
     bars = charts.per_gpu_bars
     return {
         "prefill_compute": bars(
-            "Prefill compute per GPU (ms, one micro-batch)", "ms",
+            "Prefill compute per GPU (ms, one micro-batch)",
+            "ms",
             [charts.Series("prefill compute", [d.prefill_compute_ms for d in devices])],
-            groups=stages, unit=" ms"),
+            groups=stages,
+            unit=" ms",
+        ),
         "decode_compute": bars(
-            "Decode compute per GPU (ms, one step)", "ms",
+            "Decode compute per GPU (ms, one step)",
+            "ms",
             [charts.Series("decode compute", [d.decode_compute_ms for d in devices])],
-            groups=stages, unit=" ms"),
+            groups=stages,
+            unit=" ms",
+        ),
         "memory": bars(
-            "Memory per GPU (GB)", "GB",
-            [charts.Series("weights", [d.memory_breakdown_gb.weights for d in devices], charts.color(0)),
-             charts.Series("KV cache", [d.memory_breakdown_gb.kv_cache for d in devices], charts.color(1)),
-             charts.Series("activations", [d.memory_breakdown_gb.activations for d in devices],
-                           charts.color(2)),
-             charts.Series("overhead", [d.memory_breakdown_gb.overhead for d in devices], charts.color(3))],
-            stacked=True, limit=(usable, f"usable {usable:.1f} GB"), unit=" GB"),
+            "Memory per GPU (GB)",
+            "GB",
+            [
+                charts.Series(
+                    "weights", [d.memory_breakdown_gb.weights for d in devices], charts.color(0)
+                ),
+                charts.Series(
+                    "KV cache", [d.memory_breakdown_gb.kv_cache for d in devices], charts.color(1)
+                ),
+                charts.Series(
+                    "activations",
+                    [d.memory_breakdown_gb.activations for d in devices],
+                    charts.color(2),
+                ),
+                charts.Series(
+                    "overhead", [d.memory_breakdown_gb.overhead for d in devices], charts.color(3)
+                ),
+            ],
+            stacked=True,
+            limit=(usable, f"usable {usable:.1f} GB"),
+            unit=" GB",
+        ),
         "prefill_comm": bars(
-            "Prefill communication per GPU (MB sent, one micro-batch)", "MB",
+            "Prefill communication per GPU (MB sent, one micro-batch)",
+            "MB",
             [charts.Series("prefill communication", [d.prefill_comm_bytes / MB for d in devices])],
-            groups=stages, unit=" MB"),
+            groups=stages,
+            unit=" MB",
+        ),
         "decode_comm": bars(
-            "Decode communication per GPU (MB sent, one step)", "MB",
+            "Decode communication per GPU (MB sent, one step)",
+            "MB",
             [charts.Series("decode communication", [d.decode_comm_bytes / MB for d in devices])],
-            groups=stages, unit=" MB"),
+            groups=stages,
+            unit=" MB",
+        ),
         "experts": bars(
-            "Share of its EP group's routed tokens per GPU (expert load)", "share",
+            "Share of its EP group's routed tokens per GPU (expert load)",
+            "share",
             [charts.Series("routed-token share", [d.expert_token_share or 0.0 for d in devices])],
-            groups=stages) if condition.model.is_moe and any(d.expert_token_share for d in devices)
+            groups=stages,
+        )
+        if condition.model.is_moe and any(d.expert_token_share for d in devices)
         else "",
         "timeline": charts.pipeline_timeline(
-            [s.decode_ms for s in plan.stages], plan.microbatches, plan.metrics.tpot_ms,
+            [s.decode_ms for s in plan.stages],
+            plan.microbatches,
+            plan.metrics.tpot_ms,
             title=f"One decode round: {len(plan.stages)} stage(s) x {plan.microbatches} "
-                  "micro-batch(es)"),
+            "micro-batch(es)",
+        ),
     }
 
 
@@ -127,37 +166,65 @@ def _balance_rows(plan: Plan) -> list[list[Any]]:
     ]
 
 
-def plan_html(condition: Condition, plan: Plan, checks: list[ConstraintCheck],
-              problem: PlanningProblem | None = None) -> str:
+def plan_html(
+    condition: Condition,
+    plan: Plan,
+    checks: list[ConstraintCheck],
+    problem: PlanningProblem | None = None,
+) -> str:
     m, p, g = plan.metrics, plan.parallelism, plan.gpus
     cards = [
         ("TTFT", f"{m.ttft_ms:,.1f} ms", _slo(condition.slo.ttft_ms)),
         ("TPOT", f"{m.tpot_ms:,.2f} ms", _slo(condition.slo.tpot_ms)),
         ("end-to-end", f"{m.e2e_latency_ms:,.0f} ms", _slo(condition.slo.e2e_latency_ms)),
-        ("throughput", f"{m.throughput_tokens_per_s:,.0f} tok/s", "output tokens, whole deployment"),
+        (
+            "throughput",
+            f"{m.throughput_tokens_per_s:,.0f} tok/s",
+            "output tokens, whole deployment",
+        ),
         ("per GPU", f"{m.throughput_tokens_per_s_per_gpu:,.1f} tok/s", f"{g.used} GPUs used"),
         ("per user", f"{1000 / m.tpot_ms:,.1f} tok/s" if m.tpot_ms > 0 else "-", "1000 / TPOT"),
     ]
-    stage_rows = [[s.stage, f"{s.first_layer}-{s.last_layer}", s.num_layers,
-                   ("embedding " if s.holds_embedding else "") + ("LM head" if s.holds_lm_head else ""),
-                   s.prefill_ms, s.decode_ms, s.memory_gb] for s in plan.stages]
+    stage_rows = [
+        [
+            s.stage,
+            f"{s.first_layer}-{s.last_layer}",
+            s.num_layers,
+            ("embedding " if s.holds_embedding else "") + ("LM head" if s.holds_lm_head else ""),
+            s.prefill_ms,
+            s.decode_ms,
+            s.memory_gb,
+        ]
+        for s in plan.stages
+    ]
     s = plan.solver
     solver_rows = [
-        ("method", s.method), ("status", plan.status), ("seconds", f"{s.seconds:.3f}"),
-        ("objective", number(s.objective, 6)), ("best bound", number(s.best_bound, 6)),
+        ("method", s.method),
+        ("status", plan.status),
+        ("seconds", f"{s.seconds:.3f}"),
+        ("objective", number(s.objective, 6)),
+        ("best bound", number(s.best_bound, 6)),
         ("gap", "-" if s.gap is None else f"{s.gap:.2%}"),
         ("candidates (shape x batch)", f"{s.candidates:,}"),
         ("in the CP-SAT model", f"{s.candidates_in_model:,}"),
-        ("removed by proven bounds",
-         ", ".join(f"{k}: {v}" for k, v in s.candidates_removed.items()) or "-"),
+        (
+            "removed by proven bounds",
+            ", ".join(f"{k}: {v}" for k, v in s.candidates_removed.items()) or "-",
+        ),
     ]
     ep = plan.expert_placement
-    placement = None if ep is None else [
-        ("method", ep.method), ("proven optimal", "yes" if ep.proven_optimal else "no"),
-        ("redundant experts", ep.redundant_experts), ("slots per GPU", ep.slots_per_gpu),
-        ("max/mean token load (planned)", f"{ep.max_over_mean_token_load:.4f}"),
-        ("max/mean token load (greedy EPLB)", f"{ep.greedy_max_over_mean_token_load:.4f}"),
-    ]
+    placement = (
+        None
+        if ep is None
+        else [
+            ("method", ep.method),
+            ("proven optimal", "yes" if ep.proven_optimal else "no"),
+            ("redundant experts", ep.redundant_experts),
+            ("slots per GPU", ep.slots_per_gpu),
+            ("max/mean token load (planned)", f"{ep.max_over_mean_token_load:.4f}"),
+            ("max/mean token load (greedy EPLB)", f"{ep.greedy_max_over_mean_token_load:.4f}"),
+        ]
+    )
     context = {
         "title": f"Plan: {plan.condition}",
         "plan": plan,
@@ -183,7 +250,8 @@ def _slo(limit: float | None) -> str:
     return f"SLO {limit:,g} ms" if limit else "no SLO"
 
 
-# ---- batch and sweep ------------------------------------------------------------------------------------
+# ---- batch and sweep -----------------------------------------------------------------------------
+
 
 def _shape(row: pd.Series) -> str:
     from solver.shapes import ParallelShape
@@ -208,19 +276,36 @@ def pareto_svg(frame: pd.DataFrame, keys: list[str], title: str) -> str:
     points = []
     for _, row in ok.iterrows():
         swept = ", ".join(f"{k}={_cell(row[k])}" for k in keys)
-        label = (f"{swept}: {_shape(row)}, batch {row['batch']}, {row['gpus_used']} GPUs, "
-                 f"TPOT {row['tpot_ms']:.2f} ms, TTFT {row['ttft_ms']:.0f} ms, "
-                 f"{row['throughput_per_gpu']:.1f} tok/s/GPU")
-        points.append(charts.Point(float(row["tokens_per_s_per_user"]), float(row["throughput_per_gpu"]),
-                                   label, short=f"{_shape(row)}, batch {row['batch']}",
-                                   front=bool(row["pareto"])))
-    return charts.pareto_chart(points, title, "tokens/s per user (1000 / TPOT ms)",
-                               "output tokens/s per GPU")
+        label = (
+            f"{swept}: {_shape(row)}, batch {row['batch']}, {row['gpus_used']} GPUs, "
+            f"TPOT {row['tpot_ms']:.2f} ms, TTFT {row['ttft_ms']:.0f} ms, "
+            f"{row['throughput_per_gpu']:.1f} tok/s/GPU"
+        )
+        points.append(
+            charts.Point(
+                float(row["tokens_per_s_per_user"]),
+                float(row["throughput_per_gpu"]),
+                label,
+                short=f"{_shape(row)}, batch {row['batch']}",
+                front=bool(row["pareto"]),
+            )
+        )
+    return charts.pareto_chart(
+        points, title, "tokens/s per user (1000 / TPOT ms)", "output tokens/s per GPU"
+    )
 
 
-def summary_html(frame: pd.DataFrame, *, kind: str, title: str, seconds: float,
-                 notes: list[str], axes: list[tuple[str, list[str]]] | None = None,
-                 pareto: str | None = None, source: str = "") -> str:
+def summary_html(
+    frame: pd.DataFrame,
+    *,
+    kind: str,
+    title: str,
+    seconds: float,
+    notes: list[str],
+    axes: list[tuple[str, list[str]]] | None = None,
+    pareto: str | None = None,
+    source: str = "",
+) -> str:
     keys = [k for k, _ in (axes or [])]
     counts = frame["status"].value_counts().to_dict()
     ok_mask = frame["status"].isin(("optimal", "feasible"))
@@ -229,28 +314,55 @@ def summary_html(frame: pd.DataFrame, *, kind: str, title: str, seconds: float,
         chart_list.append(("pareto", Markup(pareto)))
     if kind == "batch":
         labels = list(frame["name"].astype(str))
-        notes_per = [str(s) if not ok else "" for s, ok in zip(frame["status"], ok_mask, strict=True)]
-        per_gpu = [_cell(v) if ok else None for v, ok in zip(frame["throughput_per_gpu"], ok_mask, strict=True)]
+        notes_per = [
+            str(s) if not ok else "" for s, ok in zip(frame["status"], ok_mask, strict=True)
+        ]
+        per_gpu = [
+            _cell(v) if ok else None
+            for v, ok in zip(frame["throughput_per_gpu"], ok_mask, strict=True)
+        ]
         tpot = [_cell(v) if ok else None for v, ok in zip(frame["tpot_ms"], ok_mask, strict=True)]
-        chart_list.append(("throughput", Markup(charts.hbars(
-            "Output tokens/s per GPU", "tokens/s per GPU", labels, per_gpu, notes_per,
-            unit=" tok/s/GPU"))))
-        chart_list.append(("tpot", Markup(charts.hbars(
-            "TPOT (ms per output token)", "ms", labels, tpot, notes_per, unit=" ms"))))
+        chart_list.append(
+            (
+                "throughput",
+                Markup(
+                    charts.hbars(
+                        "Output tokens/s per GPU",
+                        "tokens/s per GPU",
+                        labels,
+                        per_gpu,
+                        notes_per,
+                        unit=" tok/s/GPU",
+                    )
+                ),
+            )
+        )
+        chart_list.append(
+            (
+                "tpot",
+                Markup(
+                    charts.hbars(
+                        "TPOT (ms per output token)", "ms", labels, tpot, notes_per, unit=" ms"
+                    )
+                ),
+            )
+        )
     rows = []
     for _, row in frame.iterrows():
         ok = row["status"] in ("optimal", "feasible")
-        rows.append({
-            "xy": (_cell(row["tokens_per_s_per_user"]), _cell(row["throughput_per_gpu"])),
-            "name": row["name"],
-            "link": f"{row['plan_dir']}/report.html" if _cell(row["plan_dir"]) else None,
-            "status": row["status"],
-            "pareto": bool(row["pareto"]) if "pareto" in row and ok else False,
-            "swept": [number(_cell(row[k])) for k in keys],
-            "shape": _shape(row) if ok else "-",
-            "cells": [_format(c, _cell(row[c])) for c in TABLE_NUMBERS],
-            "error": _cell(row["error"]) or "",
-        })
+        rows.append(
+            {
+                "xy": (_cell(row["tokens_per_s_per_user"]), _cell(row["throughput_per_gpu"])),
+                "name": row["name"],
+                "link": f"{row['plan_dir']}/report.html" if _cell(row["plan_dir"]) else None,
+                "status": row["status"],
+                "pareto": bool(row["pareto"]) if "pareto" in row and ok else False,
+                "swept": [number(_cell(row[k])) for k in keys],
+                "shape": _shape(row) if ok else "-",
+                "cells": [_format(c, _cell(row[c])) for c in TABLE_NUMBERS],
+                "error": _cell(row["error"]) or "",
+            }
+        )
     front: list[dict[str, Any]] = []  # one row per distinct (per-user, per-GPU) figure
     seen: dict[tuple[Any, Any], dict[str, Any]] = {}
     for r in rows:
@@ -263,9 +375,19 @@ def summary_html(frame: pd.DataFrame, *, kind: str, title: str, seconds: float,
         front.append(seen[r["xy"]])
     front.sort(key=lambda r: -(r["xy"][1] or 0.0))
     context = {
-        "title": title, "kind": kind, "seconds": seconds, "notes": notes, "axes": axes or [],
-        "keys": keys, "counts": counts, "total": len(frame), "charts": chart_list, "rows": rows,
-        "front": front, "numbers": TABLE_HEADERS, "source": source,
+        "title": title,
+        "kind": kind,
+        "seconds": seconds,
+        "notes": notes,
+        "axes": axes or [],
+        "keys": keys,
+        "counts": counts,
+        "total": len(frame),
+        "charts": chart_list,
+        "rows": rows,
+        "front": front,
+        "numbers": TABLE_HEADERS,
+        "source": source,
         "solved": int(ok_mask.sum()),
     }
     return environment().get_template("summary.html.j2").render(**context)
@@ -281,7 +403,27 @@ def _format(column: str, value: Any) -> str:
     return number(value)
 
 
-TABLE_NUMBERS = ("batch", "gpus_used", "gpus_available", "ttft_ms", "tpot_ms", "throughput",
-                 "throughput_per_gpu", "tokens_per_s_per_user", "balance_max_mean", "solve_seconds")
-TABLE_HEADERS = ("batch", "GPUs used", "GPUs avail.", "TTFT ms", "TPOT ms", "tok/s", "tok/s/GPU",
-                 "tok/s/user", "balance max/mean", "solve s")
+TABLE_NUMBERS = (
+    "batch",
+    "gpus_used",
+    "gpus_available",
+    "ttft_ms",
+    "tpot_ms",
+    "throughput",
+    "throughput_per_gpu",
+    "tokens_per_s_per_user",
+    "balance_max_mean",
+    "solve_seconds",
+)
+TABLE_HEADERS = (
+    "batch",
+    "GPUs used",
+    "GPUs avail.",
+    "TTFT ms",
+    "TPOT ms",
+    "tok/s",
+    "tok/s/GPU",
+    "tok/s/user",
+    "balance max/mean",
+    "solve s",
+)

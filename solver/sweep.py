@@ -1,4 +1,4 @@
-"""`paraplan sweep`: the cross product of condition values, solved in parallel, with its Pareto front.
+"""`paraplan sweep`: the cross product of condition values, solved in parallel; its Pareto front.
 
     paraplan sweep conditions/llama70b-h100x8.yaml --set hardware.num_nodes=1,2,4 \
         --set precision.weights=fp8,bf16 --set slo.tpot_ms=20,50 -o sweeps/llama70b
@@ -92,20 +92,29 @@ def check_key(key: str) -> None:
     inline cards); otherwise an InputError with a did-you-mean."""
     parts = key.split(".")
     if not key or any(not p for p in parts):
-        raise InputError("--set", key or "(empty)", "expected a dotted key such as hardware.num_nodes")
+        raise InputError(
+            "--set", key or "(empty)", "expected a dotted key such as hardware.num_nodes"
+        )
     models: list[type[BaseModel]] = [ConditionFile]
     for depth, part in enumerate(parts):
         fields = {name: f for m in models for name, f in m.model_fields.items()}
         if part not in fields:
             where = ".".join(parts[:depth]) or "the top level"
             guess = difflib.get_close_matches(part, list(fields), n=1, cutoff=0.6)
-            hint = f"; did you mean '{'.'.join([*parts[:depth], guess[0]])}'?" if guess else (
-                f"; keys under {where}: {', '.join(sorted(fields))}")
+            hint = (
+                f"; did you mean '{'.'.join([*parts[:depth], guess[0]])}'?"
+                if guess
+                else (f"; keys under {where}: {', '.join(sorted(fields))}")
+            )
             raise InputError("--set", key, f"unknown key{hint}")
         models = _models_in(fields[part].annotation)
         if depth < len(parts) - 1 and not models:
-            raise InputError("--set", key, f"'{'.'.join(parts[:depth + 1])}' holds a value, not a "
-                             "section: nothing below it can be set")
+            raise InputError(
+                "--set",
+                key,
+                f"'{'.'.join(parts[: depth + 1])}' holds a value, not a "
+                "section: nothing below it can be set",
+            )
 
 
 def parse_set(spec: str) -> Axis:
@@ -122,8 +131,9 @@ def parse_set(spec: str) -> Axis:
         try:
             parsed.append(yaml.safe_load(text))
         except yaml.YAMLError as exc:
-            raise InputError("--set", key, f"value {text!r} is not valid YAML: "
-                             f"{getattr(exc, 'problem', exc)}") from None
+            raise InputError(
+                "--set", key, f"value {text!r} is not valid YAML: {getattr(exc, 'problem', exc)}"
+            ) from None
     if len(set(texts)) != len(texts):
         raise InputError("--set", key, f"a value is repeated in {values!r}")
     return Axis(key, tuple(parsed), tuple(texts))
@@ -138,8 +148,12 @@ def apply(data: dict[str, Any], key: str, value: Any) -> None:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise InputError("--set", key, f"'{'.'.join(parts[:depth + 1])}' is {child!r} in the "
-                             "condition, not a mapping (set the whole value instead)")
+            raise InputError(
+                "--set",
+                key,
+                f"'{'.'.join(parts[: depth + 1])}' is {child!r} in the "
+                "condition, not a mapping (set the whole value instead)",
+            )
         node = child
     if value is None:
         node.pop(parts[-1], None)
@@ -210,8 +224,9 @@ def _problems(exc: ParaplanError) -> list[tuple[str, str]]:
     return [(exc.key, exc.reason)]
 
 
-def validate(points: Sequence[SweepPoint], axes: Sequence[Axis], source: str,
-             default_name: str) -> None:
+def validate(
+    points: Sequence[SweepPoint], axes: Sequence[Axis], source: str, default_name: str
+) -> None:
     """build_condition on every point before solving; the first failures, naming the key."""
     problems: list[str] = []
     first_key = ""
@@ -223,8 +238,10 @@ def validate(points: Sequence[SweepPoint], axes: Sequence[Axis], source: str,
                 swept = _matching_axis(key, axes)
                 if swept is not None:
                     value = point.values[swept]
-                    message = (f"--set {key}: value {point.texts[swept]} "
-                               f"({type(value).__name__}): {reason}")
+                    message = (
+                        f"--set {key}: value {point.texts[swept]} "
+                        f"({type(value).__name__}): {reason}"
+                    )
                 else:
                     where = ", ".join(f"{k}={v}" for k, v in point.texts.items())
                     message = f"point {where}: {key + ': ' if key else ''}{reason}"
@@ -240,8 +257,11 @@ def validate(points: Sequence[SweepPoint], axes: Sequence[Axis], source: str,
 def pareto_mask(xs: Sequence[float | None], ys: Sequence[float | None]) -> list[bool]:
     """True where no other point is at least as good on both axes and better on one (both
     maximized); None marks a point without a plan."""
-    pts = [(x, y, i) for i, (x, y) in enumerate(zip(xs, ys, strict=True))
-           if x is not None and y is not None]
+    pts = [
+        (x, y, i)
+        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+        if x is not None and y is not None
+    ]
     mask = [False] * len(xs)
     # sort by x descending, then y descending: a point is on the front iff its y beats every y seen
     pts.sort(key=lambda p: (-p[0], -p[1]))
@@ -265,8 +285,9 @@ def _column_value(value: Any) -> Any:
     return value
 
 
-def sweep_columns(rows: list[dict[str, Any]], points: Sequence[SweepPoint],
-                  axes: Sequence[Axis]) -> None:
+def sweep_columns(
+    rows: list[dict[str, Any]], points: Sequence[SweepPoint], axes: Sequence[Axis]
+) -> None:
     """One column per swept key; mixed types in a column become text (parquet needs one type)."""
     for axis in axes:
         values = [_column_value(p.values[axis.key]) for p in points]
@@ -279,9 +300,17 @@ def sweep_columns(rows: list[dict[str, Any]], points: Sequence[SweepPoint],
             row[axis.key] = v
 
 
-def run_sweep(condition: Path, sets: Sequence[str], outdir: Path, *, plans: bool = False,
-              options: SolveOptions | None = None, spec: ExecutorSpec | None = None,
-              echo: Callable[[str], None] = print, tty: bool | None = None) -> RunOutcome:
+def run_sweep(
+    condition: Path,
+    sets: Sequence[str],
+    outdir: Path,
+    *,
+    plans: bool = False,
+    options: SolveOptions | None = None,
+    spec: ExecutorSpec | None = None,
+    echo: Callable[[str], None] = print,
+    tty: bool | None = None,
+) -> RunOutcome:
     started = time.perf_counter()
     options = (options or SolveOptions()).validate()
     spec = (spec or ExecutorSpec()).validate()
@@ -289,6 +318,12 @@ def run_sweep(condition: Path, sets: Sequence[str], outdir: Path, *, plans: bool
         raise InputError("--set", "", "give at least one --set KEY=V1,V2,...")
     axes = [parse_set(s) for s in sets]
     keys = [a.key for a in axes]
+    if "name" in keys:
+        raise InputError(
+            "--set",
+            "name",
+            "points are named after the condition and their values; sweep another key",
+        )
     duplicate = next((k for k in keys if keys.count(k) > 1), None)
     if duplicate:
         raise InputError("--set", duplicate, "given twice; list all its values in one --set")
@@ -300,21 +335,40 @@ def run_sweep(condition: Path, sets: Sequence[str], outdir: Path, *, plans: bool
     validate(points, axes, str(path), default_name)
     outdir = prepare_outdir(outdir)
 
-    tasks = [Task(name=p.name, source=f"{path} [{', '.join(f'{k}={v}' for k, v in p.texts.items())}]",
-                  data=p.data, default_name=default_name, render=plans, rename=True, options=options)
-             for p in points]
+    tasks = [
+        Task(
+            name=p.name,
+            source=f"{path} [{', '.join(f'{k}={v}' for k, v in p.texts.items())}]",
+            data=p.data,
+            default_name=default_name,
+            render=plans,
+            rename=True,
+            options=options,
+        )
+        for p in points
+    ]
     rows: list[dict[str, Any]] = [empty_row(p.name, str(path)) for p in points]
     written: list[Path] = []
     tty = sys.stdout.isatty() if tty is None else tty
     with progress(len(tasks), echo, tty, label="sweep") as advance:
-        execute(tasks, [p.folder if plans else None for p in points], outdir, spec, advance, rows,
-                list(range(len(points))), written)
+        execute(
+            tasks,
+            [p.folder if plans else None for p in points],
+            outdir,
+            spec,
+            advance,
+            rows,
+            list(range(len(points))),
+            written,
+        )
     for row in rows:
         row["path"] = str(path)
     sweep_columns(rows, points, axes)
     ok = [r["status"] in OK_STATUSES for r in rows]
-    mask = pareto_mask([r["tokens_per_s_per_user"] if good else None for r, good in zip(rows, ok, strict=True)],
-                       [r["throughput_per_gpu"] if good else None for r, good in zip(rows, ok, strict=True)])
+    mask = pareto_mask(
+        [r["tokens_per_s_per_user"] if good else None for r, good in zip(rows, ok, strict=True)],
+        [r["throughput_per_gpu"] if good else None for r, good in zip(rows, ok, strict=True)],
+    )
     frame = summary_frame(rows, extra_columns=keys)
     for key in keys:  # whole numbers stay whole when a point removes the key (null)
         kinds = {type(r[key]) for r in rows if r[key] is not None}
@@ -325,8 +379,22 @@ def run_sweep(condition: Path, sets: Sequence[str], outdir: Path, *, plans: bool
 
     chart = pareto_svg(frame, keys, title=f"Pareto front: {base_name}")
     seconds = time.perf_counter() - started
-    html = summary_html(frame, kind="sweep", title=f"Sweep of {base_name}: {len(points)} points",
-                        seconds=seconds, notes=[], axes=[(a.key, list(a.texts)) for a in axes],
-                        pareto=chart, source=str(path))
-    every = finish(outdir, frame, html, written, [], extra={"pareto.svg": '<?xml version="1.0" encoding="UTF-8"?>\n' + chart + "\n"})
+    html = summary_html(
+        frame,
+        kind="sweep",
+        title=f"Sweep of {base_name}: {len(points)} points",
+        seconds=seconds,
+        notes=[],
+        axes=[(a.key, list(a.texts)) for a in axes],
+        pareto=chart,
+        source=str(path),
+    )
+    every = finish(
+        outdir,
+        frame,
+        html,
+        written,
+        [],
+        extra={"pareto.svg": '<?xml version="1.0" encoding="UTF-8"?>\n' + chart + "\n"},
+    )
     return RunOutcome(frame, every, [], time.perf_counter() - started)

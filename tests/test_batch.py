@@ -19,7 +19,7 @@ from solver.loading import read_mapping
 ROOT = Path(__file__).resolve().parent.parent
 CONDITIONS = ROOT / "conditions"
 BROKEN = ROOT / "tests" / "assets" / "bad" / "malformed.yaml"
-# every top-level bundled condition except the DeepSeek-V3 ones (5-15 s each: too slow for the suite;
+# every top-level bundled condition except the DeepSeek-V3 ones (5-15 s each, too slow here;
 # scripts and the acceptance run cover `paraplan batch conditions/` whole)
 QUICK = sorted(p for p in CONDITIONS.glob("*.yaml") if not p.name.startswith("deepseek"))
 
@@ -55,11 +55,18 @@ def batch_run(inputs: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_discovery_keeps_conditions_and_broken_files_and_skips_the_rest(inputs: Path) -> None:
-    entries, skipped = discover([inputs, inputs / "llama70b-h100x8.yaml", inputs / "missing.yaml",
-                                 str(inputs / "*.nothing")])
+    entries, skipped = discover(
+        [
+            inputs,
+            inputs / "llama70b-h100x8.yaml",
+            inputs / "missing.yaml",
+            str(inputs / "*.nothing"),
+        ]
+    )
     sources = [Path(e.source).name for e in entries]
-    assert sorted(sources[:len(QUICK) + 2]) == sorted([p.name for p in QUICK]
-                                                      + ["broken.yaml", "infeasible.json"])
+    assert sorted(sources[: len(QUICK) + 2]) == sorted(
+        [p.name for p in QUICK] + ["broken.yaml", "infeasible.json"]
+    )
     assert sources.count("llama70b-h100x8.yaml") == 1  # named again: not solved twice
     assert {Path(s).name for s in skipped} == {"h100-sxm-80gb.yaml", "notes.json"}
     assert not any(".plan." in s or "copy.yaml" in s for s in sources)
@@ -95,7 +102,8 @@ def test_summary_numbers_match_the_plan_files(batch_run) -> None:
     plan = json.loads((out / row["plan_dir"] / "plan.json").read_text(encoding="utf-8"))
     assert row["tp"] == plan["parallelism"]["tp"] and row["batch"] == plan["batch_size"]
     assert row["throughput_per_gpu"] == pytest.approx(
-        plan["metrics"]["throughput_tokens_per_s_per_gpu"])
+        plan["metrics"]["throughput_tokens_per_s_per_gpu"]
+    )
     assert row["tokens_per_s_per_user"] == pytest.approx(1000 / plan["metrics"]["tpot_ms"])
     assert row["balance_max_mean"] >= 1.0 and row["solve_seconds"] > 0
 
@@ -121,8 +129,9 @@ def test_batch_report_and_plain_progress(batch_run) -> None:
 
 def test_all_good_exits_zero(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["batch", str(CONDITIONS / "llama8b-l40sx2.yaml"),
-                                      "-o", str(out), "--jobs", "1"])
+    result = CliRunner().invoke(
+        app, ["batch", str(CONDITIONS / "llama8b-l40sx2.yaml"), "-o", str(out), "--jobs", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert (out / "summary.parquet").is_file()
 
@@ -146,10 +155,40 @@ def test_run_task_never_raises() -> None:
 
 
 def test_rich_progress_bar_on_a_terminal() -> None:
-    rows = [{"name": "a", "status": "optimal", "tp": 2, "pp": 1, "dp": 1, "ep": 1, "etp": 1,
-             "attn_dp": 1, "sp": 1, "batch": 8, "gpus_used": 2, "gpus_available": 2,
-             "throughput_per_gpu": 1.0},
-            {"name": "b", "status": "invalid", "error": "bad"}]
+    rows = [
+        {
+            "name": "a",
+            "status": "optimal",
+            "tp": 2,
+            "pp": 1,
+            "dp": 1,
+            "ep": 1,
+            "etp": 1,
+            "attn_dp": 1,
+            "sp": 1,
+            "batch": 8,
+            "gpus_used": 2,
+            "gpus_available": 2,
+            "throughput_per_gpu": 1.0,
+        },
+        {"name": "b", "status": "invalid", "error": "bad"},
+    ]
     with progress(2, print, tty=True) as advance:
         for row in rows:
             advance(row)
+
+
+def test_a_condition_that_fails_on_rerun_keeps_no_stale_plan(tmp_path: Path) -> None:
+    condition, out = tmp_path / "c.yaml", tmp_path / "out"
+    shutil.copy(CONDITIONS / "llama8b-l40sx2.yaml", condition)
+    name = read_mapping(condition)["name"]
+    assert (
+        CliRunner().invoke(app, ["batch", str(condition), "-o", str(out), "-j", "1"]).exit_code == 0
+    )
+    (out / name / "notes.txt").write_text("mine", encoding="utf-8")
+    broken = read_mapping(condition) | {"model": "no-such-model"}  # parses (name known), invalid
+    condition.write_text(json.dumps(broken), encoding="utf-8")
+    assert (
+        CliRunner().invoke(app, ["batch", str(condition), "-o", str(out), "-j", "1"]).exit_code == 1
+    )
+    assert sorted(p.name for p in (out / name).iterdir()) == ["notes.txt"]

@@ -27,6 +27,9 @@ H100_INTRA = 450e9
 H100_INTER = 50e9
 MFU, MBU = 0.6, 0.8
 ALPHA = 5e-6  # default collective_latency_us
+# The cards carry calibrated efficiencies (docs/accuracy.md); the hand calculations below pin the
+# uncalibrated defaults in the condition so they stay written out from raw numbers.
+UNCALIBRATED = {"mfu": MFU, "memory_bandwidth_utilization": MBU, "layer_overhead_us": 0.0}
 
 # Llama-3.1-70B
 H, N_H, N_KV, D, F, V = 8192, 64, 8, 128, 28672, 128256
@@ -41,7 +44,7 @@ def _condition(model: Any = "llama-3.1-70b", *, gpu: str = "h100-sxm-80gb", weig
     data: dict[str, Any] = {
         "model": model,
         "precision": {"weights": weights, "kv_cache": kv, "activations": "bf16"},
-        "hardware": {"gpu": gpu, "num_nodes": num_nodes, **(hardware or {})},
+        "hardware": {"gpu": gpu, "num_nodes": num_nodes, **UNCALIBRATED, **(hardware or {})},
         "workload": {"input_tokens": input_tokens, "output_tokens": output_tokens,
                      "batch_size": batch},
     }

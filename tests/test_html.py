@@ -1,4 +1,4 @@
-"""report.html and its SVG charts: self-contained, escaped, correct timelines; renders in Chromium."""
+"""report.html and its SVG charts: self-contained, escaped, right timelines; renders in Chromium."""
 
 from __future__ import annotations
 
@@ -53,8 +53,15 @@ def test_plan_report_is_self_contained(pipeline_report) -> None:
 
 def test_plan_report_has_summary_constraints_balance_and_timeline(pipeline_report) -> None:
     html, plan = pipeline_report
-    for section in ('id="summary"', 'id="constraints"', 'id="balance"', 'id="timeline"',
-                    'id="stages"', 'id="condition"', 'id="solver"'):
+    for section in (
+        'id="summary"',
+        'id="constraints"',
+        'id="balance"',
+        'id="timeline"',
+        'id="stages"',
+        'id="condition"',
+        'id="solver"',
+    ):
         assert section in html, section
     assert html.count("<svg") == 6  # prefill/decode compute, memory, prefill/decode comm, timeline
     assert "chart-timeline" in html and "chart-bars" in html
@@ -64,7 +71,9 @@ def test_plan_report_has_summary_constraints_balance_and_timeline(pipeline_repor
     boxes = re.findall(r"<title>stage (\d+), micro-batch (\d+):", html)
     assert len(boxes) == plan.parallelism.pp * plan.microbatches
     # one bar per GPU on the compute chart (hover text names the GPU and its stage)
-    assert len(re.findall(r"<title>GPU \d+, stage \d+: [^<]* ms</title>", html)) >= 2 * plan.gpus.used
+    assert (
+        len(re.findall(r"<title>GPU \d+, stage \d+: [^<]* ms</title>", html)) >= 2 * plan.gpus.used
+    )
 
 
 def test_solve_writes_report_html_listed_in_the_manifest(tmp_path: Path) -> None:
@@ -78,8 +87,9 @@ def test_solve_writes_report_html_listed_in_the_manifest(tmp_path: Path) -> None
 
 
 def test_text_in_charts_is_escaped() -> None:
-    svg = charts.per_gpu_bars("<script>alert(1)</script>", "ms",
-                              [charts.Series("a&b", [1.0, 2.0])], stacked=True)
+    svg = charts.per_gpu_bars(
+        "<script>alert(1)</script>", "ms", [charts.Series("a&b", [1.0, 2.0])], stacked=True
+    )
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "a&amp;b" in svg
 
 
@@ -111,25 +121,42 @@ def test_nice_ticks_cover_the_range() -> None:
 
 
 def test_pareto_chart_draws_front_and_others() -> None:
-    points = [charts.Point(10, 100, "a", "A", True), charts.Point(20, 50, "b", "B", True),
-              charts.Point(12, 40, "c")]
+    points = [
+        charts.Point(10, 100, "a", "A", True),
+        charts.Point(20, 50, "b", "B", True),
+        charts.Point(12, 40, "c"),
+    ]
     svg = charts.pareto_chart(points, "t", "x", "y")
     assert svg.count("<circle") == 3 and "<path" in svg and "Pareto: a" in svg
     assert "no feasible point" in charts.pareto_chart([], "t", "x", "y")
 
 
-# ---- headless Chromium --------------------------------------------------------------------------
+# ---- headless Chromium ---------------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+]
 
 
 def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM is not None
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _share_of_colour(png: Path, rgb: tuple[int, int, int], tolerance: int = 12) -> float:
@@ -142,8 +169,11 @@ def _share_of_colour(png: Path, rgb: tuple[int, int, int], tolerance: int = 12) 
     return float(near.mean())
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package `chromium`; "
-                    ".ci/run installs it when missing): the report was not rendered in a browser")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (Debian package `chromium`; "
+    ".ci/run installs it when missing): the report was not rendered in a browser",
+)
 def test_report_renders_in_headless_chromium(pipeline_report, tmp_path: Path) -> None:
     html, _ = pipeline_report
     page = tmp_path / "report.html"

@@ -38,10 +38,12 @@ def test_batch_on_ray_matches_local_processes(local_ray, tmp_path: Path) -> None
     for name in ("llama8b-l40sx2.yaml", "qwen3-30b-a3b-h100x2.yaml", "mixtral8x7b-a100x4.yaml"):
         shutil.copy(CONDITIONS / name, inputs / name)
     shutil.copy(BROKEN, inputs / "broken.yaml")
-    on_ray = run_batch([inputs], tmp_path / "ray", spec=ExecutorSpec(kind="ray"),
-                       echo=lambda _: None, tty=False)
-    local = run_batch([inputs], tmp_path / "local", spec=ExecutorSpec(jobs=2),
-                      echo=lambda _: None, tty=False)
+    on_ray = run_batch(
+        [inputs], tmp_path / "ray", spec=ExecutorSpec(kind="ray"), echo=lambda _: None, tty=False
+    )
+    local = run_batch(
+        [inputs], tmp_path / "local", spec=ExecutorSpec(jobs=2), echo=lambda _: None, tty=False
+    )
     assert on_ray.solved == 3 and on_ray.failed == 1
     pd.testing.assert_frame_equal(on_ray.frame[COMPARED], local.frame[COMPARED])
     assert (tmp_path / "ray" / "llama8b-l40sx2" / "report.html").is_file()
@@ -49,9 +51,19 @@ def test_batch_on_ray_matches_local_processes(local_ray, tmp_path: Path) -> None
 
 def test_sweep_cli_on_ray(local_ray, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["sweep", str(CONDITIONS / "llama8b-l40sx2.yaml"),
-                                      "--set", "workload.max_batch_size=8,64", "-o", str(out),
-                                      "--executor", "ray"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(CONDITIONS / "llama8b-l40sx2.yaml"),
+            "--set",
+            "workload.max_batch_size=8,64",
+            "-o",
+            str(out),
+            "--executor",
+            "ray",
+        ],
+    )
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out / "summary.csv")
     assert list(frame["status"]) == ["optimal", "optimal"]

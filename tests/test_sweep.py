@@ -24,7 +24,8 @@ def invoke(*args: object):
     return result
 
 
-# ---- parsing ----------------------------------------------------------------------------------
+# ---- parsing -------------------------------------------------------------------------------------
+
 
 def test_values_get_natural_types() -> None:
     axis = parse_set("slo.tpot_ms=20,50.5,null")
@@ -38,16 +39,19 @@ def test_split_values_respects_brackets_and_quotes() -> None:
     assert split_values("[1,2],{a: 1, b: 2},'x,y',3") == ["[1,2]", "{a: 1, b: 2}", "'x,y'", "3"]
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("hardware.num_nodez=1,2", "did you mean 'hardware.num_nodes'"),
-    ("slo.tpot=20", "did you mean 'slo.tpot_ms'"),
-    ("nonsense=1", "unknown key"),
-    ("slo.tpot_ms.value=1", "holds a value"),
-    ("hardware.num_nodes", "KEY=V1,V2"),
-    ("hardware.num_nodes=1,,2", "empty value"),
-    ("hardware.num_nodes=1,1", "repeated"),
-    ("=1", "dotted key"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("hardware.num_nodez=1,2", "did you mean 'hardware.num_nodes'"),
+        ("slo.tpot=20", "did you mean 'slo.tpot_ms'"),
+        ("nonsense=1", "unknown key"),
+        ("slo.tpot_ms.value=1", "holds a value"),
+        ("hardware.num_nodes", "KEY=V1,V2"),
+        ("hardware.num_nodes=1,,2", "empty value"),
+        ("hardware.num_nodes=1,1", "repeated"),
+        ("=1", "dotted key"),
+    ],
+)
 def test_bad_set_specs_name_the_problem(spec: str, message: str) -> None:
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(".", r"\.")):
         parse_set(spec)
@@ -70,8 +74,11 @@ def test_apply_creates_sections_and_null_removes() -> None:
 
 def test_short_keys_are_unique_suffixes() -> None:
     assert short_keys(["hardware.num_nodes", "slo.tpot_ms", "policy.tp", "a.tp"]) == {
-        "hardware.num_nodes": "num_nodes", "slo.tpot_ms": "tpot_ms", "policy.tp": "policy.tp",
-        "a.tp": "a.tp"}
+        "hardware.num_nodes": "num_nodes",
+        "slo.tpot_ms": "tpot_ms",
+        "policy.tp": "policy.tp",
+        "a.tp": "a.tp",
+    }
 
 
 def test_pareto_mask_maximizes_both() -> None:
@@ -81,18 +88,23 @@ def test_pareto_mask_maximizes_both() -> None:
     assert pareto_mask(xs, ys) == [True, True, True, False, False, False, True]
 
 
-# ---- fail fast, before solving --------------------------------------------------------------------
+# ---- fail fast, before solving -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("sets", "key", "reason"), [
-    (["hardware.num_nodes=1,two"], "hardware.num_nodes", "valid integer"),
-    (["hardware.num_nodes=1,2.5"], "hardware.num_nodes", "valid integer"),
-    (["workload.max_batch_size=8,0"], "workload.max_batch_size", "greater than 0"),
-    (["precision.weights=fp8,fp7"], "precision.weights", "fp7"),
-    (["model=llama-3.1-8b,llama-3.1-8c"], "model", "did you mean"),
-    (["hardware.num_nodez=1,2"], "hardware.num_nodez", "did you mean 'hardware.num_nodes'"),
-])
-def test_invalid_points_fail_before_any_solving(tmp_path: Path, sets: list[str], key: str,
-                                                reason: str) -> None:
+
+@pytest.mark.parametrize(
+    ("sets", "key", "reason"),
+    [
+        (["hardware.num_nodes=1,two"], "hardware.num_nodes", "valid integer"),
+        (["hardware.num_nodes=1,2.5"], "hardware.num_nodes", "valid integer"),
+        (["workload.max_batch_size=8,0"], "workload.max_batch_size", "greater than 0"),
+        (["precision.weights=fp8,fp7"], "precision.weights", "fp7"),
+        (["model=llama-3.1-8b,llama-3.1-8c"], "model", "did you mean"),
+        (["hardware.num_nodez=1,2"], "hardware.num_nodez", "did you mean 'hardware.num_nodes'"),
+    ],
+)
+def test_invalid_points_fail_before_any_solving(
+    tmp_path: Path, sets: list[str], key: str, reason: str
+) -> None:
     out = tmp_path / "out"
     args = ["sweep", BASE, "-o", out]
     for s in sets:
@@ -109,14 +121,27 @@ def test_conflicting_values_name_the_point(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "max_gpus=4" in result.output and "num_nodes" in result.output
 
 
-# ---- a real sweep --------------------------------------------------------------------------------------
+# ---- a real sweep --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sweep_run(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("sweep") / "out"
-    result = invoke("sweep", BASE, "--set", "workload.max_batch_size=4,64",
-                    "--set", "slo.tpot_ms=0.5,50", "--set", "precision.weights=fp8,bf16",
-                    "-o", out, "--plans", "--jobs", "2")
+    result = invoke(
+        "sweep",
+        BASE,
+        "--set",
+        "workload.max_batch_size=4,64",
+        "--set",
+        "slo.tpot_ms=0.5,50",
+        "--set",
+        "precision.weights=fp8,bf16",
+        "-o",
+        out,
+        "--plans",
+        "--jobs",
+        "2",
+    )
     return result, out
 
 
@@ -162,4 +187,9 @@ def test_model_sweep_without_plans_is_summary_only(tmp_path: Path) -> None:
     assert list(frame["model"]) == ["llama-3.1-8b", "mistral-7b"]
     assert frame["plan_dir"].isna().all()
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "pareto.svg", "report.html", "summary.csv", "summary.parquet"]
+        "manifest.json",
+        "pareto.svg",
+        "report.html",
+        "summary.csv",
+        "summary.parquet",
+    ]
