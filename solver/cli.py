@@ -94,6 +94,7 @@ def solve_command(
     settings = SolverSettings(time_limit_s=time_limit, num_workers=workers, random_seed=seed,
                               log_search_progress=log_search)
     outdir = output or Path("plans") / _safe_name(cond.name)
+    _err(f"solving {cond.name} ({method}, time limit {time_limit:g} s) ...")
     try:
         solution = solve(cond, method=method, settings=settings)
     except InfeasibleError as exc:
