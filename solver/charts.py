@@ -287,10 +287,7 @@ def per_gpu_bars(
     if n == 0:
         return empty_chart(title, "no GPUs")
     per_bar = max(1, math.ceil(n / MAX_BARS))
-    if stacked:
-        totals = [sum(s.values[i] for s in series) for i in range(n)]
-    else:
-        totals = list(series[0].values)
+    totals = [sum(s.values[i] for s in series) for i in range(n)] if stacked else list(series[0].values)
     shown_totals = _group(totals, per_bar)
     bars = len(shown_totals)
     frame = Frame(width, height, title, top=44, bottom=60)

@@ -172,7 +172,8 @@ def check_command(
             m = result.plan.metrics
             typer.echo(f"{result.plan.parallelism.shape().label}, batch {result.plan.batch_size}: "
                        f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, "
-                       f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
+                       f"{m.throughput_tokens_per_s:,.0f} tok/s "
+                       f"({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
         for c in failed:
             typer.echo(f"VIOLATED {c.name}: {c.value} (limit {c.limit})")
         typer.echo("valid: every hard constraint holds" if not failed

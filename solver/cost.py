@@ -366,7 +366,8 @@ class CostModel:
                      w.prefill_chunk_tokens)
         if card.is_moe:
             width = card.num_experts_per_tok * int(card.moe_intermediate_size or 0) / shape.etp
-            width = max(width, int(card.intermediate_size or 0) / shape.tp if card.first_k_dense_layers else 0)
+            if card.first_k_dense_layers:
+                width = max(width, int(card.intermediate_size or 0) / shape.tp)
         else:
             width = int(card.intermediate_size or 0) / shape.tp
         per_token = 6 * card.hidden_size + 2 * width

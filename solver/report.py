@@ -125,12 +125,13 @@ class PlanReport:
     def _condition_section(self) -> str:
         rows = [[k, f"{len(v)} items (see Assumptions)" if k == "assumptions" else v, _role(k)]
                 for k, v in _flatten(self.condition.raw)]
-        c = self.condition.cluster
+        c, precision = self.condition.cluster, self.condition.precision
         effective = [
             ["GPU card", f"{c.gpu.name}: {c.gpu.memory_gb:g} GB, {c.gpu.hbm_tb_per_s:g} TB/s, "
              f"dense TFLOPS {dict(c.gpu.dense_tflops)}"],
-            ["GPUs available", f"{c.num_gpus} ({'fixed cluster' if c.fixed else 'planner chooses up to this'}), "
-             f"{c.gpus_per_node} per node"],
+            ["GPUs available", f"{c.num_gpus} ("
+             + ("fixed cluster" if c.fixed else "planner chooses up to this")
+             + f"), {c.gpus_per_node} per node"],
             ["links", f"intra-node {c.intra_node_bytes_per_s / 1e9:g} GB/s, inter-node "
              f"{c.inter_node_bytes_per_s / 1e9:g} GB/s per GPU per direction, alpha "
              f"{c.collective_latency_s * 1e6:g} us"],
@@ -138,8 +139,8 @@ class PlanReport:
              f"{c.memory_bandwidth_utilization:g}, per-layer overhead {c.layer_overhead_s * 1e6:g} us"],
             ["usable memory", f"{c.usable_memory_bytes / 1e9:.2f} GB per GPU "
              f"({c.usable_memory_fraction:g} x {c.gpu.memory_gb:g} GB)"],
-            ["precision", f"weights {self.condition.precision.weights}, KV "
-             f"{self.condition.precision.kv_cache}, activations/compute {self.condition.precision.activations}"],
+            ["precision", f"weights {precision.weights}, KV {precision.kv_cache}, "
+             f"activations/compute {precision.activations}"],
         ]
         return ("## Condition (every field, and where it entered the model)\n\n"
                 f"Source: `{self.condition.source}`\n\n"
@@ -153,7 +154,8 @@ class PlanReport:
             ["layers", card.num_hidden_layers, "hidden", card.hidden_size],
             ["attention heads / KV heads", f"{card.num_attention_heads} / {card.kv_heads}",
              "attention", "MLA" if card.is_mla else "GQA"],
-            ["experts (top-k)", f"{card.num_experts} ({card.num_experts_per_tok})" if card.is_moe else "dense",
+            ["experts (top-k)",
+             f"{card.num_experts} ({card.num_experts_per_tok})" if card.is_moe else "dense",
              "vocab", card.vocab_size],
             ["total parameters", f"{a.total_params / 1e9:.2f} B", "active per token",
              f"{a.active_params / 1e9:.2f} B"],
@@ -215,8 +217,9 @@ class PlanReport:
         _, _, met = evaluate_plan(self.condition, shape, batch, alt.boundaries)
         ours = self.plan.metrics
         why = [f"objective {met.objective / ours.objective - 1:+.0%}"]
-        if met.throughput_tokens_per_s_per_gpu < ours.throughput_tokens_per_s_per_gpu:
-            why.append(f"throughput/GPU {met.throughput_tokens_per_s_per_gpu / ours.throughput_tokens_per_s_per_gpu - 1:+.0%}")
+        ratio = met.throughput_tokens_per_s_per_gpu / ours.throughput_tokens_per_s_per_gpu
+        if ratio < 1:
+            why.append(f"throughput/GPU {ratio - 1:+.0%}")
         if met.e2e_latency_s * 1e3 > ours.e2e_latency_ms:
             why.append(f"e2e {met.e2e_latency_s * 1e3 / ours.e2e_latency_ms - 1:+.0%}")
         return [alt.family, shape.label, batch, met.ttft_s * 1e3, met.tpot_s * 1e3,

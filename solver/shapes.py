@@ -76,10 +76,23 @@ def group_within_node(group_size: int, gpus_per_node: int) -> bool:
 def shape_violations(shape: ParallelShape, condition: Condition, gpu_count: bool = True) -> list[str]:
     """Every divisibility / placement rule the shape breaks (empty list: the shape is valid).
 
-    Shared by the enumeration and by `check`, so a hand-made plan is judged by the same rules.
+    Shared by the enumeration, the verifier and `check`, so a hand-made plan is judged by the
+    same rules as the planner's own.
     """
-    card, cluster, policy = condition.model, condition.cluster, condition.policy
-    problems: list[str] = []
+    problems = _attention_violations(shape, condition)
+    problems += _expert_violations(shape, condition) if condition.model.is_moe else (
+        [] if (shape.ep, shape.etp, shape.attn_dp) == (1, 1, 1)
+        else ["a dense model has no expert grid: ep, etp and attn_dp must be 1"])
+    problems += _sequence_violations(shape, condition)
+    problems += _placement_violations(shape, condition)
+    if gpu_count:
+        problems += _gpu_count_violations(shape, condition)
+    return problems
+
+
+def _attention_violations(shape: ParallelShape, condition: Condition) -> list[str]:
+    """Tensor parallelism must split heads, KV heads and the dense FFN evenly; pp <= layers."""
+    card, problems = condition.model, []
     if card.num_attention_heads % shape.tp:
         problems.append(f"tp={shape.tp} does not divide num_attention_heads={card.num_attention_heads}")
     kv = card.kv_heads
@@ -90,44 +103,47 @@ def shape_violations(shape: ParallelShape, condition: Condition, gpu_count: bool
         problems.append(f"tp={shape.tp} does not divide intermediate_size={card.intermediate_size}")
     if shape.pp > card.num_hidden_layers:
         problems.append(f"pp={shape.pp} exceeds num_hidden_layers={card.num_hidden_layers}")
-    if card.is_moe:
-        if shape.etp * shape.ep != shape.gpus_per_stage:
-            problems.append(
-                f"folding identity broken: etp*ep={shape.etp * shape.ep} but "
-                f"tp*attn_dp*sp={shape.gpus_per_stage}"
-            )
-        redundant = condition.policy.redundant_experts
-        if redundant == 0 and card.num_experts % shape.ep:
-            problems.append(f"ep={shape.ep} does not divide num_experts={card.num_experts}")
-        elif redundant and (card.num_experts + redundant) % shape.ep:
-            problems.append(
-                f"ep={shape.ep} does not divide the {card.num_experts + redundant} expert slots "
-                f"(num_experts {card.num_experts} + policy.redundant_experts {redundant})"
-            )
-        elif redundant and redundant > card.num_experts * (shape.ep - 1):
-            problems.append(f"policy.redundant_experts={redundant} cannot be placed on ep={shape.ep} "
-                            "GPUs (at most one replica of an expert per GPU)")
-        if card.moe_intermediate_size and card.moe_intermediate_size % shape.etp:
-            problems.append(
-                f"etp={shape.etp} does not divide moe_intermediate_size={card.moe_intermediate_size}"
-            )
-    elif (shape.ep, shape.etp, shape.attn_dp) != (1, 1, 1):
-        problems.append("a dense model has no expert grid: ep, etp and attn_dp must be 1")
-    if shape.sp > condition.workload.input_tokens:
-        problems.append(f"sp={shape.sp} exceeds input_tokens={condition.workload.input_tokens}")
-    if shape.sp > 1 and policy.sp is None and condition.workload.input_tokens < SP_MIN_INPUT_TOKENS:
-        problems.append(f"sp={shape.sp} for a {condition.workload.input_tokens}-token prompt: sequence "
-                        f"parallelism is considered from {SP_MIN_INPUT_TOKENS} input tokens "
-                        "(pin policy.sp to override)")
+    return problems
+
+
+def _expert_violations(shape: ParallelShape, condition: Condition) -> list[str]:
+    """Folding identity, experts (and redundant slots) over ep, expert width over etp."""
+    card, problems = condition.model, []
+    if shape.etp * shape.ep != shape.gpus_per_stage:
+        problems.append(f"folding identity broken: etp*ep={shape.etp * shape.ep} but "
+                        f"tp*attn_dp*sp={shape.gpus_per_stage}")
+    redundant = condition.policy.redundant_experts
+    if redundant == 0 and card.num_experts % shape.ep:
+        problems.append(f"ep={shape.ep} does not divide num_experts={card.num_experts}")
+    elif redundant and (card.num_experts + redundant) % shape.ep:
+        problems.append(f"ep={shape.ep} does not divide the {card.num_experts + redundant} expert slots "
+                        f"(num_experts {card.num_experts} + policy.redundant_experts {redundant})")
+    elif redundant and redundant > card.num_experts * (shape.ep - 1):
+        problems.append(f"policy.redundant_experts={redundant} cannot be placed on ep={shape.ep} "
+                        "GPUs (at most one replica of an expert per GPU)")
+    if card.moe_intermediate_size and card.moe_intermediate_size % shape.etp:
+        problems.append(f"etp={shape.etp} does not divide moe_intermediate_size={card.moe_intermediate_size}")
+    return problems
+
+
+def _sequence_violations(shape: ParallelShape, condition: Condition) -> list[str]:
+    tokens, problems = condition.workload.input_tokens, []
+    if shape.sp > tokens:
+        problems.append(f"sp={shape.sp} exceeds input_tokens={tokens}")
+    if shape.sp > 1 and condition.policy.sp is None and tokens < SP_MIN_INPUT_TOKENS:
+        problems.append(f"sp={shape.sp} for a {tokens}-token prompt: sequence parallelism is "
+                        f"considered from {SP_MIN_INPUT_TOKENS} input tokens (pin policy.sp to override)")
+    return problems
+
+
+def _placement_violations(shape: ParallelShape, condition: Condition) -> list[str]:
+    """TP groups inside a node (policy.tp_within_node) and the policy's degree lists."""
+    policy, per_node, problems = condition.policy, condition.cluster.gpus_per_node, []
     for name in ("tp", "etp"):
         size = getattr(shape, name)
-        if policy.tp_within_node and not group_within_node(size, cluster.gpus_per_node):
-            problems.append(
-                f"{name}={size} does not fit inside a node of {cluster.gpus_per_node} GPUs "
-                "(policy.tp_within_node)"
-            )
-    if gpu_count:
-        problems += _gpu_count_violations(shape, condition)
+        if policy.tp_within_node and not group_within_node(size, per_node):
+            problems.append(f"{name}={size} does not fit inside a node of {per_node} GPUs "
+                            "(policy.tp_within_node)")
     for name in DEGREE_NAMES:
         if not policy.allows(name, getattr(shape, name)):
             problems.append(f"{name}={getattr(shape, name)} is not in policy.{name}")

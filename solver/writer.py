@@ -15,7 +15,6 @@ from typing import Any
 
 from solver.errors import InputError
 
-
 # What a run of paraplan may write into a plan folder: a new run replaces all of them, so an
 # infeasible re-run never leaves an old plan.json beside its infeasibility.md.
 PARAPLAN_OUTPUTS = frozenset({"plan.json", "plan.md", "balance.csv", "manifest.json", "report.html",

@@ -12,9 +12,9 @@ from solver.cli import app
 from solver.condition import build_condition, load_condition
 from solver.errors import InfeasibleError, InputError
 from solver.exhaustive import best_split
-from solver.placement import greedy_pack, imbalance, place_experts, water_fill, zipf_loads, _items
-from solver.planner import solve
+from solver.placement import _items, greedy_pack, imbalance, place_experts, water_fill, zipf_loads
 from solver.plan import evaluate_plan
+from solver.planner import solve
 from solver.problem import build_problem
 from solver.verify import violations
 
