@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -35,6 +36,7 @@ class SolverSettings:
     random_seed: int = 0
     log_search_progress: bool = False
     screen_candidates: bool = True  # drop candidates by proven bounds before building the model
+    name_binding_core: bool = True  # when infeasible, minimize a CP-SAT core of constraint families
 
 
 @dataclass
@@ -174,10 +176,14 @@ def presolve_candidates(problem: PlanningProblem, screen: bool = True) -> Screen
 class PlacementModel:
     """Builds the CP-SAT model for the kept candidates; `solve()` returns a CpSatResult."""
 
-    def __init__(self, problem: PlanningProblem, screening: Screening) -> None:
+    def __init__(self, problem: PlanningProblem, screening: Screening,
+                 with_assumptions: bool = False) -> None:
         self.problem = problem
         self.screening = screening
         self.model = cp_model.CpModel()
+        # constraint families behind assumption literals, to name what binds when infeasible
+        self._family: dict[str, cp_model.IntVar] = {}
+        self._with_assumptions = with_assumptions
         self.tables = screening.kept
         self.bounds = {t.index: _bounds(problem, t) for t in self.tables}
         self._use: dict[int, cp_model.IntVar] = {}
@@ -190,6 +196,8 @@ class PlacementModel:
         for t in self.tables:
             self._add_candidate(t)
         self.model.minimize(sum(self._objective_terms))
+        if with_assumptions:
+            self.model.add_assumptions(list(self._family.values()))
 
     # -- queries
     def use(self, t: CandidateTable) -> cp_model.IntVar:
@@ -199,6 +207,14 @@ class PlacementModel:
         """Layers of each kind on `stage` of a `pp`-stage pipeline (linear expressions)."""
         before, after = self._count[pp][stage], self._count[pp][stage + 1]
         return [a - b for a, b in zip(after, before, strict=True)]
+
+    def family(self, name: str) -> list[cp_model.IntVar]:
+        """Enforcement literals of a constraint family (none unless built with assumptions)."""
+        if not self._with_assumptions:
+            return []
+        if name not in self._family:
+            self._family[name] = self.model.new_bool_var(name)
+        return [self._family[name]]
 
     # -- constraint families
     def _add_candidate_choice(self) -> None:
@@ -247,7 +263,8 @@ class PlacementModel:
             memory = sum(c * n for c, n in zip(t.memory_per_kind, counts, strict=True))
             self.model.add(max_prefill >= prefill + t.prefill_extra[s]).only_enforce_if(use)
             self.model.add(max_decode >= decode + t.decode_extra[s]).only_enforce_if(use)
-            self.model.add(memory + t.memory_extra[s] <= t.memory_limit).only_enforce_if(use)
+            self.model.add(memory + t.memory_extra[s] <= t.memory_limit).only_enforce_if(
+                [use, *self.family(f"memory on pipeline stage {s}")])
         # TPOT = max(sum of stages, micro-batches x slowest stage)
         self.model.add(tpot >= bnd.decode_sum * use)
         self.model.add(tpot >= t.decode_microbatches * max_decode)
@@ -256,11 +273,12 @@ class PlacementModel:
         self.model.add(max_decode >= bnd.max_decode_lb * use)
         ttft = bnd.prefill_sum * use + (t.prefill_microbatches - 1) * max_prefill
         if t.ttft_limit is not None:
-            self.model.add(ttft <= t.ttft_limit)
+            self.model.add(ttft <= t.ttft_limit).only_enforce_if(self.family("slo.ttft_ms"))
         if t.tpot_limit is not None:
-            self.model.add(tpot <= t.tpot_limit)
+            self.model.add(tpot <= t.tpot_limit).only_enforce_if(self.family("slo.tpot_ms"))
         if t.e2e_limit is not None:
-            self.model.add(ttft + t.output_tokens * tpot <= t.e2e_limit)
+            self.model.add(ttft + t.output_tokens * tpot <= t.e2e_limit).only_enforce_if(
+                self.family("slo.e2e_latency_ms"))
         self._objective_terms.append(ttft + t.output_tokens * tpot)
         self._bottlenecks = getattr(self, "_bottlenecks", {})
         self._bottlenecks[t.index] = (max_prefill, max_decode, tpot)
@@ -299,6 +317,42 @@ class PlacementModel:
         best_bound = int(math.floor(solver.best_objective_bound + 1e-6))
         return CpSatResult(status, objective, best_bound, chosen, bounds, solver.wall_time,
                            self.screening)
+
+
+def binding_families(problem: PlanningProblem, time_limit_s: float = 10.0) -> list[str] | None:
+    """Constraint families that together make the problem infeasible, from CP-SAT's sufficient
+    assumptions (single worker, every candidate in the model). None when not proven in time."""
+    if not problem.tables:
+        return None
+    model = PlacementModel(problem, presolve_candidates(problem, screen=False), with_assumptions=True)
+    deadline = time.monotonic() + time_limit_s
+
+    def infeasible_with(literals: list[cp_model.IntVar]) -> list[int] | None:
+        """Sufficient assumption indices if infeasible with only `literals` enforced."""
+        model.model.clear_assumptions()
+        model.model.add_assumptions(literals)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.stop_after_first_solution = True  # feasibility is all that is asked
+        solver.parameters.max_time_in_seconds = max(0.1, deadline - time.monotonic())
+        if solver.solve(model.model) != cp_model.INFEASIBLE:
+            return None
+        return list(solver.sufficient_assumptions_for_infeasibility())
+
+    by_index = {var.index: var for var in model._family.values()}
+    core = infeasible_with(list(by_index.values()))
+    if core is None:
+        return None
+    kept = [by_index[i] for i in core if i in by_index]
+    # deletion-based minimization: drop each family whose removal keeps the problem infeasible
+    for literal in list(kept):
+        if time.monotonic() > deadline:
+            break
+        trial = [v for v in kept if v is not literal]
+        if infeasible_with(trial) is not None:
+            kept = trial
+    names = {var.index: name for name, var in model._family.items()}
+    return sorted(names[v.index] for v in kept)
 
 
 def solve_cpsat(problem: PlanningProblem, settings: SolverSettings) -> CpSatResult:

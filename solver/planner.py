@@ -14,6 +14,7 @@ from solver.formulation import (
     PlacementModel,
     Screening,
     SolverSettings,
+    binding_families,
     presolve_candidates,
 )
 from solver.plan import Plan, SolverInfo, build_plan
@@ -81,7 +82,20 @@ def explain_no_shapes(condition: Condition) -> list[str]:
     return reasons or ["no shape satisfies the divisibility and GPU-count rules"]
 
 
-def _infeasible(problem: PlanningProblem, screening: Screening | None) -> InfeasibleError:
+def _compact_families(families: list[str]) -> list[str]:
+    """'memory on pipeline stage 0..7' instead of eight lines."""
+    prefix = "memory on pipeline stage "
+    stages = sorted(int(f[len(prefix):]) for f in families if f.startswith(prefix))
+    others = [f for f in families if not f.startswith(prefix)]
+    if not stages:
+        return others
+    memory = (f"memory on pipeline stage {stages[0]}" if len(stages) == 1 else
+              f"memory on pipeline stages {', '.join(map(str, stages))}")
+    return [memory, *others]
+
+
+def _infeasible(problem: PlanningProblem, screening: Screening | None,
+                with_core: bool = True) -> InfeasibleError:
     n = len(problem.tables)
     if not problem.shapes:
         return InfeasibleError(
@@ -89,9 +103,15 @@ def _infeasible(problem: PlanningProblem, screening: Screening | None) -> Infeas
             explain_no_shapes(problem.condition),
         )
     removed = screening.removed if screening else {}
-    binding = [f"{reason}: {count} of {n} candidates ({REMOVAL_REASONS[reason]})"
-               for reason, count in sorted(removed.items(), key=lambda kv: -kv[1])
-               if reason != "dominated"]
+    families = binding_families(problem) if with_core else None
+    binding = []
+    if families:
+        binding.append("CP-SAT infeasibility core (assumption literals, minimized): "
+                       + "; ".join(_compact_families(families))
+                       + " — these constraint families together exclude every plan")
+    binding += [f"{reason}: {count} of {n} candidates ({REMOVAL_REASONS[reason]})"
+                for reason, count in sorted(removed.items(), key=lambda kv: -kv[1])
+                if reason != "dominated"]
     if not binding:
         binding = ["no split of layers over stages meets memory and the SLOs together"]
     return InfeasibleError(f"no plan meets every hard constraint ({n} candidates tried)", binding)
@@ -106,18 +126,18 @@ def solve(condition: Condition, method: str = "cp-sat",
     if method == "exhaustive":
         oracle = solve_exhaustive(problem)
         if oracle.table is None or oracle.objective is None:
-            raise _infeasible(problem, presolve_candidates(problem))
+            raise _infeasible(problem, presolve_candidates(problem), settings.name_binding_core)
         table, boundaries, status = oracle.table, oracle.boundaries, "optimal"
         objective, bound, in_model = oracle.objective, oracle.objective, len(problem.tables)
     else:
         screening = presolve_candidates(problem, settings.screen_candidates)
         if not screening.kept:
-            raise _infeasible(problem, screening)
+            raise _infeasible(problem, screening, settings.name_binding_core)
         result = PlacementModel(problem, screening).solve(settings)
         if result.status == "unknown":
             result = _fall_back_to_incumbent(result, screening)
         if result.table is None or result.objective is None:
-            raise _infeasible(problem, screening)
+            raise _infeasible(problem, screening, settings.name_binding_core)
         objective, bound, in_model = result.objective, result.best_bound, len(screening.kept)
         if result.status == "optimal":
             result = _canonical(problem, screening, result.objective)

@@ -162,7 +162,8 @@ class _Search:
             relaxed = build_condition(data, self.condition.source, self.condition.name)
             remaining = max(0.5, self.deadline - time.perf_counter())
             settings = dataclasses.replace(
-                self.settings, time_limit_s=min(self.settings.time_limit_s, remaining)
+                self.settings, time_limit_s=min(self.settings.time_limit_s, remaining),
+                name_binding_core=False,  # only feasibility matters while searching for fixes
             )
             self.solves += 1
             return solve(relaxed, settings=settings).plan
