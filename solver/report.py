@@ -216,12 +216,12 @@ class PlanReport:
         shape, batch = alt.table.costs.shape, alt.table.costs.batch_size
         _, _, met = evaluate_plan(self.condition, shape, batch, alt.boundaries)
         ours = self.plan.metrics
-        why = [f"objective {met.objective / ours.objective - 1:+.0%}"]
+        why = [f"objective {_change(met.objective / ours.objective)}"]
         ratio = met.throughput_tokens_per_s_per_gpu / ours.throughput_tokens_per_s_per_gpu
         if ratio < 1:
-            why.append(f"throughput/GPU {ratio - 1:+.0%}")
+            why.append(f"throughput/GPU {_change(ratio)}")
         if met.e2e_latency_s * 1e3 > ours.e2e_latency_ms:
-            why.append(f"e2e {met.e2e_latency_s * 1e3 / ours.e2e_latency_ms - 1:+.0%}")
+            why.append(f"e2e {_change(met.e2e_latency_s * 1e3 / ours.e2e_latency_ms)}")
         return [alt.family, shape.label, batch, met.ttft_s * 1e3, met.tpot_s * 1e3,
                 met.throughput_tokens_per_s_per_gpu, met.objective, ", ".join(why)]
 
@@ -402,6 +402,12 @@ class PlanReport:
             "- 'optimal' means proven optimal over the enumerated shapes, the batch grid and every "
             "contiguous layer split, for this cost model.",
         ])
+
+
+def _change(ratio: float) -> str:
+    """A ratio as a signed percentage, with a decimal when the difference is small (+0.3%)."""
+    delta = ratio - 1
+    return f"{delta:+.1%}" if abs(delta) < 0.095 else f"{delta:+.0%}"
 
 
 def _experts(experts: list[int]) -> str:
