@@ -81,13 +81,7 @@ class _Facts:
         p = plan.parallelism
         per_node = condition.cluster.gpus_per_node
         return cls(
-            tp=p.tp,
-            pp=p.pp,
-            dp=p.dp,
-            ep=p.ep,
-            etp=p.etp,
-            attn_dp=p.attn_dp,
-            sp=p.sp,
+            **p.model_dump(),  # tp, pp, dp, ep, etp, attn_dp, sp
             batch=plan.batch_size,
             stage_gpus=plan.gpus.per_stage,
             layers_per_stage=[s.num_layers for s in plan.stages],

@@ -14,9 +14,9 @@ from solver.condition import Condition
 from solver.errors import InfeasibleError
 from solver.evaluate import Metrics
 from solver.formulation import SolverSettings
-from solver.plan import Plan, evaluate_plan
+from solver.plan import Plan
 from solver.planner import solve
-from solver.verify import expert_layout_of
+from solver.verify import evaluate_plan_document
 
 DEFAULT_TIME_LIMIT_S = 20.0
 
@@ -85,12 +85,7 @@ def _as_ms(m: Metrics) -> dict[str, float]:
 
 
 def evaluate_checked(condition: Condition, plan: Plan) -> Metrics:
-    shape = plan.parallelism.shape()
-    bounds = [s.first_layer for s in plan.stages] + [condition.model.num_hidden_layers]
-    _, _, metrics = evaluate_plan(
-        condition, shape, plan.batch_size, bounds, expert_layout_of(condition, plan)
-    )
-    return metrics
+    return evaluate_plan_document(condition, plan)[2]
 
 
 def regret_of(

@@ -14,7 +14,7 @@ from solver.cost import CostModel
 from solver.evaluate import Normalizers
 from solver.plan import Plan, evaluate_plan
 from solver.problem import PlanningProblem
-from solver.verify import ConstraintCheck
+from solver.verify import ConstraintCheck, evaluate_plan_document
 from solver.writer import dump_json
 
 # Where each condition key enters the model (plan.md "Condition" section).
@@ -92,9 +92,8 @@ class PlanReport:
         self.model = CostModel(condition)
         self.arch: Architecture = self.model.arch
         self.normalizers = Normalizers.of(condition, self.model)
-        shape = plan.parallelism.shape()
-        bounds = [s.first_layer for s in plan.stages] + [condition.model.num_hidden_layers]
-        self.costs, self.stages, self.metrics = evaluate_plan(condition, shape, plan.batch_size, bounds)
+        # the plan as written, expert placement included (the numbers plan.json reports)
+        self.costs, self.stages, self.metrics = evaluate_plan_document(condition, plan)
 
     # ---- sections -------------------------------------------------------------------------------
     def markdown(self) -> str:
@@ -214,7 +213,9 @@ class PlanReport:
         if alt.table is None or alt.objective is None:
             return [alt.family, "-", "-", "-", "-", "-", "-", alt.reason]
         shape, batch = alt.table.costs.shape, alt.table.costs.batch_size
-        _, _, met = evaluate_plan(self.condition, shape, batch, alt.boundaries)
+        assert self.problem is not None  # alternatives exist only with the problem at hand
+        layout = self.problem.cost_model.expert_layout(shape.ep)  # the placement the solver costed
+        _, _, met = evaluate_plan(self.condition, shape, batch, alt.boundaries, layout)
         ours = self.plan.metrics
         why = [f"objective {_change(met.objective / ours.objective)}"]
         ratio = met.throughput_tokens_per_s_per_gpu / ours.throughput_tokens_per_s_per_gpu

@@ -12,7 +12,8 @@ from collections import Counter
 from pydantic import BaseModel, ConfigDict
 
 from solver.condition import Condition
-from solver.cost import ExpertLayout
+from solver.cost import CandidateCosts, ExpertLayout
+from solver.evaluate import Metrics, StageEval
 from solver.placement import imbalance_of_layers
 from solver.plan import GB, Device, Plan, evaluate_plan
 from solver.shapes import ParallelShape, shape_violations
@@ -144,11 +145,19 @@ def expert_layout_of(condition: Condition, plan: Plan) -> ExpertLayout | None:
                         imbalance=imbalance_of_layers(layers, vectors))
 
 
-def check_memory_and_slo(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
-    shape = plan.parallelism.shape()
+def evaluate_plan_document(condition: Condition,
+                           plan: Plan) -> tuple[CandidateCosts, list[StageEval], Metrics]:
+    """Re-evaluate a plan document as written: its shape, batch, layer map and expert placement.
+
+    The one way the verifier, the plan document and `check`'s regret see a plan's numbers.
+    """
     boundaries = [s.first_layer for s in plan.stages] + [condition.model.num_hidden_layers]
-    _, stages, metrics = evaluate_plan(condition, shape, plan.batch_size, boundaries,
-                                       expert_layout_of(condition, plan))
+    return evaluate_plan(condition, plan.parallelism.shape(), plan.batch_size, boundaries,
+                         expert_layout_of(condition, plan))
+
+
+def check_memory_and_slo(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
+    _, stages, metrics = evaluate_plan_document(condition, plan)
     limit = condition.cluster.usable_memory_bytes
     rows = []
     for s in stages:

@@ -208,3 +208,16 @@ def test_ample_gpus_reports_how_many_to_buy():
     assert plan.metrics.tpot_ms <= 30
     from solver.report import render_all
     assert f"GPUs to buy: {plan.gpus.used}" in render_all(condition, plan, solution.checks, None)["plan.md"]
+
+
+def test_plan_document_numbers_include_the_expert_placement():
+    """plan.md's formula section and plan.json report the same TTFT/TPOT for a skewed MoE plan."""
+    from solver.report import PlanReport
+
+    condition = load_condition(ROOT / "conditions" / "deepseek-v3-h200x16.yaml")
+    solution = solve(condition)
+    report = PlanReport(condition, solution.plan, solution.checks, solution.problem)
+    assert solution.plan.expert_placement is not None
+    assert report.metrics.ttft_s * 1e3 == pytest.approx(solution.plan.metrics.ttft_ms, rel=1e-12)
+    assert report.metrics.tpot_s * 1e3 == pytest.approx(solution.plan.metrics.tpot_ms, rel=1e-12)
+    assert f"**{solution.plan.metrics.tpot_ms:,.3f} ms**" in report.markdown()
