@@ -74,6 +74,15 @@ class _Bounds:
 
 
 def _bounds(problem: PlanningProblem, t: CandidateTable) -> _Bounds:
+    """Bounds of a candidate, computed once per problem (screening, model and runner-ups share)."""
+    cached = problem.bounds_cache.get(t.index)
+    if cached is None:
+        cached = problem.bounds_cache[t.index] = _compute_bounds(problem, t)
+    assert isinstance(cached, _Bounds)
+    return cached
+
+
+def _compute_bounds(problem: PlanningProblem, t: CandidateTable) -> _Bounds:
     totals = problem.counts(0, problem.num_layers)
     pp = t.pp
     layer_p = t.stage_prefill(totals, 0) - t.prefill_extra[0]

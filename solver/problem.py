@@ -41,6 +41,7 @@ class PlanningProblem:
     tables: list[CandidateTable]
     prefix_counts: dict[LayerKind, list[int]] = field(default_factory=dict)
     placements: dict[int, ExpertPlacement] = field(default_factory=dict)  # by ep degree
+    bounds_cache: dict[int, object] = field(default_factory=dict)  # formulation._bounds by table
 
     @property
     def num_layers(self) -> int:
