@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from solver.exhaustive import best_split
 from solver.formulation import _bounds, bound_violation
+from solver.limits import Deadline
 from solver.problem import PlanningProblem
 from solver.tables import OBJECTIVE_SCALE, CandidateTable
 
@@ -37,13 +38,19 @@ def _why_infeasible(reasons: dict[str, int], total: int) -> str:
     return f"infeasible: {REASON_TEXT[worst[0]]} ({worst[1]} of {total} candidates)"
 
 
-def best_per_family(problem: PlanningProblem, chosen: CandidateTable) -> list[Alternative]:
+def best_per_family(problem: PlanningProblem, chosen: CandidateTable,
+                    deadline: Deadline | None = None) -> list[Alternative]:
+    """The best plan of every family but the chosen one's; families not reached before the run's
+    deadline say so."""
     families: dict[str, list[CandidateTable]] = {}
     for t in problem.tables:
         families.setdefault(t.costs.shape.family, []).append(t)
     out: list[Alternative] = []
     for family, tables in sorted(families.items()):
         if family == chosen.costs.shape.family:
+            continue
+        if deadline is not None and deadline.check("runner-up table"):
+            out.append(Alternative(family, None, [], None, "not computed: --time-limit reached"))
             continue
         reasons: dict[str, int] = {}
         ranked = []

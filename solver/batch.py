@@ -183,10 +183,12 @@ def run_task(task: Task) -> TaskResult:
 def render_plan_files(condition: Any, solution: Any) -> dict[str, str]:
     """The plan folder `paraplan solve` writes: render_all's files plus report.html."""
     from solver.html_report import plan_html
-    from solver.report import render_all
+    from solver.report import plan_with_run_limits, render_all
 
-    files = render_all(condition, solution.plan, solution.checks, solution.problem)
-    files["report.html"] = plan_html(condition, solution.plan, solution.checks, solution.problem)
+    deadline = solution.settings.deadline  # the condition's --time-limit covers rendering too
+    files = render_all(condition, solution.plan, solution.checks, solution.problem, deadline)
+    plan = plan_with_run_limits(solution.plan, deadline)
+    files["report.html"] = plan_html(condition, plan, solution.checks, solution.problem)
     return files
 
 

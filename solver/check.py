@@ -78,12 +78,12 @@ def _check_short(condition: Condition, short: ShortPlan) -> CheckResult:
     if bounds is None:
         rules = [_fail("divisibility_and_policy", p, "-") for p in shape_violations(shape, condition)]
         return CheckResult(plan=None, checks=problems + rules)
-    info = SolverInfo(method="check", seconds=0.0, objective=None, best_bound=None, gap=None,
+    info = SolverInfo(method="check", objective=None, best_bound=None, gap=None,
                       candidates=0, candidates_in_model=0, candidates_removed={})
     placement = None
     if condition.model.is_moe and not shape_violations(shape, condition):
         # the hand-made plan gets the best expert placement for its EP degree
-        placement = expert_placements(condition, {shape.ep}).get(shape.ep)
+        placement = expert_placements(condition, {shape.ep})[0].get(shape.ep)
     plan = build_plan(condition, shape, short.batch_size, bounds, "checked", info, placement)
     return CheckResult(plan=plan, checks=verify_plan(condition, plan))
 

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,10 +25,11 @@ from solver.errors import (
 from solver.export import render_launch
 from solver.formulation import SolverSettings
 from solver.importers import import_source, load_any_condition, load_any_plan
+from solver.limits import Deadline
 from solver.planner import solve
 from solver.regret import regret_of
 from solver.relax import explain_infeasibility
-from solver.report import render_all
+from solver.report import plan_with_run_limits, render_all
 from solver.writer import dump_json, write_atomic, write_outputs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -75,7 +77,10 @@ def solve_command(
     condition: Annotated[Path, typer.Argument(help="condition file (YAML or JSON)")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="output folder")] = None,
     method: Annotated[str, typer.Option(help="cp-sat or exhaustive")] = "cp-sat",
-    time_limit: Annotated[float, typer.Option(help="CP-SAT time limit, seconds", min=0.01)] = 60.0,
+    time_limit: Annotated[float, typer.Option(help="wall-clock safety net for the whole run (expert "
+                                              "placement, solving, relaxations, rendering), seconds; "
+                                              "deterministic work limits decide the plan",
+                                              min=0.01)] = 60.0,
     workers: Annotated[int, typer.Option(help="CP-SAT worker threads", min=1, max=64)] = 2,
     seed: Annotated[int, typer.Option(help="CP-SAT random seed")] = 0,
     log_search: Annotated[bool, typer.Option(help="print CP-SAT's search log")] = False,
@@ -90,9 +95,10 @@ def solve_command(
     """
     if method not in ("cp-sat", "exhaustive"):
         raise typer.BadParameter("method must be cp-sat or exhaustive")
+    deadline = Deadline(time_limit)  # one wall-clock safety net for everything below
     cond = load_any_condition(condition)
     settings = SolverSettings(time_limit_s=time_limit, num_workers=workers, random_seed=seed,
-                              log_search_progress=log_search)
+                              log_search_progress=log_search, deadline=deadline)
     outdir = output or Path("plans") / _safe_name(cond.name)
     _err(f"solving {cond.name} ({method}, time limit {time_limit:g} s) ...")
     try:
@@ -101,16 +107,18 @@ def solve_command(
         if explain:
             _explain_infeasible(cond, exc, outdir, settings)
         raise InfeasibleError(f"{condition}: {exc}", exc.binding) from None
-    files = render_all(cond, solution.plan, solution.checks, solution.problem)
+    files = render_all(cond, solution.plan, solution.checks, solution.problem, deadline)
+    plan = plan_with_run_limits(solution.plan, deadline)
     from solver.html_report import plan_html  # the reviewer's page with charts (issue 4)
 
-    files["report.html"] = plan_html(cond, solution.plan, solution.checks, solution.problem)
+    files["report.html"] = plan_html(cond, plan, solution.checks, solution.problem)
     if export:
-        files |= render_launch(cond, solution.plan)
+        files |= render_launch(cond, plan)
     written = write_outputs(outdir, files)
-    p, m = solution.plan, solution.plan.metrics
+    p, m = plan, plan.metrics
     typer.echo(f"{p.status}: {p.parallelism.shape().label}, batch {p.batch_size}, "
-               f"{p.gpus.used}/{p.gpus.available} GPUs ({p.solver.seconds:.2f} s)")
+               f"{p.gpus.used}/{p.gpus.available} GPUs ({time.monotonic() - deadline.started:.2f} s)")
+    _echo_time_limit(deadline)
     typer.echo(f"  TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
                f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
     typer.echo(f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used")
@@ -121,13 +129,20 @@ def solve_command(
 def _explain_infeasible(cond: Condition, exc: InfeasibleError, outdir: Path,
                         settings: SolverSettings) -> None:
     """Search the smallest relaxations, write infeasibility.md and print the short version."""
-    quick = SolverSettings(time_limit_s=min(settings.time_limit_s, 10.0),
-                           num_workers=settings.num_workers, random_seed=settings.random_seed)
-    report = explain_infeasibility(cond, exc, quick)
+    report = explain_infeasibility(cond, exc, settings)
     written = write_outputs(outdir, {"infeasibility.md": report.markdown()})
     for line in report.short():
         typer.echo(line)
     typer.echo(f"  wrote {written[0]}")
+    if settings.deadline is not None:
+        _echo_time_limit(settings.deadline)
+
+
+def _echo_time_limit(deadline: Deadline) -> None:
+    """Say when the --time-limit safety net cut a stage short (the result may depend on load)."""
+    if deadline.hits:
+        _err(f"  time limit reached ({deadline.limit_s:g} s) in: {', '.join(deadline.hits)}; "
+             "the result may depend on machine load (raise --time-limit)")
 
 
 def _safe_name(name: str) -> str:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ortools.sat.python import cp_model
 
+from solver.limits import CORE_WORK, PLAN_SOLVE_WORK, Deadline, new_cp_solver, status_of, stop_reason
+from solver.placement import PLACEMENT_WORK
 from solver.problem import PlanningProblem
 from solver.tables import CandidateTable
 
@@ -31,12 +32,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SolverSettings:
-    time_limit_s: float = 60.0
+    time_limit_s: float = 60.0  # wall-clock safety net for the whole run (limits.Deadline)
     num_workers: int = 2
     random_seed: int = 0
     log_search_progress: bool = False
     screen_candidates: bool = True  # drop candidates by proven bounds before building the model
     name_binding_core: bool = True  # when infeasible, minimize a CP-SAT core of constraint families
+    deadline: Deadline | None = None  # the run's deadline; solve() starts one from time_limit_s
+    plan_work: float = PLAN_SOLVE_WORK  # CP-SAT deterministic time for the plan's model
+    placement_work: float = PLACEMENT_WORK  # for all expert packing searches of one problem
+
+    def with_deadline(self) -> SolverSettings:
+        """These settings with a running deadline (an existing one is kept: it is the run's)."""
+        return self if self.deadline is not None else replace(self, deadline=Deadline(self.time_limit_s))
 
 
 @dataclass
@@ -58,8 +66,9 @@ class CpSatResult:
     best_bound: int | None
     table: CandidateTable | None
     boundaries: list[int]
-    seconds: float
+    work: float  # CP-SAT deterministic time used
     screening: Screening
+    stopped: str | None = None  # None (proven) | work (deterministic limit) | time (the deadline)
 
 
 # ---- bounds and greedy -------------------------------------------------------------------------
@@ -302,49 +311,50 @@ class PlacementModel:
             self.model.add_hint(self._boundary[table.pp][s], split[s])
 
     # -- solve
-    def solve(self, settings: SolverSettings) -> CpSatResult:
+    def solve(self, settings: SolverSettings, work_limit: float | None = None,
+              stage: str = "plan search") -> CpSatResult:
+        """Solve within `work_limit` (deterministic time; default settings.plan_work) and the
+        run's deadline."""
+        work_limit = settings.plan_work if work_limit is None else work_limit
         self._add_hint()
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = settings.time_limit_s
-        solver.parameters.num_workers = settings.num_workers
-        solver.parameters.random_seed = settings.random_seed
-        solver.parameters.log_search_progress = settings.log_search_progress
-        code = solver.solve(self.model)
-        status = {
-            cp_model.OPTIMAL: "optimal",
-            cp_model.FEASIBLE: "feasible",
-            cp_model.INFEASIBLE: "infeasible",
-        }.get(code, "unknown")
+        solver = new_cp_solver(work_limit, settings.deadline, workers=settings.num_workers,
+                               seed=settings.random_seed, log=settings.log_search_progress)
+        status = status_of(solver, solver.solve(self.model), self.model)
+        stopped = stop_reason(solver, status, settings.deadline, stage)
+        work = solver.deterministic_time
         if status not in ("optimal", "feasible"):
             bound = None
             if status == "unknown":
                 bound = int(math.floor(solver.best_objective_bound + 1e-6))
-            return CpSatResult(status, None, bound, None, [], solver.wall_time, self.screening)
+            return CpSatResult(status, None, bound, None, [], work, self.screening, stopped)
         chosen = next(t for t in self.tables if solver.boolean_value(self.use(t)))
         bounds = [int(solver.value(v)) for v in self._boundary[chosen.pp]]
         objective = int(round(solver.objective_value))
         best_bound = int(math.floor(solver.best_objective_bound + 1e-6))
-        return CpSatResult(status, objective, best_bound, chosen, bounds, solver.wall_time,
-                           self.screening)
+        return CpSatResult(status, objective, best_bound, chosen, bounds, work, self.screening, stopped)
 
 
-def binding_families(problem: PlanningProblem, time_limit_s: float = 10.0) -> list[str] | None:
+def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
+                     work_limit: float = CORE_WORK) -> list[str] | None:
     """Constraint families that together make the problem infeasible, from CP-SAT's sufficient
-    assumptions (single worker, every candidate in the model). None when not proven in time."""
+    assumptions (single worker, every candidate in the model). None when not proven within the
+    work limit (deterministic, shared by all solves) or the deadline."""
     if not problem.tables:
         return None
     model = PlacementModel(problem, presolve_candidates(problem, screen=False), with_assumptions=True)
-    deadline = time.monotonic() + time_limit_s
+    used = 0.0
 
     def infeasible_with(literals: list[cp_model.IntVar]) -> list[int] | None:
         """Sufficient assumption indices if infeasible with only `literals` enforced."""
+        nonlocal used
         model.model.clear_assumptions()
         model.model.add_assumptions(literals)
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1
+        solver = new_cp_solver(max(0.0, work_limit - used), deadline)
         solver.parameters.stop_after_first_solution = True  # feasibility is all that is asked
-        solver.parameters.max_time_in_seconds = max(0.1, deadline - time.monotonic())
-        if solver.solve(model.model) != cp_model.INFEASIBLE:
+        status = status_of(solver, solver.solve(model.model), model.model)
+        used += solver.deterministic_time
+        stop_reason(solver, status, deadline, "infeasibility core")
+        if status != "infeasible":
             return None
         return list(solver.sufficient_assumptions_for_infeasibility())
 
@@ -355,7 +365,7 @@ def binding_families(problem: PlanningProblem, time_limit_s: float = 10.0) -> li
     kept = [by_index[i] for i in core if i in by_index]
     # deletion-based minimization: drop each family whose removal keeps the problem infeasible
     for literal in list(kept):
-        if time.monotonic() > deadline:
+        if used >= work_limit or (deadline is not None and deadline.check("infeasibility core")):
             break
         trial = [v for v in kept if v is not literal]
         if infeasible_with(trial) is not None:
@@ -369,4 +379,4 @@ def solve_cpsat(problem: PlanningProblem, settings: SolverSettings) -> CpSatResu
     log.info("candidates kept %d, removed %s", len(screening.kept), screening.removed)
     if not screening.kept:
         return CpSatResult("infeasible", None, None, None, [], 0.0, screening)
-    return PlacementModel(problem, screening).solve(settings)
+    return PlacementModel(problem, screening).solve(settings.with_deadline())

@@ -201,7 +201,7 @@ def plan_html(
     solver_rows = [
         ("method", s.method),
         ("status", plan.status),
-        ("seconds", f"{s.seconds:.3f}"),
+        ("limits hit", "; ".join(s.limits_hit) or "none"),
         ("objective", number(s.objective, 6)),
         ("best bound", number(s.best_bound, 6)),
         ("gap", "-" if s.gap is None else f"{s.gap:.2%}"),

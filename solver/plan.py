@@ -6,7 +6,9 @@ objective; the solver block only records what the optimizer reported.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from solver.condition import Condition
 from solver.cost import CandidateCosts, CostModel, ExpertLayout
@@ -101,20 +103,36 @@ class PlanMetrics(BaseModel):
 
 
 class SolverInfo(BaseModel):
+    """What the optimizer reported. Only deterministic figures: the same condition gives the same
+    plan.json on a quiet and on a busy machine (wall time is printed on the console instead)."""
+
     model_config = _FROZEN
     method: str  # cp-sat | exhaustive | check
-    seconds: float
     objective: float | None  # unitless objective as the optimizer saw it (integer / scale)
     best_bound: float | None
     gap: float | None
     candidates: int
     candidates_in_model: int
     candidates_removed: dict[str, int]
+    # searches stopped by a limit before finishing: "work limit: <stage>" (deterministic) or
+    # "time limit: <stage>" (the --time-limit safety net: the plan may then depend on machine load)
+    limits_hit: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_wall_time(cls, data: Any) -> Any:
+        """plan.json files written before wall time left the document carry `seconds`."""
+        if isinstance(data, dict) and "seconds" in data:
+            data = {k: v for k, v in data.items() if k != "seconds"}
+        return data
+
+
+PLACEMENT_METHODS = ("uniform", "greedy", "swaps", "cp-sat")
 
 
 class ExpertPlacementSummary(BaseModel):
     model_config = _FROZEN
-    method: str  # uniform | greedy | cp-sat
+    method: str  # uniform | greedy | swaps | cp-sat (placement.Placement.method)
     proven_optimal: bool
     redundant_experts: int
     slots_per_gpu: int
@@ -267,7 +285,7 @@ def _placement_summary(condition: Condition,
         return None
     methods = {p.method for p in placement.layers}
     return ExpertPlacementSummary(
-        method="cp-sat" if "cp-sat" in methods else sorted(methods)[0],
+        method=max(methods, key=PLACEMENT_METHODS.index),  # the most searching method used
         proven_optimal=placement.optimal,
         redundant_experts=condition.policy.redundant_experts,
         slots_per_gpu=placement.slots_per_gpu,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from solver.condition import DEGREE_NAMES, Condition
 from solver.errors import InfeasibleError, VerificationError
@@ -17,6 +17,7 @@ from solver.formulation import (
     binding_families,
     presolve_candidates,
 )
+from solver.limits import CANONICAL_SOLVE_WORK
 from solver.plan import Plan, SolverInfo, build_plan
 from solver.problem import PlanningProblem, build_problem
 from solver.shapes import ParallelShape, enumerate_shapes, shape_violations
@@ -40,15 +41,19 @@ class Solution:
     checks: list[ConstraintCheck]
     problem: PlanningProblem
     screening: Screening | None
+    seconds: float = 0.0  # wall time of solve(): for the console, never in plan.json
+    settings: SolverSettings = field(default_factory=SolverSettings)  # with the run's deadline
 
 
-def _canonical(problem: PlanningProblem, screening: Screening, objective: int) -> CpSatResult:
+def _canonical(problem: PlanningProblem, screening: Screening, objective: int,
+               settings: SolverSettings) -> CpSatResult:
     """Among plans with the optimal objective, the one with the lowest candidate index, found by a
     single-worker solve so the answer does not depend on --workers."""
     model = PlacementModel(problem, screening)
     model.model.add(sum(model._objective_terms) <= objective)
     model.model.minimize(sum(t.index * model.use(t) for t in model.tables))
-    return model.solve(SolverSettings(time_limit_s=30.0, num_workers=1, random_seed=0))
+    single = SolverSettings(num_workers=1, random_seed=0, deadline=settings.deadline)
+    return model.solve(single, CANONICAL_SOLVE_WORK, "canonical tie-break")
 
 
 def _fall_back_to_incumbent(result: CpSatResult, screening: Screening) -> CpSatResult:
@@ -59,8 +64,9 @@ def _fall_back_to_incumbent(result: CpSatResult, screening: Screening) -> CpSatR
             ["not proven infeasible: raise --time-limit"],
         )
     table, split, value = screening.incumbent
-    log.warning("time limit reached; returning the greedy incumbent")
-    return CpSatResult("feasible", value, result.best_bound, table, split, result.seconds, screening)
+    log.warning("search limit reached; returning the balanced-split incumbent")
+    return CpSatResult("feasible", value, result.best_bound, table, split, result.work, screening,
+                       result.stopped)
 
 
 def explain_no_shapes(condition: Condition) -> list[str]:
@@ -95,7 +101,7 @@ def _compact_families(families: list[str]) -> list[str]:
 
 
 def _infeasible(problem: PlanningProblem, screening: Screening | None,
-                with_core: bool = True) -> InfeasibleError:
+                settings: SolverSettings) -> InfeasibleError:
     n = len(problem.tables)
     if not problem.shapes:
         return InfeasibleError(
@@ -103,7 +109,7 @@ def _infeasible(problem: PlanningProblem, screening: Screening | None,
             explain_no_shapes(problem.condition),
         )
     removed = screening.removed if screening else {}
-    families = binding_families(problem) if with_core else None
+    families = binding_families(problem, settings.deadline) if settings.name_binding_core else None
     binding = []
     if families:
         binding.append("CP-SAT infeasibility core (assumption literals, minimized): "
@@ -119,54 +125,65 @@ def _infeasible(problem: PlanningProblem, screening: Screening | None,
 
 def solve(condition: Condition, method: str = "cp-sat",
           settings: SolverSettings | None = None) -> Solution:
-    settings = settings or SolverSettings()
+    """Plan one condition. `settings.deadline` (started from `time_limit_s` when absent) is the
+    run's wall-clock safety net; deterministic work limits decide the answer."""
     started = time.perf_counter()
-    problem = build_problem(condition)
+    settings = (settings or SolverSettings()).with_deadline()
+    problem = build_problem(condition, settings.deadline, settings.placement_work)
     screening: Screening | None = None
+    limits: list[str] = []
     if method == "exhaustive":
         oracle = solve_exhaustive(problem)
         if oracle.table is None or oracle.objective is None:
-            raise _infeasible(problem, presolve_candidates(problem), settings.name_binding_core)
+            raise _infeasible(problem, presolve_candidates(problem), settings)
         table, boundaries, status = oracle.table, oracle.boundaries, "optimal"
         objective, bound, in_model = oracle.objective, oracle.objective, len(problem.tables)
     else:
         screening = presolve_candidates(problem, settings.screen_candidates)
         if not screening.kept:
-            raise _infeasible(problem, screening, settings.name_binding_core)
+            raise _infeasible(problem, screening, settings)
         result = PlacementModel(problem, screening).solve(settings)
         if result.status == "unknown":
             result = _fall_back_to_incumbent(result, screening)
         if result.table is None or result.objective is None:
-            raise _infeasible(problem, screening, settings.name_binding_core)
+            raise _infeasible(problem, screening, settings)
+        if result.stopped == "work":
+            limits.append("work limit: plan search")
         objective, bound, in_model = result.objective, result.best_bound, len(screening.kept)
         if result.status == "optimal":
-            result = _canonical(problem, screening, result.objective)
-            assert result.table is not None
+            canonical = _canonical(problem, screening, result.objective, settings)
+            if canonical.stopped == "work":
+                limits.append("work limit: canonical tie-break")
+            if canonical.table is not None:
+                result = canonical
         table, boundaries, status = result.table, result.boundaries, result.status
-    seconds = time.perf_counter() - started
+    if problem.placement_work.skipped_for_budget and not problem.placement_work.deadline_hit:
+        limits.append("work limit: expert placement")
+    assert settings.deadline is not None
+    limits += [f"time limit: {stage}" for stage in settings.deadline.hits]
     plan = build_plan(condition, table.costs.shape, table.costs.batch_size, boundaries, status,
-                      _solver_info(method, seconds, objective, bound, problem, in_model, screening),
+                      _solver_info(method, objective, bound, problem, in_model, screening, limits),
                       problem.placements.get(table.costs.shape.ep))
     checks = verify_plan(condition, plan)
     failed = violations(checks)
     if failed:
         names = ", ".join(f"{c.name} ({c.value} vs {c.limit})" for c in failed)
         raise VerificationError(f"internal error: the verifier rejected the solver's plan: {names}")
-    return Solution(plan, checks, problem, screening)
+    return Solution(plan, checks, problem, screening, time.perf_counter() - started, settings)
 
 
-def _solver_info(method: str, seconds: float, objective: int, bound: int | None,
-                 problem: PlanningProblem, in_model: int, screening: Screening | None) -> SolverInfo:
+def _solver_info(method: str, objective: int, bound: int | None, problem: PlanningProblem,
+                 in_model: int, screening: Screening | None, limits: list[str]) -> SolverInfo:
     gap = None
     if bound is not None and objective:
         gap = max(0.0, (objective - bound) / objective)
     return SolverInfo(
         method=method,
-        seconds=seconds,
         objective=objective / OBJECTIVE_SCALE,
         best_bound=None if bound is None else bound / OBJECTIVE_SCALE,
         gap=gap,
         candidates=len(problem.tables),
         candidates_in_model=in_model,
         candidates_removed=dict(sorted(screening.removed.items())) if screening else {},
+        limits_hit=limits,
     )

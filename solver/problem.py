@@ -12,7 +12,8 @@ from solver.architecture import Architecture, LayerKind
 from solver.condition import Condition
 from solver.cost import CostModel, ExpertLayout
 from solver.evaluate import Normalizers
-from solver.placement import ExpertPlacement, place_all
+from solver.limits import Deadline
+from solver.placement import PLACEMENT_WORK, ExpertPlacement, PlacementWork, place_all_degrees
 from solver.shapes import ParallelShape, _geometric_grid, enumerate_shapes
 from solver.tables import CandidateTable, build_table
 
@@ -42,6 +43,7 @@ class PlanningProblem:
     prefix_counts: dict[LayerKind, list[int]] = field(default_factory=dict)
     placements: dict[int, ExpertPlacement] = field(default_factory=dict)  # by ep degree
     bounds_cache: dict[int, object] = field(default_factory=dict)  # formulation._bounds by table
+    placement_work: PlacementWork = field(default_factory=PlacementWork)
 
     @property
     def num_layers(self) -> int:
@@ -52,32 +54,26 @@ class PlanningProblem:
         return [self.prefix_counts[k][end] - self.prefix_counts[k][first] for k in self.kinds]
 
 
-def expert_placements(condition: Condition, eps: set[int],
-                      time_limit_s: float = 8.0) -> dict[int, ExpertPlacement]:
-    """Optimal expert placement for every EP degree in use (only when loads are skewed or
-    redundant slots are given; otherwise the uniform contiguous spread is exact).
-
-    `time_limit_s` is shared by all EP degrees; most are settled by the greedy meeting the bound.
-    """
+def expert_placements(condition: Condition, eps: set[int], deadline: Deadline | None = None,
+                      work: float = PLACEMENT_WORK) -> tuple[dict[int, ExpertPlacement], PlacementWork]:
+    """Expert placement for every EP degree in use (only when loads are skewed or redundant slots
+    are given; otherwise the uniform contiguous spread is exact). All packing searches share one
+    deterministic budget, `work` (CP-SAT deterministic time)."""
     vectors = condition.expert_load_vectors()
     if vectors is None:
-        return {}
-    searched = [ep for ep in sorted(eps) if ep > 1]
-    share = time_limit_s / max(1, len(searched))
-    return {
-        ep: place_all(vectors, ep, condition.policy.redundant_experts,
-                      condition.expert_loads_per_layer, share)
-        for ep in sorted(eps)
-    }
+        return {}, PlacementWork()
+    return place_all_degrees(vectors, sorted(eps), condition.policy.redundant_experts,
+                             condition.expert_loads_per_layer, deadline, work)
 
 
 def layouts_of(placements: dict[int, ExpertPlacement]) -> dict[int, ExpertLayout]:
     return {ep: ExpertLayout(p.slots_per_gpu, p.imbalance) for ep, p in placements.items()}
 
 
-def build_problem(condition: Condition, placement_time_limit_s: float = 8.0) -> PlanningProblem:
+def build_problem(condition: Condition, deadline: Deadline | None = None,
+                  placement_work: float = PLACEMENT_WORK) -> PlanningProblem:
     shapes = enumerate_shapes(condition)
-    placements = expert_placements(condition, {s.ep for s in shapes}, placement_time_limit_s)
+    placements, work = expert_placements(condition, {s.ep for s in shapes}, deadline, placement_work)
     model = CostModel(condition, layouts_of(placements))
     arch: Architecture = model.arch
     normalizers = Normalizers.of(condition, model)
@@ -98,4 +94,4 @@ def build_problem(condition: Condition, placement_time_limit_s: float = 8.0) -> 
         prefix[kind] = running
     log.info("%d shapes, %d candidates (shape x batch)", len(shapes), len(tables))
     return PlanningProblem(condition, model, normalizers, layer_kinds, kinds, shapes, tables, prefix,
-                           placements)
+                           placements, placement_work=work)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +35,12 @@ from solver.planner import solve
 SLO_METRICS = {"ttft_ms": "ttft_ms", "tpot_ms": "tpot_ms", "e2e_latency_ms": "e2e_latency_ms"}
 SLO_TOLERANCE = 1.01  # bisection stops when hi / lo <= this
 MAX_NODE_STEPS = 48
+# The search is bounded by work, not wall time, so infeasibility.md does not depend on machine
+# load: at most this many solves, each with smaller deterministic limits than a plan's own solve
+# (only feasibility matters here). The run's --time-limit deadline is the safety net.
+MAX_RELAXATION_SOLVES = 60
+RELAXATION_PLAN_WORK = 10.0
+RELAXATION_PLACEMENT_WORK = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,8 @@ class InfeasibilityReport:
     message: str
     binding: list[str]
     relaxations: list[Relaxation] = field(default_factory=list)
-    seconds: float = 0.0
-    budget_hit: bool = False
+    solves: int = 0
+    budget_hit: str | None = None  # None | "solves" (MAX_RELAXATION_SOLVES) | "time" (--time-limit)
 
     def short(self) -> list[str]:
         found = [r for r in self.relaxations if r.found]
@@ -102,16 +107,12 @@ class InfeasibilityReport:
             for r in fixes:
                 keys = ", ".join(f"`{k}: {_show(v)}`" for k, v in r.changes.items())
                 out.append(f"- {r.kind}: {keys}")
-        out += [
-            "",
-            f"Search time {self.seconds:.1f} s"
-            + (
-                " (stopped at the time budget; later kinds were not tried)"
-                if self.budget_hit
-                else ""
-            )
-            + ".",
-        ]
+        stopped = {
+            "solves": f" (stopped at the limit of {MAX_RELAXATION_SOLVES} solves; later kinds were "
+            "not tried)",
+            "time": " (stopped at --time-limit; later kinds were not tried)",
+        }
+        out += ["", f"Relaxed conditions solved: {self.solves}{stopped.get(self.budget_hit or '', '')}."]
         return "\n".join(out) + "\n"
 
 
@@ -139,19 +140,28 @@ def apply_changes(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, An
 
 
 class _Search:
-    """Solves relaxed copies of one condition within a time budget."""
+    """Solves relaxed copies of one condition, at most MAX_RELAXATION_SOLVES of them, within the
+    run's deadline."""
 
-    def __init__(self, condition: Condition, settings: SolverSettings, budget_s: float) -> None:
+    def __init__(self, condition: Condition, settings: SolverSettings) -> None:
         self.condition = condition
-        self.settings = settings
-        self.deadline = time.perf_counter() + budget_s
-        self.budget_hit = False
+        self.settings = dataclasses.replace(
+            settings.with_deadline(),
+            name_binding_core=False,  # only feasibility matters while searching for fixes
+            plan_work=min(settings.plan_work, RELAXATION_PLAN_WORK),
+            placement_work=min(settings.placement_work, RELAXATION_PLACEMENT_WORK),
+        )
+        self.deadline = self.settings.deadline
+        assert self.deadline is not None
+        self.budget_hit: str | None = None
         self.solves = 0
 
     def out_of_time(self) -> bool:
-        if time.perf_counter() > self.deadline:
-            self.budget_hit = True
-        return self.budget_hit
+        if self.budget_hit is None and self.solves >= MAX_RELAXATION_SOLVES:
+            self.budget_hit = "solves"
+        if self.budget_hit is None and self.deadline.check("relaxations"):
+            self.budget_hit = "time"
+        return self.budget_hit is not None
 
     def attempt(self, changes: dict[str, Any]) -> Plan | None:
         """The optimal plan of the relaxed condition, or None (infeasible, invalid or no time)."""
@@ -160,13 +170,8 @@ class _Search:
         data = apply_changes(self.condition.raw, changes)
         try:
             relaxed = build_condition(data, self.condition.source, self.condition.name)
-            remaining = max(0.5, self.deadline - time.perf_counter())
-            settings = dataclasses.replace(
-                self.settings, time_limit_s=min(self.settings.time_limit_s, remaining),
-                name_binding_core=False,  # only feasibility matters while searching for fixes
-            )
             self.solves += 1
-            return solve(relaxed, settings=settings).plan
+            return solve(relaxed, settings=self.settings).plan
         except (InfeasibleError, InputError):
             return None
 
@@ -378,12 +383,12 @@ def explain_infeasibility(
     condition: Condition,
     error: InfeasibleError,
     settings: SolverSettings | None = None,
-    budget_s: float = 60.0,
 ) -> InfeasibilityReport:
-    """Binding constraints of the failed solve, and the smallest relaxation of each kind."""
-    started = time.perf_counter()
-    settings = settings or SolverSettings(time_limit_s=10.0)
-    search = _Search(condition, settings, budget_s)
+    """Binding constraints of the failed solve, and the smallest relaxation of each kind.
+
+    Bounded by MAX_RELAXATION_SOLVES solves and by `settings.deadline` (the run's --time-limit).
+    """
+    search = _Search(condition, settings or SolverSettings())
     report = InfeasibilityReport(condition.name, condition.source, str(error), list(error.binding))
     steps: list[Any] = [lambda: relax_gpus(search)]
     steps += [
@@ -402,6 +407,6 @@ def explain_infeasibility(
         result = step()
         if result is not None:
             report.relaxations.append(result)
-    report.seconds = time.perf_counter() - started
+    report.solves = search.solves
     report.budget_hit = search.budget_hit
     return report

@@ -12,6 +12,7 @@ from solver.architecture import Architecture
 from solver.condition import Condition
 from solver.cost import CostModel
 from solver.evaluate import Normalizers
+from solver.limits import Deadline
 from solver.plan import Plan, evaluate_plan
 from solver.problem import PlanningProblem
 from solver.verify import ConstraintCheck, evaluate_plan_document
@@ -84,11 +85,12 @@ class PlanReport:
     """Everything plan.md says, computed once from the condition, plan and verifier rows."""
 
     def __init__(self, condition: Condition, plan: Plan, checks: list[ConstraintCheck],
-                 problem: PlanningProblem | None = None) -> None:
+                 problem: PlanningProblem | None = None, deadline: Deadline | None = None) -> None:
         self.condition = condition
         self.plan = plan
         self.checks = checks
         self.problem = problem
+        self.deadline = deadline  # the run's --time-limit: the runner-up search stops at it
         self.model = CostModel(condition)
         self.arch: Architecture = self.model.arch
         self.normalizers = Normalizers.of(condition, self.model)
@@ -112,7 +114,7 @@ class PlanReport:
             f"# Plan: {p.condition}\n\n"
             f"**{p.parallelism.shape().label}**, batch {p.batch_size} concurrent sequences per "
             f"replica, on {p.gpus.used} of {p.gpus.available} x {p.gpu}. Status: **{p.status}**"
-            f" ({p.solver.method}, {p.solver.seconds:.2f} s).\n\n"
+            f" ({p.solver.method}).\n\n"
             f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, end-to-end {m.e2e_latency_ms:,.0f} ms, "
             f"throughput {m.throughput_tokens_per_s:,.0f} output tokens/s "
             f"({m.throughput_tokens_per_s_per_gpu:,.1f} per GPU)."
@@ -205,7 +207,7 @@ class PlanReport:
                        and t.costs.batch_size == self.plan.batch_size), None)
         if chosen is None:
             return ""
-        rows = [self._alternative_row(a) for a in best_per_family(self.problem, chosen)]
+        rows = [self._alternative_row(a) for a in best_per_family(self.problem, chosen, self.deadline)]
         return _table(["family", "best shape", "batch", "TTFT ms", "TPOT ms", "tokens/s/GPU",
                        "objective", "why it lost"], rows) if rows else ""
 
@@ -306,7 +308,7 @@ class PlanReport:
                   if (d.replica, d.stage, d.etp_rank) == (0, 0, 0)]
         proof = ("proven optimal (to 1e-5 of the layer's tokens) for these replica counts"
                  if placement.proven_optimal else
-                 f"best found in the time limit; proven lower bound {self._bound():.4f}")
+                 f"best found within the search's work limits; proven lower bound {self._bound():.4f}")
         rows = [
             ["planned placement", f"{placement.max_over_mean_token_load:.4f}", placement.method, proof],
             ["greedy EPLB (heaviest replica to least-loaded GPU)",
@@ -319,7 +321,9 @@ class PlanReport:
             f"ep={p.ep} GPUs: {placement.slots_per_gpu} slots per GPU"
             + (" per MoE layer (per-layer loads)" if placement.per_layer else " (same for every MoE layer)")
             + ". Replica counts by water-filling (each extra slot to the expert with the largest load "
-            "per replica); replicas packed onto GPUs by CP-SAT to minimize the most loaded GPU.", "",
+            "per replica); replicas packed onto GPUs to minimize the most loaded GPU: greedy, then "
+            "swaps off the most loaded GPU, then CP-SAT where a gain of 1% or more is still "
+            "possible.", "",
             _table(["placement", "max/mean token load", "method", "note"], rows), "",
             f"The planned placement lowers the most loaded GPU's routed tokens by {gain:.1%} against the "
             "greedy. The MoE layer's routed compute and all-to-all use the most loaded GPU, so this "
@@ -327,6 +331,10 @@ class PlanReport:
             f"Per-GPU share of routed tokens (EP group 0): min {min(shares):.4f}, max {max(shares):.4f}, "
             f"mean {sum(shares) / len(shares):.4f}." if shares else "",
         ])
+
+    def _limits_hit(self) -> list[str]:
+        """The plan's own, and those of this rendering (the runner-up search)."""
+        return plan_with_run_limits(self.plan, self.deadline).solver.limits_hit
 
     def _bound(self) -> float:
         if self.problem is None:
@@ -397,11 +405,12 @@ class PlanReport:
         gap = "-" if s.gap is None else f"{s.gap:.2%}"
         return "\n".join([
             "## Solver", "",
-            f"- method {s.method}; {s.seconds:.3f} s; objective {s.objective}; best bound "
-            f"{s.best_bound}; gap {gap}",
+            f"- method {s.method}; objective {s.objective}; best bound {s.best_bound}; gap {gap}",
             f"- candidates (shape x batch): {s.candidates}; in the CP-SAT model: {s.candidates_in_model}",
             "- 'optimal' means proven optimal over the enumerated shapes, the batch grid and every "
             "contiguous layer split, for this cost model.",
+            "- searches stopped by a limit: " + ("; ".join(self._limits_hit()) or
+                                                 "none (every search finished on its own)"),
         ])
 
 
@@ -439,17 +448,26 @@ def balance_csv(plan: Plan) -> str:
     return buffer.getvalue()
 
 
-def plan_json(plan: Plan, timing: bool = True) -> str:
-    data = plan.model_dump(mode="json")
-    if not timing:
-        data["solver"].pop("seconds", None)
-    return dump_json(data)
+def plan_json(plan: Plan) -> str:
+    """plan.json: deterministic (no wall time), byte-identical run to run."""
+    return dump_json(plan.model_dump(mode="json"))
+
+
+def plan_with_run_limits(plan: Plan, deadline: Deadline | None) -> Plan:
+    """The plan with every stage the run's deadline cut short so far (rendering included)."""
+    if deadline is None:
+        return plan
+    hits = [f"time limit: {stage}" for stage in deadline.hits]
+    missing = [h for h in hits if h not in plan.solver.limits_hit]
+    if not missing:
+        return plan
+    solver = plan.solver.model_copy(update={"limits_hit": [*plan.solver.limits_hit, *missing]})
+    return plan.model_copy(update={"solver": solver})
 
 
 def render_all(condition: Condition, plan: Plan, checks: list[ConstraintCheck],
-               problem: PlanningProblem | None) -> dict[str, str]:
-    return {
-        "plan.json": plan_json(plan),
-        "plan.md": PlanReport(condition, plan, checks, problem).markdown(),
-        "balance.csv": balance_csv(plan),
-    }
+               problem: PlanningProblem | None, deadline: Deadline | None = None) -> dict[str, str]:
+    """plan.md (its runner-up table stops at the deadline), then plan.json recording that."""
+    markdown = PlanReport(condition, plan, checks, problem, deadline).markdown()
+    plan = plan_with_run_limits(plan, deadline)
+    return {"plan.json": plan_json(plan), "plan.md": markdown, "balance.csv": balance_csv(plan)}

@@ -132,7 +132,7 @@ def _memory_rows(cond, shape: ParallelShape, batch: int, boundaries: list[int]):
     from solver.plan import SolverInfo
     from solver.verify import check_memory_and_slo
 
-    info = SolverInfo(method="check", seconds=0.0, objective=None, best_bound=None, gap=None,
+    info = SolverInfo(method="check", objective=None, best_bound=None, gap=None,
                       candidates=1, candidates_in_model=1, candidates_removed={})
     plan = build_plan(cond, shape, batch, boundaries, "checked", info)
     return [r for r in check_memory_and_slo(cond, plan) if r.name.startswith("memory.")]

@@ -35,8 +35,7 @@ def test_bundled_condition_solves_to_verified_optimum(path):
 def test_same_plan_across_runs_and_workers(name):
     condition = load_condition(ROOT / "conditions" / f"{name}.yaml")
     texts = {
-        plan_json(solve(condition, settings=SolverSettings(num_workers=w, random_seed=s)).plan,
-                  timing=False)
+        plan_json(solve(condition, settings=SolverSettings(num_workers=w, random_seed=s)).plan)
         for w, s in ((1, 0), (2, 0), (4, 0), (2, 0))
     }
     assert len(texts) == 1
