@@ -1,7 +1,8 @@
 """Runner-ups: the best plan of each other parallel-shape family, and why it lost.
 
 For every family (tp only, tp+pp, tp+ep, ...) the candidates are scanned in order of their lower
-bound and split exactly (exhaustive.best_split), stopping once the bound passes the family's best.
+bound (the screening's vectorized bounds) and split exactly (exhaustive.best_split), stopping once
+the bound passes the family's best; ties go to the lowest candidate index.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from solver.exhaustive import best_split
-from solver.formulation import _bounds, bound_violation
+from solver.formulation import Classification, _bounds, classify
 from solver.limits import Deadline
 from solver.problem import PlanningProblem
 from solver.tables import OBJECTIVE_SCALE, CandidateTable
@@ -42,37 +43,44 @@ def best_per_family(problem: PlanningProblem, chosen: CandidateTable,
                     deadline: Deadline | None = None) -> list[Alternative]:
     """The best plan of every family but the chosen one's; families not reached before the run's
     deadline say so."""
-    families: dict[str, list[CandidateTable]] = {}
-    for t in problem.tables:
-        families.setdefault(t.costs.shape.family, []).append(t)
+    verdict = classify(problem)
+    family_of_shape = [shape.family for shape in problem.shapes]
+    families: dict[str, list[int]] = {}
+    for i, shape_index in enumerate(problem.candidates.shape_index.tolist()):
+        families.setdefault(family_of_shape[shape_index], []).append(i)
     out: list[Alternative] = []
-    for family, tables in sorted(families.items()):
+    for family, indices in sorted(families.items()):
         if family == chosen.costs.shape.family:
             continue
         if deadline is not None and deadline.check("runner-up table"):
             out.append(Alternative(family, None, [], None, "not computed: --time-limit reached"))
             continue
-        reasons: dict[str, int] = {}
-        ranked = []
-        for t in tables:
-            b = _bounds(problem, t)
-            reason = bound_violation(t, b)
-            if reason is None:
-                ranked.append((b.objective_lb, t.index, t))
-            else:
-                reasons[reason] = reasons.get(reason, 0) + 1
-        ranked.sort(key=lambda item: item[:2])
-        best: tuple[int, CandidateTable, list[int]] | None = None
-        for lower_bound, _, t in ranked:
-            if best is not None and lower_bound > best[0]:
-                break
-            split = best_split(problem, t, cutoff=None if best is None else best[0])
-            if split is None:
-                reasons["split"] = reasons.get("split", 0) + 1
-            elif best is None or split.objective < best[0]:
-                best = (split.objective, t, split.boundaries)
-        if best is None:
-            out.append(Alternative(family, None, [], None, _why_infeasible(reasons, len(tables))))
-        else:
-            out.append(Alternative(family, best[1], best[2], best[0] / OBJECTIVE_SCALE, ""))
+        out.append(_best_of_family(problem, family, indices, verdict))
     return out
+
+
+def _best_of_family(problem: PlanningProblem, family: str, indices: list[int],
+                    verdict: Classification) -> Alternative:
+    """Candidates in increasing order of their bound, split exactly; ties go to the lowest index."""
+    reasons: dict[str, int] = {}
+    for i in indices:
+        reason = verdict.reasons[i]
+        if reason is not None:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    ranked = sorted((i for i in indices if verdict.reasons[i] is None),
+                    key=lambda i: (verdict.objective_lb[i], i))
+    best: tuple[int, int, CandidateTable, list[int]] | None = None  # objective, index, table, split
+    for i in ranked:
+        if best is not None and verdict.objective_lb[i] - verdict.slack[i] > best[0]:
+            break
+        t = problem.table(i)
+        if best is not None and _bounds(problem, t).objective_lb > best[0]:
+            continue
+        split = best_split(problem, t, cutoff=None if best is None else best[0])
+        if split is None:
+            reasons["split"] = reasons.get("split", 0) + 1
+        elif best is None or (split.objective, i) < best[:2]:
+            best = (split.objective, i, t, split.boundaries)
+    if best is None:
+        return Alternative(family, None, [], None, _why_infeasible(reasons, len(indices)))
+    return Alternative(family, best[2], best[3], best[0] / OBJECTIVE_SCALE, "")

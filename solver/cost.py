@@ -9,17 +9,52 @@ LM head on the last, activation transfer to the next stage on all but the last).
 
 Operator time on one GPU = max(FLOPs / (peak * mfu), bytes / (HBM bandwidth * utilization)).
 Collectives use the alpha-beta model with ring algorithms.
+
+The same formulas cost one candidate (`candidate`, plain floats: the evaluator, the tables) or every
+candidate at once (`candidate_grid`, numpy arrays with one value per candidate: screening). Shape
+degrees and batch sizes may therefore be arrays; the few operations that differ (max, min,
+conditionals, ceil) go through the helpers below, which keep plain Python arithmetic for scalars.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
 
 from solver.architecture import Architecture, LayerKind
 from solver.cards import BYTES_PER_ELEMENT
 from solver.condition import Condition
-from solver.shapes import ParallelShape, group_within_node
+from solver.shapes import ParallelShape, ShapeGrid, group_within_node
+
+Num = Any  # a float or int, or a numpy array with one value per candidate (candidate_grid)
+
+
+def _is_array(*values: Num) -> bool:
+    return any(isinstance(v, np.ndarray) for v in values)
+
+
+def vmax(a: Num, b: Num) -> Num:
+    return np.maximum(a, b) if _is_array(a, b) else max(a, b)
+
+
+def vmin(a: Num, b: Num) -> Num:
+    return np.minimum(a, b) if _is_array(a, b) else min(a, b)
+
+
+def vwhere(condition: Num, a: Num, b: Num) -> Num:
+    return np.where(condition, a, b) if _is_array(condition) else (a if condition else b)
+
+
+def ceil_div(a: Num, b: Num) -> Num:
+    """Exact ceil(a / b) of non-negative integers (or integer arrays)."""
+    return -(-a // b)
+
+
+def _ceil_log2(n: Num) -> Num:
+    return np.ceil(np.log2(n)) if _is_array(n) else math.ceil(math.log2(n))
 
 
 @dataclass(frozen=True)
@@ -45,6 +80,12 @@ class PhaseCost:
             self.hbm_bytes + other.hbm_bytes,
         )
 
+    def where(self, condition: Num) -> PhaseCost:
+        """This cost where `condition` holds, nothing elsewhere (per candidate on a grid)."""
+        if not _is_array(condition):
+            return self if condition else PhaseCost()
+        return PhaseCost(*(np.where(condition, getattr(self, f.name), 0.0) for f in fields(self)))
+
 
 @dataclass(frozen=True)
 class LayerCost:
@@ -58,7 +99,11 @@ class LayerCost:
 
 @dataclass(frozen=True)
 class CandidateCosts:
-    """Everything the planner needs about one (shape, batch) candidate, in floats."""
+    """Everything the planner needs about one (shape, batch) candidate, in floats.
+
+    Built by `CostModel.candidate_grid`, every number is an array over the candidates instead and
+    `shape` is a ShapeGrid.
+    """
 
     shape: ParallelShape
     batch_size: int  # concurrent sequences per replica
@@ -123,65 +168,68 @@ class CostModel:
         )
 
     # ---- primitives --------------------------------------------------------------------------
-    def roofline_s(self, flops: float, hbm_bytes: float) -> float:
-        return max(flops / self.hw.flops_per_s, hbm_bytes / self.hw.hbm_bytes_per_s)
+    def roofline_s(self, flops: Num, hbm_bytes: Num) -> Num:
+        return vmax(flops / self.hw.flops_per_s, hbm_bytes / self.hw.hbm_bytes_per_s)
 
     def _op(self, flops: float, hbm_bytes: float) -> PhaseCost:
         return PhaseCost(compute_s=self.roofline_s(flops, hbm_bytes), flops=flops, hbm_bytes=hbm_bytes)
 
-    def link_bytes_per_s(self, group_size: int) -> float:
-        if group_within_node(group_size, self.hw.gpus_per_node):
-            return self.hw.intra_bytes_per_s
-        return self.hw.inter_bytes_per_s
+    def link_bytes_per_s(self, group_size: Num) -> Num:
+        within = group_within_node(group_size, self.hw.gpus_per_node)
+        return vwhere(within, self.hw.intra_bytes_per_s, self.hw.inter_bytes_per_s)
 
-    def all_reduce(self, size_bytes: float, ranks: int, span: int | None = None) -> PhaseCost:
+    def all_reduce(self, size_bytes: Num, ranks: Num, span: Num = None) -> PhaseCost:
         """Ring all-reduce; `span` = consecutive ranks the group covers (strided groups)."""
-        if ranks <= 1 or size_bytes <= 0:
-            return PhaseCost()
         moved = 2 * (ranks - 1) / ranks * size_bytes
-        time = moved / self.link_bytes_per_s(span or ranks) + 2 * (ranks - 1) * self.hw.alpha_s
-        return PhaseCost(comm_s=time, comm_bytes=moved)
+        link = self.link_bytes_per_s(ranks if span is None else span)
+        time = moved / link + 2 * (ranks - 1) * self.hw.alpha_s
+        return PhaseCost(comm_s=time, comm_bytes=moved).where((ranks > 1) & (size_bytes > 0))
 
-    def all_to_all(self, size_bytes: float, ranks: int, span: int | None = None) -> PhaseCost:
+    def all_to_all(self, size_bytes: Num, ranks: Num, span: Num = None) -> PhaseCost:
         """`size_bytes` is what one rank holds before the exchange; (n-1)/n of it leaves."""
-        if ranks <= 1 or size_bytes <= 0:
-            return PhaseCost()
         moved = (ranks - 1) / ranks * size_bytes
         # every rank sends to all peers concurrently: latency grows like log2(n), not n
-        hops = math.ceil(math.log2(ranks))
-        time = moved / self.link_bytes_per_s(span or ranks) + hops * self.hw.alpha_s
-        return PhaseCost(comm_s=time, comm_bytes=moved)
+        hops = _ceil_log2(ranks)
+        time = moved / self.link_bytes_per_s(ranks if span is None else span) + hops * self.hw.alpha_s
+        return PhaseCost(comm_s=time, comm_bytes=moved).where((ranks > 1) & (size_bytes > 0))
 
-    def all_gather(self, size_bytes: float, ranks: int) -> PhaseCost:
+    def all_gather(self, size_bytes: Num, ranks: Num) -> PhaseCost:
         """Every rank ends with `size_bytes` (the gathered total)."""
-        if ranks <= 1 or size_bytes <= 0:
-            return PhaseCost()
         moved = (ranks - 1) / ranks * size_bytes
         time = moved / self.link_bytes_per_s(ranks) + (ranks - 1) * self.hw.alpha_s
-        return PhaseCost(comm_s=time, comm_bytes=moved)
+        return PhaseCost(comm_s=time, comm_bytes=moved).where((ranks > 1) & (size_bytes > 0))
 
-    def point_to_point(self, size_bytes: float, crosses_node: bool) -> PhaseCost:
-        if size_bytes <= 0:
-            return PhaseCost()
-        bw = self.hw.inter_bytes_per_s if crosses_node else self.hw.intra_bytes_per_s
-        return PhaseCost(comm_s=size_bytes / bw + self.hw.alpha_s, comm_bytes=size_bytes)
+    def point_to_point(self, size_bytes: Num, crosses_node: Num) -> PhaseCost:
+        bw = vwhere(crosses_node, self.hw.inter_bytes_per_s, self.hw.intra_bytes_per_s)
+        return PhaseCost(comm_s=size_bytes / bw + self.hw.alpha_s,
+                         comm_bytes=size_bytes).where(size_bytes > 0)
 
-    def expert_layout(self, ep: int) -> ExpertLayout:
-        """The layout for an EP degree; uniform spread when no placement was computed for it."""
+    def expert_layout(self, ep: Num) -> ExpertLayout:
+        """The layout for an EP degree; uniform spread when no placement was computed for it.
+        For an array of degrees, the layout's fields are arrays too."""
+        if _is_array(ep):
+            layouts = [self.expert_layout(int(e)) for e in np.unique(ep)]
+            index = np.searchsorted(np.unique(ep), ep)
+            return ExpertLayout(np.array([x.slots_per_gpu for x in layouts], dtype=float)[index],
+                                np.array([x.imbalance for x in layouts], dtype=float)[index])
         if ep in self.expert_layouts:
             return self.expert_layouts[ep]
         return ExpertLayout(slots_per_gpu=self.condition.model.num_experts / ep)
 
     # ---- micro-batching ------------------------------------------------------------------------
     @staticmethod
-    def microbatches(shape: ParallelShape, batch_size: int) -> int:
+    def microbatches(shape: ParallelShape | ShapeGrid, batch_size: Num) -> Num:
         """With pp > 1 the batch is split into pp micro-batches (fewer if the batch is smaller)."""
-        return max(1, min(shape.pp, batch_size))
+        return vmax(1, vmin(shape.pp, batch_size))
 
     # ---- the candidate -------------------------------------------------------------------------
+    def candidate_grid(self, shapes: ShapeGrid, batch_sizes: np.ndarray) -> CandidateCosts:
+        """Every candidate at once: the same formulas as `candidate`, on arrays."""
+        return self.candidate(shapes, batch_sizes)  # type: ignore[arg-type]
+
     def candidate(self, shape: ParallelShape, batch_size: int) -> CandidateCosts:
         mb = self.microbatches(shape, batch_size)
-        seqs = math.ceil(batch_size / mb)
+        seqs = ceil_div(batch_size, mb)
         kinds = self.arch.distinct_kinds
         layer = {kind: self._layer_cost(kind, shape, batch_size, seqs) for kind in kinds}
         return CandidateCosts(
@@ -208,7 +256,7 @@ class CostModel:
     # ---- token bookkeeping ---------------------------------------------------------------------
     def _attention_sequences(self, shape: ParallelShape, seqs: int) -> int:
         """Sequences of one micro-batch handled by one attention-DP group."""
-        return math.ceil(seqs / shape.attn_dp)
+        return ceil_div(seqs, shape.attn_dp)
 
     def _context_tokens(self) -> tuple[int, float]:
         """Full context (KV sized for it) and mean decode context (TPOT averaged over outputs)."""
@@ -235,7 +283,7 @@ class CostModel:
         """Ranks the KV heads of one attention group are split over (MLA latent: none)."""
         if self.condition.model.is_mla:
             return 1
-        return min(shape.tp, self.condition.model.kv_heads)
+        return vmin(shape.tp, self.condition.model.kv_heads)
 
     def kv_bytes_per_token_per_gpu(self, shape: ParallelShape) -> float:
         elements = self.arch.kv_elements_per_token_per_layer
@@ -245,8 +293,8 @@ class CostModel:
         """KV cache of every concurrent sequence at full context, one layer, one GPU."""
         full, _ = self._context_tokens()
         tokens = min(full, kind.window_tokens) if kind.window_tokens else full
-        sequences = math.ceil(batch / shape.attn_dp)
-        return sequences * math.ceil(tokens / shape.sp) * self.kv_bytes_per_token_per_gpu(shape)
+        sequences = ceil_div(batch, shape.attn_dp)
+        return sequences * ceil_div(tokens, shape.sp) * self.kv_bytes_per_token_per_gpu(shape)
 
     def _attention(self, kind: LayerKind, shape: ParallelShape, seqs: int, phase: str) -> PhaseCost:
         arch, w = self.arch, self.condition.workload
@@ -287,9 +335,9 @@ class CostModel:
 
     def _overlap(self, compute: PhaseCost, comm: PhaseCost) -> PhaseCost:
         """Ring attention overlaps the KV exchange with compute: the longer one counts."""
-        if comm.comm_s == 0:
+        if not _is_array(comm.comm_s) and comm.comm_s == 0:
             return compute
-        hidden = min(compute.compute_s, comm.comm_s)
+        hidden = vmin(compute.compute_s, comm.comm_s)
         return PhaseCost(
             compute_s=compute.compute_s,
             comm_s=comm.comm_s - hidden,
@@ -299,14 +347,13 @@ class CostModel:
         )
 
     def _sp_kv_exchange(self, shape: ParallelShape, attn_seqs: int) -> PhaseCost:
-        if shape.sp <= 1:
-            return PhaseCost()
         w = self.condition.workload
         kv_total = attn_seqs * w.input_tokens * self.kv_bytes_per_token_per_gpu(shape)
         group = shape.tp * shape.sp  # the sp ranks of one attention group are tp apart
         moved = (shape.sp - 1) / shape.sp * kv_total
         bw = self.link_bytes_per_s(group)
-        return PhaseCost(comm_s=moved / bw + (shape.sp - 1) * self.hw.alpha_s, comm_bytes=moved)
+        return PhaseCost(comm_s=moved / bw + (shape.sp - 1) * self.hw.alpha_s,
+                         comm_bytes=moved).where(shape.sp > 1)
 
     def _ffn(self, kind: LayerKind, shape: ParallelShape, seqs: int, phase: str) -> PhaseCost:
         if kind.ffn == "moe":
@@ -362,12 +409,12 @@ class CostModel:
     def _activation_bytes(self, shape: ParallelShape, seqs: int) -> float:
         """Workspace of one prefill chunk: hidden states, QKV, attention output, FFN intermediates."""
         card, w = self.condition.model, self.condition.workload
-        tokens = min(self._attention_sequences(shape, seqs) * w.input_tokens / shape.sp,
-                     w.prefill_chunk_tokens)
+        tokens = vmin(self._attention_sequences(shape, seqs) * w.input_tokens / shape.sp,
+                      w.prefill_chunk_tokens)
         if card.is_moe:
             width = card.num_experts_per_tok * int(card.moe_intermediate_size or 0) / shape.etp
             if card.first_k_dense_layers:
-                width = max(width, int(card.intermediate_size or 0) / shape.tp)
+                width = vmax(width, int(card.intermediate_size or 0) / shape.tp)
         else:
             width = int(card.intermediate_size or 0) / shape.tp
         per_token = 6 * card.hidden_size + 2 * width
@@ -396,31 +443,27 @@ class CostModel:
         )
         weight = params * self.weight_bytes_per_element / shape.tp
         # attention-DP groups each compute the logits of their own sequences
-        rows = math.ceil(seqs / shape.attn_dp)
+        rows = ceil_div(seqs, shape.attn_dp)
         gemm = self._op(2 * rows * params / shape.tp, weight)
         gather = self.all_gather(rows * self.condition.model.vocab_size * 4.0, shape.tp)
         # a tied head shares the embedding's weights only when both sit on the same stage
         tied_here = self.condition.model.tie_word_embeddings and shape.pp == 1
         norm = self.condition.model.hidden_size * self.weight_bytes_per_element
-        stored = norm if tied_here else weight + (norm if self.condition.model.tie_word_embeddings else 0)
+        stored = vwhere(tied_here, norm, weight + (norm if self.condition.model.tie_word_embeddings else 0))
         return LayerCost(prefill=gemm + gather, decode=gemm + gather, weight_bytes=stored,
                          kv_cache_bytes=0.0)
 
     def _transfer_cost(self, shape: ParallelShape, seqs: int) -> PhaseCost:
         """Hidden states of one micro-batch sent to the next stage (prefill tokens; decode: 1/seq)."""
-        if shape.pp <= 1:
-            return PhaseCost()
         card, w = self.condition.model, self.condition.workload
         crosses = shape.gpus_per_replica > self.hw.gpus_per_node
-        senders = max(1, shape.gpus_per_stage // shape.tp)  # tp ranks hold copies; send once
+        senders = vmax(1, shape.gpus_per_stage // shape.tp)  # tp ranks hold copies; send once
         size = seqs * w.input_tokens * card.hidden_size * self.hidden_bytes_per_element / senders
-        return self.point_to_point(size, crosses)
+        return self.point_to_point(size, crosses).where(shape.pp > 1)
 
     def decode_transfer(self, shape: ParallelShape, seqs: int) -> PhaseCost:
-        if shape.pp <= 1:
-            return PhaseCost()
         card = self.condition.model
         crosses = shape.gpus_per_replica > self.hw.gpus_per_node
-        senders = max(1, shape.gpus_per_stage // shape.tp)
+        senders = vmax(1, shape.gpus_per_stage // shape.tp)
         size = seqs * card.hidden_size * self.hidden_bytes_per_element / senders
-        return self.point_to_point(size, crosses)
+        return self.point_to_point(size, crosses).where(shape.pp > 1)

@@ -46,7 +46,7 @@ class Normalizers:
         o = condition.objective
         tokens_per_round = costs.shape.dp * costs.batch_size * condition.workload.output_tokens
         if self.per_gpu:
-            tokens_per_round /= costs.shape.gpus_used
+            tokens_per_round = tokens_per_round / costs.shape.gpus_used
         return (o.latency_weight / self.ideal_e2e_s
                 + o.throughput_weight * self.ideal_throughput_tokens_per_s / tokens_per_round)
 

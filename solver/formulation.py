@@ -16,16 +16,21 @@ objective, are removed before the model is built (`presolve_candidates`); their 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+import numpy as np
 from ortools.sat.python import cp_model
 
+from solver.cost import ceil_div, vmax, vmin
 from solver.limits import CORE_WORK, PLAN_SOLVE_WORK, Deadline, new_cp_solver, status_of, stop_reason
 from solver.placement import PLACEMENT_WORK
 from solver.problem import PlanningProblem
-from solver.tables import CandidateTable
+from solver.tables import CandidateTable, objective_units
 
 log = logging.getLogger(__name__)
 
@@ -92,34 +97,98 @@ def _bounds(problem: PlanningProblem, t: CandidateTable) -> _Bounds:
 
 
 def _compute_bounds(problem: PlanningProblem, t: CandidateTable) -> _Bounds:
-    totals = problem.counts(0, problem.num_layers)
-    pp = t.pp
-    layer_p = t.stage_prefill(totals, 0) - t.prefill_extra[0]
-    layer_d = t.stage_decode(totals, 0) - t.decode_extra[0]
-    layer_m = t.stage_memory(totals, 0) - t.memory_extra[0]
-    sp, sd = layer_p + sum(t.prefill_extra), layer_d + sum(t.decode_extra)
-    lightest = [min(c for c, n in zip(v, totals, strict=True) if n) for v in
-                (t.prefill_per_kind, t.decode_per_kind, t.memory_per_kind)]
-    mp = max(math.ceil(sp / pp), max(t.prefill_extra) + lightest[0])
-    md = max(math.ceil(sd / pp), max(t.decode_extra) + lightest[1])
-    mem = max(math.ceil((layer_m + sum(t.memory_extra)) / pp), max(t.memory_extra) + lightest[2])
-    obj = t.objective(sp, mp, sd, md)
+    return balanced_bounds((t.prefill_per_kind, t.decode_per_kind, t.memory_per_kind),
+                           problem.counts(0, problem.num_layers),
+                           (sum(t.prefill_extra), sum(t.decode_extra), sum(t.memory_extra)),
+                           (max(t.prefill_extra), max(t.decode_extra), max(t.memory_extra)),
+                           t.pp, t.prefill_microbatches, t.output_tokens)
+
+
+def balanced_bounds(per_kind: tuple[Sequence[Any], Sequence[Any], Sequence[Any]], totals: list[int],
+                    extra_sums: tuple[Any, Any, Any], extra_maxima: tuple[Any, Any, Any], pp: Any,
+                    microbatches: Any, output_tokens: int) -> _Bounds:
+    """Bounds every contiguous split obeys: a stage is at least the average stage and at least its
+    extras plus one layer. Per kind: (prefill, decode, memory) integers; extras summed over the
+    pipeline's stages and their maximum. Integers for one table, or float arrays for the grid."""
+    layer = [sum(c * n for c, n in zip(v, totals, strict=True)) for v in per_kind]
+    lightest = [functools.reduce(vmin, [c for c, n in zip(v, totals, strict=True) if n]) for v in per_kind]
+    sp, sd = layer[0] + extra_sums[0], layer[1] + extra_sums[1]
+    mp = vmax(ceil_div(sp, pp), extra_maxima[0] + lightest[0])
+    md = vmax(ceil_div(sd, pp), extra_maxima[1] + lightest[1])
+    mem = vmax(ceil_div(layer[2] + extra_sums[2], pp), extra_maxima[2] + lightest[2])
+    obj = objective_units(sp, mp, sd, md, microbatches, microbatches, output_tokens)
     return _Bounds(sp, sd, mp, md, mem, obj)
+
+
+def _bound_checks(b: _Bounds, microbatches: Any, limits: tuple[Any, Any, Any, Any],
+                  ) -> list[tuple[str, Any, Any]]:
+    """(reason, lower bound, limit) in the order reasons are attributed; limit None: no check."""
+    ttft_lb = b.prefill_sum + (microbatches - 1) * b.max_prefill_lb
+    tpot_lb = vmax(b.decode_sum, microbatches * b.max_decode_lb)
+    values = (b.memory_lb, ttft_lb, tpot_lb, b.objective_lb)
+    return list(zip(REASONS, values, limits, strict=True))
+
+
+REASONS = ("memory", "ttft_slo", "tpot_slo", "e2e_slo")
 
 
 def bound_violation(t: CandidateTable, b: _Bounds) -> str | None:
     """The constraint family a candidate breaks even with a perfectly balanced split, if any."""
-    if b.memory_lb > t.memory_limit:
-        return "memory"
-    ttft_lb = b.prefill_sum + (t.prefill_microbatches - 1) * b.max_prefill_lb
-    tpot_lb = max(b.decode_sum, t.decode_microbatches * b.max_decode_lb)
-    if t.ttft_limit is not None and ttft_lb > t.ttft_limit:
-        return "ttft_slo"
-    if t.tpot_limit is not None and tpot_lb > t.tpot_limit:
-        return "tpot_slo"
-    if t.e2e_limit is not None and b.objective_lb > t.e2e_limit:
-        return "e2e_slo"
+    limits = (t.memory_limit, t.ttft_limit, t.tpot_limit, t.e2e_limit)
+    for reason, value, limit in _bound_checks(b, t.prefill_microbatches, limits):
+        if limit is not None and value > limit:
+            return reason
     return None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Every candidate's screening verdict, exact: the constraint family its balanced bounds break
+    (None: none), and its objective lower bound with the slack within which the vectorized value
+    may differ from the exact one."""
+
+    reasons: list[str | None]
+    objective_lb: np.ndarray
+    slack: np.ndarray
+
+
+def classify(problem: PlanningProblem) -> Classification:
+    """Screen every candidate on the vectorized TableGrid; the few whose bound lies within the
+    rounding slack of a limit get their full table and the exact check (cached per problem)."""
+    cached = problem.screen_cache.get("classification")
+    if isinstance(cached, Classification):
+        return cached
+    g = problem.table_grid()
+    b = balanced_bounds((g.prefill_per_kind, g.decode_per_kind, g.memory_per_kind),
+                        problem.counts(0, problem.num_layers), g.extra_sums(), g.extra_maxima(),
+                        g.pp, g.microbatches, g.output_tokens)
+    # one integer of disagreement per rounding (ulp-level differences of numpy's pow/log) can
+    # reach L + pp units in a stage sum; TTFT/TPOT multiply it by the micro-batches, the objective
+    # also by the output tokens
+    stage = problem.num_layers + g.pp + 2
+    per_check = (stage, stage * (1 + g.microbatches), stage * (1 + g.microbatches),
+                 stage * (1 + g.microbatches) * (1 + g.output_tokens))
+    n = problem.num_candidates
+    verdict = np.zeros(n, dtype=np.int64)  # 0 passes, k > 0 REASONS[k-1], -1 not settled
+    open_ = np.ones(n, dtype=bool)
+    checks = _bound_checks(b, g.microbatches, (g.memory_limit, g.ttft_limit, g.tpot_limit, g.e2e_limit))
+    for code, ((_, value, limit), units) in enumerate(zip(checks, per_check, strict=True), start=1):
+        if limit is None:
+            continue
+        slack = units + 1e-9 * np.abs(value) + 1e-9 * np.abs(limit)
+        broken, unsure = value - slack > limit, value + slack > limit
+        verdict[open_ & broken] = code
+        verdict[open_ & unsure & ~broken] = -1
+        open_ &= ~unsure
+    reasons: list[str | None] = [None if v == 0 else REASONS[v - 1] if v > 0 else "?"
+                                 for v in verdict.tolist()]
+    for i in np.flatnonzero(verdict < 0).tolist():
+        t = problem.table(i)
+        reasons[i] = bound_violation(t, _bounds(problem, t))
+    objective_lb = np.asarray(b.objective_lb, dtype=float)
+    result = Classification(reasons, objective_lb, per_check[3] + 1e-9 * np.abs(objective_lb))
+    problem.screen_cache["classification"] = result
+    return result
 
 
 def balanced_boundaries(num_layers: int, pp: int) -> list[int]:
@@ -158,7 +227,10 @@ def evaluate_split(problem: PlanningProblem, t: CandidateTable, boundaries: list
 def presolve_candidates(problem: PlanningProblem, screen: bool = True) -> Screening:
     """Drop candidates that provably cannot be feasible or optimal; keep an incumbent for hints.
 
-    With screen=False every candidate enters the model (used by tests of the formulation itself).
+    Screening runs on the vectorized bounds of every candidate (`classify`); full tables are built
+    only for the candidates whose bound comes within the incumbent's value (taken in increasing
+    order of the bound, so the scan stops at the first one above it). With screen=False every
+    candidate enters the model (used by tests of the formulation itself).
     """
     screening = Screening()
     if not screen:
@@ -169,24 +241,30 @@ def presolve_candidates(problem: PlanningProblem, screen: bool = True) -> Screen
             if value is not None and (screening.incumbent is None or value < screening.incumbent[2]):
                 screening.incumbent = (t, split, value)
         return screening
-    survivors: list[tuple[CandidateTable, _Bounds]] = []
-    for t in problem.tables:
-        b = _bounds(problem, t)
-        reason = bound_violation(t, b)
-        if reason is not None:
+    verdict = classify(problem)
+    survivors = []
+    for i, reason in enumerate(verdict.reasons):
+        if reason is None:
+            survivors.append(i)
+        else:
             screening.remove(reason)
-            continue
-        survivors.append((t, b))
+    survivors.sort(key=lambda i: (verdict.objective_lb[i], i))
+    best: tuple[int, int] | None = None  # (balanced-split objective, index) of the incumbent
+    scanned: list[tuple[CandidateTable, _Bounds]] = []
+    for i in survivors:
+        if best is not None and verdict.objective_lb[i] - verdict.slack[i] > best[0]:
+            break  # this bound and every later one exceed a feasible plan
+        t = problem.table(i)
+        scanned.append((t, _bounds(problem, t)))
         split = balanced_boundaries(problem.num_layers, t.pp)
         value = evaluate_split(problem, t, split)
-        if value is not None and (screening.incumbent is None or value < screening.incumbent[2]):
+        if value is not None and (best is None or (value, i) < best):
+            best = (value, i)
             screening.incumbent = (t, split, value)
-    best = screening.incumbent[2] if screening.incumbent else None
-    for t, b in survivors:
-        if best is not None and b.objective_lb > best:
-            screening.remove("dominated")
-        else:
-            screening.kept.append(t)
+    screening.kept = sorted((t for t, b in scanned if best is None or b.objective_lb <= best[0]),
+                            key=lambda t: t.index)
+    for _ in range(len(survivors) - len(screening.kept)):
+        screening.remove("dominated")
     return screening
 
 
@@ -339,7 +417,7 @@ def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
     """Constraint families that together make the problem infeasible, from CP-SAT's sufficient
     assumptions (single worker, every candidate in the model). None when not proven within the
     work limit (deterministic, shared by all solves) or the deadline."""
-    if not problem.tables:
+    if not problem.num_candidates:
         return None
     model = PlacementModel(problem, presolve_candidates(problem, screen=False), with_assumptions=True)
     used = 0.0

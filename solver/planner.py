@@ -102,7 +102,7 @@ def _compact_families(families: list[str]) -> list[str]:
 
 def _infeasible(problem: PlanningProblem, screening: Screening | None,
                 settings: SolverSettings) -> InfeasibleError:
-    n = len(problem.tables)
+    n = problem.num_candidates
     if not problem.shapes:
         return InfeasibleError(
             "no parallel shape satisfies the divisibility, GPU-count and policy rules",
@@ -137,7 +137,7 @@ def solve(condition: Condition, method: str = "cp-sat",
         if oracle.table is None or oracle.objective is None:
             raise _infeasible(problem, presolve_candidates(problem), settings)
         table, boundaries, status = oracle.table, oracle.boundaries, "optimal"
-        objective, bound, in_model = oracle.objective, oracle.objective, len(problem.tables)
+        objective, bound, in_model = oracle.objective, oracle.objective, problem.num_candidates
     else:
         screening = presolve_candidates(problem, settings.screen_candidates)
         if not screening.kept:
@@ -182,7 +182,7 @@ def _solver_info(method: str, objective: int, bound: int | None, problem: Planni
         objective=objective / OBJECTIVE_SCALE,
         best_bound=None if bound is None else bound / OBJECTIVE_SCALE,
         gap=gap,
-        candidates=len(problem.tables),
+        candidates=problem.num_candidates,
         candidates_in_model=in_model,
         candidates_removed=dict(sorted(screening.removed.items())) if screening else {},
         limits_hit=limits,

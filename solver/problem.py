@@ -1,6 +1,9 @@
 """The planning instance: every candidate (shape, batch) with its cost tables, nothing left to derive.
 
 Shared by the CP-SAT formulation and the exhaustive oracle so both optimize the same thing.
+Candidates are enumerated up front (index order: shapes in enumeration order, then batches); a
+candidate's CandidateTable is built when first asked for, so screening, which works on the
+vectorized TableGrid of all candidates, builds full tables only for the few it cannot settle.
 """
 
 from __future__ import annotations
@@ -8,14 +11,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from solver.architecture import Architecture, LayerKind
-from solver.condition import Condition
+from solver.condition import DEGREE_NAMES, Condition
 from solver.cost import CostModel, ExpertLayout
 from solver.evaluate import Normalizers
 from solver.limits import Deadline
 from solver.placement import PLACEMENT_WORK, ExpertPlacement, PlacementWork, place_all_degrees
-from solver.shapes import ParallelShape, _geometric_grid, enumerate_shapes
-from solver.tables import CandidateTable, build_table
+from solver.shapes import ParallelShape, ShapeGrid, _geometric_grid, enumerate_shapes
+from solver.tables import CandidateTable, TableGrid, build_table, table_grid
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,33 @@ def batch_grid(condition: Condition) -> list[int]:
     return _geometric_grid(int(w.max_batch_size or 1))
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """Every (shape, batch) candidate, by index: shape_index[i] into `shapes`, batch[i]."""
+
+    shapes: list[ParallelShape]
+    shape_index: np.ndarray
+    batch: np.ndarray
+
+    @classmethod
+    def of(cls, shapes: list[ParallelShape], batches: list[int]) -> Candidates:
+        pairs = [(i, b) for i, shape in enumerate(shapes) for b in batches
+                 if b >= shape.attn_dp]  # an attention-DP group needs a sequence
+        index = np.array([i for i, _ in pairs], dtype=np.int64)
+        return cls(shapes, index, np.array([b for _, b in pairs], dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    def shape(self, index: int) -> ParallelShape:
+        return self.shapes[int(self.shape_index[index])]
+
+    def grid(self) -> ShapeGrid:
+        """Every candidate's shape as arrays of degrees."""
+        per_shape = ShapeGrid.of(self.shapes)
+        return ShapeGrid(*(getattr(per_shape, n)[self.shape_index] for n in DEGREE_NAMES))
+
+
 @dataclass
 class PlanningProblem:
     condition: Condition
@@ -39,15 +71,55 @@ class PlanningProblem:
     layer_kinds: tuple[LayerKind, ...]
     kinds: tuple[LayerKind, ...]
     shapes: list[ParallelShape]
-    tables: list[CandidateTable]
+    candidates: Candidates
     prefix_counts: dict[LayerKind, list[int]] = field(default_factory=dict)
     placements: dict[int, ExpertPlacement] = field(default_factory=dict)  # by ep degree
     bounds_cache: dict[int, object] = field(default_factory=dict)  # formulation._bounds by table
     placement_work: PlacementWork = field(default_factory=PlacementWork)
+    screen_cache: dict[str, object] = field(default_factory=dict)  # formulation's grid screening
+    _tables: dict[int, CandidateTable] = field(default_factory=dict)
+    _grid: TableGrid | None = None
 
     @property
     def num_layers(self) -> int:
         return len(self.layer_kinds)
+
+    @property
+    def num_candidates(self) -> int:
+        return len(self.candidates)
+
+    def table(self, index: int) -> CandidateTable:
+        """The full integer table of candidate `index`, built on first use."""
+        table = self._tables.get(index)
+        if table is None:
+            costs = self.cost_model.candidate(self.candidates.shape(index),
+                                              int(self.candidates.batch[index]))
+            table = self._tables[index] = build_table(index, self.condition, costs, self.normalizers)
+        return table
+
+    @property
+    def tables(self) -> list[CandidateTable]:
+        """Every candidate's table, in index order (builds them all: the oracle, the core)."""
+        return [self.table(i) for i in range(self.num_candidates)]
+
+    @property
+    def tables_built(self) -> int:
+        return len(self._tables)
+
+    def table_grid(self) -> TableGrid:
+        """Every candidate's integers at once (numpy), for screening."""
+        if self._grid is None:
+            costs = self.cost_model.candidate_grid(self.candidates.grid(), self.candidates.batch)
+            self._grid = table_grid(self.condition, costs, self.normalizers)
+        return self._grid
+
+    def index_of(self, shape: ParallelShape, batch: int) -> int | None:
+        """The candidate index of (shape, batch), if it is a candidate."""
+        if shape not in self.shapes:
+            return None
+        hits = np.flatnonzero((self.candidates.shape_index == self.shapes.index(shape))
+                              & (self.candidates.batch == batch))
+        return int(hits[0]) if len(hits) else None
 
     def counts(self, first: int, end: int) -> list[int]:
         """Layers of each kind in [first, end), in the order of `kinds`."""
@@ -77,13 +149,7 @@ def build_problem(condition: Condition, deadline: Deadline | None = None,
     model = CostModel(condition, layouts_of(placements))
     arch: Architecture = model.arch
     normalizers = Normalizers.of(condition, model)
-    tables: list[CandidateTable] = []
-    for shape in shapes:
-        for batch in batch_grid(condition):
-            if batch < shape.attn_dp:
-                continue  # an attention-DP group would have no sequence
-            costs = model.candidate(shape, batch)
-            tables.append(build_table(len(tables), condition, costs, normalizers))
+    candidates = Candidates.of(shapes, batch_grid(condition))
     layer_kinds = arch.layer_kinds
     kinds = arch.distinct_kinds
     prefix: dict[LayerKind, list[int]] = {}
@@ -92,6 +158,6 @@ def build_problem(condition: Condition, deadline: Deadline | None = None,
         for layer_kind in layer_kinds:
             running.append(running[-1] + (layer_kind == kind))
         prefix[kind] = running
-    log.info("%d shapes, %d candidates (shape x batch)", len(shapes), len(tables))
-    return PlanningProblem(condition, model, normalizers, layer_kinds, kinds, shapes, tables, prefix,
+    log.info("%d shapes, %d candidates (shape x batch)", len(shapes), len(candidates))
+    return PlanningProblem(condition, model, normalizers, layer_kinds, kinds, shapes, candidates, prefix,
                            placements, placement_work=work)

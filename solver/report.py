@@ -203,10 +203,10 @@ class PlanReport:
         if self.problem is None:
             return ""
         shape = self.plan.parallelism.shape()
-        chosen = next((t for t in self.problem.tables if t.costs.shape == shape
-                       and t.costs.batch_size == self.plan.batch_size), None)
-        if chosen is None:
+        index = self.problem.index_of(shape, self.plan.batch_size)
+        if index is None:
             return ""
+        chosen = self.problem.table(index)
         rows = [self._alternative_row(a) for a in best_per_family(self.problem, chosen, self.deadline)]
         return _table(["family", "best shape", "batch", "TTFT ms", "TPOT ms", "tokens/s/GPU",
                        "objective", "why it lost"], rows) if rows else ""

@@ -13,12 +13,37 @@ Rank order (fastest first): tp, sp, attn_dp inside a stage, then stage, then rep
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from solver.condition import DEGREE_NAMES, Condition
 
 
+class _GpuAccounting:
+    """GPU counts of a shape; the degrees are ints (ParallelShape) or arrays (ShapeGrid)."""
+
+    tp: Any
+    pp: Any
+    dp: Any
+    attn_dp: Any
+    sp: Any
+
+    @property
+    def gpus_per_stage(self) -> Any:
+        return self.tp * self.attn_dp * self.sp
+
+    @property
+    def gpus_per_replica(self) -> Any:
+        return self.pp * self.gpus_per_stage
+
+    @property
+    def gpus_used(self) -> Any:
+        return self.dp * self.gpus_per_replica
+
+
 @dataclass(frozen=True, order=True)
-class ParallelShape:
+class ParallelShape(_GpuAccounting):
     tp: int = 1
     pp: int = 1
     dp: int = 1
@@ -26,18 +51,6 @@ class ParallelShape:
     etp: int = 1
     attn_dp: int = 1
     sp: int = 1
-
-    @property
-    def gpus_per_stage(self) -> int:
-        return self.tp * self.attn_dp * self.sp
-
-    @property
-    def gpus_per_replica(self) -> int:
-        return self.pp * self.gpus_per_stage
-
-    @property
-    def gpus_used(self) -> int:
-        return self.dp * self.gpus_per_replica
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in DEGREE_NAMES}
@@ -60,6 +73,23 @@ class ParallelShape:
         return "+".join(used) if used else "single-gpu"
 
 
+@dataclass(frozen=True, eq=False)
+class ShapeGrid(_GpuAccounting):
+    """Many shapes as arrays of degrees (one entry per candidate), for the cost model's grid."""
+
+    tp: np.ndarray
+    pp: np.ndarray
+    dp: np.ndarray
+    ep: np.ndarray
+    etp: np.ndarray
+    attn_dp: np.ndarray
+    sp: np.ndarray
+
+    @classmethod
+    def of(cls, shapes: list[ParallelShape]) -> ShapeGrid:
+        return cls(*(np.array([getattr(s, n) for s in shapes], dtype=np.int64) for n in DEGREE_NAMES))
+
+
 SP_MIN_INPUT_TOKENS = 8192  # below this, sp > 1 is left out unless policy.sp asks for it
 
 
@@ -68,9 +98,10 @@ def divisors(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]))
 
 
-def group_within_node(group_size: int, gpus_per_node: int) -> bool:
-    """A group of consecutive ranks (aligned to its size) sits inside one node."""
-    return group_size <= gpus_per_node and gpus_per_node % group_size == 0
+def group_within_node(group_size: Any, gpus_per_node: int) -> Any:
+    """A group of consecutive ranks (aligned to its size) sits inside one node (elementwise for
+    arrays of group sizes)."""
+    return (group_size <= gpus_per_node) & (gpus_per_node % group_size == 0)
 
 
 def shape_violations(shape: ParallelShape, condition: Condition, gpu_count: bool = True) -> list[str]:
