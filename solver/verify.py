@@ -94,9 +94,17 @@ def check_layers(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
 
 def _ep_ranks(plan: Plan, replica: int, stage: int) -> list[Device]:
     """One device per EP rank (etp rank 0) of a stage group, in EP-rank order."""
-    devices = [d for d in plan.devices
-               if (d.replica, d.stage) == (replica, stage) and d.etp_rank == 0]
-    return sorted(devices, key=lambda d: d.ep_rank)
+    return _ep_groups(plan).get((replica, stage), [])
+
+
+def _ep_groups(plan: Plan) -> dict[tuple[int, int], list[Device]]:
+    """For every (replica, stage): one device per EP rank (etp rank 0), in EP-rank order (one pass
+    over the devices: 16,384-GPU plans have 2,048 groups)."""
+    groups: dict[tuple[int, int], list[Device]] = {}
+    for d in plan.devices:
+        if d.etp_rank == 0:
+            groups.setdefault((d.replica, d.stage), []).append(d)
+    return {key: sorted(devices, key=lambda d: d.ep_rank) for key, devices in groups.items()}
 
 
 def _placement_layers(devices: list[Device]) -> list[list[list[int]]]:
@@ -113,8 +121,9 @@ def check_experts(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
         return []
     slots = card.num_experts + condition.policy.redundant_experts
     gaps = bad_slots = duplicates = 0
-    for replica, stage in sorted({(d.replica, d.stage) for d in plan.devices}):
-        for layer in _placement_layers(_ep_ranks(plan, replica, stage)):
+    groups = _ep_groups(plan)
+    for key in sorted({(d.replica, d.stage) for d in plan.devices}):
+        for layer in _placement_layers(groups.get(key, [])):
             hosted = Counter(e for gpu in layer for e in gpu)
             gaps += sum(1 for e in range(card.num_experts) if hosted.get(e, 0) == 0)
             gaps += sum(1 for e in hosted if not 0 <= e < card.num_experts)
