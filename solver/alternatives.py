@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver.exhaustive import best_split
+from solver.exhaustive import best_split, split_cells
 from solver.formulation import Classification, _bounds, classify
 from solver.limits import Deadline
 from solver.problem import PlanningProblem
@@ -24,6 +24,10 @@ class Alternative:
     objective: float | None  # unitless, as the optimizer sees it
     reason: str
 
+
+# pp x (L + 1)^2 cells of one DP pass of an exact split; beyond it the family is not searched (a
+# work count, not wall time: a 126-layer model on 16 stages is 260k)
+MAX_SPLIT_CELLS = 2_000_000
 
 REASON_TEXT = {
     "memory": "memory does not fit",
@@ -52,15 +56,12 @@ def best_per_family(problem: PlanningProblem, chosen: CandidateTable,
     for family, indices in sorted(families.items()):
         if family == chosen.costs.shape.family:
             continue
-        if deadline is not None and deadline.check("runner-up table"):
-            out.append(Alternative(family, None, [], None, "not computed: --time-limit reached"))
-            continue
-        out.append(_best_of_family(problem, family, indices, verdict))
+        out.append(_best_of_family(problem, family, indices, verdict, deadline))
     return out
 
 
 def _best_of_family(problem: PlanningProblem, family: str, indices: list[int],
-                    verdict: Classification) -> Alternative:
+                    verdict: Classification, deadline: Deadline | None) -> Alternative:
     """Candidates in increasing order of their bound, split exactly; ties go to the lowest index."""
     reasons: dict[str, int] = {}
     for i in indices:
@@ -73,7 +74,13 @@ def _best_of_family(problem: PlanningProblem, family: str, indices: list[int],
     for i in ranked:
         if best is not None and verdict.objective_lb[i] - verdict.slack[i] > best[0]:
             break
+        if deadline is not None and deadline.check("runner-up table"):
+            return Alternative(family, None, [], None, "not computed: --time-limit reached")
         t = problem.table(i)
+        if split_cells(problem, t.pp) > MAX_SPLIT_CELLS:
+            return Alternative(family, None, [], None, f"not computed: an exact split of "
+                               f"{problem.num_layers} layers over {t.pp} stage(s) is beyond this "
+                               "table's size limit")
         if best is not None and _bounds(problem, t).objective_lb > best[0]:
             continue
         split = best_split(problem, t, cutoff=None if best is None else best[0])

@@ -6,8 +6,10 @@ precision is passed in. Formulas follow docs/design.md §3 (GQA, MLA, SwiGLU FFN
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from solver.cards import ModelCard
 
@@ -23,6 +25,49 @@ class LayerKind:
     def label(self) -> str:
         window = f"+window{self.window_tokens}" if self.window_tokens else ""
         return f"{self.ffn}{window}"
+
+
+@dataclass(frozen=True)
+class LayerPattern:
+    """Which layers have which kind, in closed form (the rules of `Architecture.layer_kind`):
+    MoE FFN from layer `first_moe` on (None: dense model), windowed attention on the layers
+    i % `window_every` == 0 (None: no windowed layers).
+
+    The CP-SAT model counts the layers of each kind before a stage boundary b with these formulas
+    instead of arrays indexed by b, so its size does not grow with the number of layers.
+    """
+
+    first_moe: int | None
+    window_every: int | None
+
+    def counts_before(self, b: Any, clip: Callable[[Any], Any] = lambda x: max(0, x),
+                      ceil_div: Callable[[Any, int], Any] = lambda x, d: -(-x // d),
+                      b_range: tuple[int, int] | None = None) -> dict[tuple[str, bool], Any]:
+        """Layers of each (ffn, windowed) combination among layers [0, b).
+
+        `clip` (max(0, x)) and `ceil_div` are the only non-linear steps: integers by default; the
+        CP-SAT model passes versions that add a variable and its defining constraint, and the
+        range b can take (`b_range`), which makes the clip linear unless b can fall on both sides
+        of the first MoE layer.
+        """
+        lo, hi = b_range if b_range is not None else (b, b)
+        windowed: Any = 0 if self.window_every is None else ceil_div(b, self.window_every)
+        moe: Any = 0
+        windowed_moe: Any = 0
+        if self.first_moe is not None and hi > self.first_moe:
+            before = 0 if self.window_every is None else -(-self.first_moe // self.window_every)
+            if lo >= self.first_moe:  # every MoE layer from first_moe up to b is before b
+                moe, windowed_moe = b - self.first_moe, windowed - before
+            else:
+                moe = clip(b - self.first_moe)
+                windowed_moe = 0 if self.window_every is None else clip(windowed - before)
+        return {("moe", True): windowed_moe, ("moe", False): moe - windowed_moe,
+                ("dense", True): windowed - windowed_moe,
+                ("dense", False): b - moe - windowed + windowed_moe}
+
+    @staticmethod
+    def key(kind: LayerKind) -> tuple[str, bool]:
+        return kind.ffn, kind.window_tokens is not None
 
 
 @dataclass(frozen=True)
@@ -97,6 +142,13 @@ class Architecture:
         if c.sliding_window and c.sliding_window_every and layer % c.sliding_window_every == 0:
             window = c.sliding_window
         return LayerKind(ffn=ffn, window_tokens=window)
+
+    @property
+    def layer_pattern(self) -> LayerPattern:
+        c = self.card
+        windows = bool(c.sliding_window and c.sliding_window_every)
+        return LayerPattern(first_moe=c.first_k_dense_layers if c.is_moe else None,
+                            window_every=c.sliding_window_every if windows else None)
 
     @cached_property
     def layer_kinds(self) -> tuple[LayerKind, ...]:

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solver.errors import InputError
+from solver.limits import Deadline
 from solver.problem import PlanningProblem
 from solver.tables import CandidateTable
 
 INF = np.iinfo(np.int64).max // 4
+MAX_ORACLE_LAYERS = 2_048  # (L + 1)^2 int64 matrices: 34 MB each at this depth
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class OracleResult:
     table: CandidateTable | None
     boundaries: list[int]
     candidates_checked: int
+    complete: bool = True  # False: stopped at the deadline (not proven)
 
 
 class _Matrices:
@@ -116,15 +120,33 @@ def best_split(problem: PlanningProblem, table: CandidateTable,
     return best
 
 
-def solve_exhaustive(problem: PlanningProblem) -> OracleResult:
-    """The optimum over every candidate; ties go to the lowest candidate index."""
+def split_cells(problem: PlanningProblem, pp: int) -> int:
+    """Work of one min-max DP pass of `best_split`: pp stages x (L + 1)^2 (start, end) pairs."""
+    return pp * (problem.num_layers + 1) ** 2
+
+
+def check_size(problem: PlanningProblem) -> None:
+    """The oracle holds (L + 1)^2 matrices per layer kind: refuse models too deep for it."""
+    if problem.num_layers > MAX_ORACLE_LAYERS:
+        raise InputError(problem.condition.source, "--method",
+                         f"exhaustive keeps (L + 1)^2 split matrices; {problem.num_layers} layers "
+                         f"exceed its limit of {MAX_ORACLE_LAYERS} (use --method cp-sat)")
+
+
+def solve_exhaustive(problem: PlanningProblem, deadline: Deadline | None = None) -> OracleResult:
+    """The optimum over every candidate; ties go to the lowest candidate index. When the run's
+    deadline passes first, the best plan so far (`complete` False)."""
+    check_size(problem)
     best_obj: int | None = None
     best_table: CandidateTable | None = None
     best_bounds: list[int] = []
-    for table in problem.tables:
+    for index in range(problem.num_candidates):
+        if deadline is not None and deadline.check("exhaustive search"):
+            return OracleResult(best_obj, best_table, best_bounds, index, complete=False)
+        table = problem.table(index)
         result = best_split(problem, table, cutoff=best_obj)
         if result is None:
             continue
         if best_obj is None or result.objective < best_obj:
             best_obj, best_table, best_bounds = result.objective, table, result.boundaries
-    return OracleResult(best_obj, best_table, best_bounds, len(problem.tables))
+    return OracleResult(best_obj, best_table, best_bounds, problem.num_candidates)

@@ -3,7 +3,8 @@
 Variables
   use[c]            one-hot over candidates (AddExactlyOne)
   boundary[P][s]    stage s of a P-stage pipeline holds layers [boundary[P][s], boundary[P][s+1])
-  count[P][s][k]    layers of kind k before boundary s (AddElement on constant prefix arrays)
+  count[P][s][k]    layers of kind k before boundary s, in closed form from the layer pattern
+                    (architecture.LayerPattern: max and division constraints, none of size L)
   max_prefill[c], max_decode[c], tpot[c]  per-candidate bottlenecks (0 unless chosen)
 Objective (integer, tables.py units): sum_c  SP_c*use[c] + (m_p-1)*max_prefill[c] + out*tpot[c]
 which equals TTFT + out*TPOT of the chosen candidate in its own units (OBJECTIVE_SCALE x objective).
@@ -285,6 +286,7 @@ class PlacementModel:
         self._use: dict[int, cp_model.IntVar] = {}
         self._boundary: dict[int, list[cp_model.IntVar]] = {}
         self._count: dict[int, list[list[cp_model.LinearExprT]]] = {}
+        self._aux: list[cp_model.IntVar] = []  # helper variables of the layer-pattern counts
         self._objective_terms: list[cp_model.LinearExprT] = []
         self._add_candidate_choice()
         for pp in sorted({t.pp for t in self.tables}):
@@ -328,23 +330,37 @@ class PlacementModel:
         for s in range(pp):
             self.model.add(b[s + 1] >= b[s] + 1)
         self._boundary[pp] = b
-        counts: list[list[cp_model.LinearExprT]] = []
-        for s in range(pp + 1):
-            row: list[cp_model.LinearExprT] = []
-            for kind in self.problem.kinds:
-                prefix = self.problem.prefix_counts[kind]
-                if s == 0:
-                    row.append(0)
-                elif s == pp:
-                    row.append(prefix[n])
-                elif prefix[n] == 0:
-                    row.append(0)
-                else:
-                    var = self.model.new_int_var(0, prefix[n], f"count_pp{pp}_{s}_{kind.label}")
-                    self.model.add_element(b[s], prefix, var)
-                    row.append(var)
-            counts.append(row)
+        totals = self.problem.counts(0, n)
+        counts: list[list[cp_model.LinearExprT]] = [[0] * len(self.problem.kinds)]
+        counts += [self._kinds_before(b[s], (s, n - (pp - s)), f"pp{pp}_{s}") for s in range(1, pp)]
+        counts.append(list(totals))
         self._count[pp] = counts
+
+    def _kinds_before(self, boundary: cp_model.IntVar, domain: tuple[int, int],
+                      name: str) -> list[cp_model.LinearExprT]:
+        """Layers of each kind before `boundary`, by the closed-form layer pattern: one max or
+        division constraint per rule, whatever the number of layers."""
+        n = self.problem.num_layers
+
+        def clip(expr: cp_model.LinearExprT) -> cp_model.IntVar:
+            var = self.model.new_int_var(0, n, f"clip_{name}_{len(self._aux)}")
+            self.model.add_max_equality(var, [expr, 0])
+            self._aux.append(var)
+            return var
+
+        def ceil_div(expr: cp_model.LinearExprT, d: int) -> cp_model.IntVar:
+            var = self.model.new_int_var(0, n, f"ceil_{name}_{len(self._aux)}")
+            self.model.add_division_equality(var, expr + d - 1, d)
+            self._aux.append(var)
+            return var
+
+        by_key = self.problem.pattern.counts_before(boundary, clip, ceil_div, domain)
+        out: list[cp_model.LinearExprT] = []
+        for kind in self.problem.kinds:
+            var = self.model.new_int_var(0, n, f"count_{name}_{kind.label}")
+            self.model.add(var == by_key[self.problem.pattern.key(kind)])
+            out.append(var)
+        return out
 
     def _add_candidate(self, t: CandidateTable) -> None:
         bnd = self.bounds[t.index]
@@ -394,6 +410,8 @@ class PlacementModel:
         """Solve within `work_limit` (deterministic time; default settings.plan_work) and the
         run's deadline."""
         work_limit = settings.plan_work if work_limit is None else work_limit
+        if settings.deadline is not None and settings.deadline.check(stage):
+            return CpSatResult("unknown", None, None, None, [], 0.0, self.screening, "time")
         self._add_hint()
         solver = new_cp_solver(work_limit, settings.deadline, workers=settings.num_workers,
                                seed=settings.random_seed, log=settings.log_search_progress)
@@ -412,25 +430,41 @@ class PlacementModel:
         return CpSatResult(status, objective, best_bound, chosen, bounds, work, self.screening, stopped)
 
 
+# The core puts every candidate into one model (three constraints per pipeline stage each); above
+# this many stages in total it is not built, and the screening counts name what binds instead.
+MAX_CORE_STAGE_ROWS = 100_000
+MAX_CORE_SOLVES = 24  # feasibility checks for one core (CP-SAT's deterministic time misses presolve)
+
+
 def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
                      work_limit: float = CORE_WORK) -> list[str] | None:
     """Constraint families that together make the problem infeasible, from CP-SAT's sufficient
-    assumptions (single worker, every candidate in the model). None when not proven within the
-    work limit (deterministic, shared by all solves) or the deadline."""
+    assumptions (single worker, every candidate in the model), minimized by deletion: first a
+    whole group (every "memory on pipeline stage" family), then one family at a time. None when
+    not proven within the limits: work (deterministic time and solve count) or the deadline."""
     if not problem.num_candidates:
         return None
+    rows = int(problem.table_grid().pp.sum())
+    if rows > MAX_CORE_STAGE_ROWS:
+        log.info("infeasibility core skipped: %d stage rows over all candidates", rows)
+        return None
     model = PlacementModel(problem, presolve_candidates(problem, screen=False), with_assumptions=True)
-    used = 0.0
+    spent = {"work": 0.0, "solves": 0}
+
+    def out_of_work() -> bool:
+        return (spent["work"] >= work_limit or spent["solves"] >= MAX_CORE_SOLVES
+                or (deadline is not None and deadline.check("infeasibility core")))
 
     def infeasible_with(literals: list[cp_model.IntVar]) -> list[int] | None:
         """Sufficient assumption indices if infeasible with only `literals` enforced."""
-        nonlocal used
         model.model.clear_assumptions()
         model.model.add_assumptions(literals)
-        solver = new_cp_solver(max(0.0, work_limit - used), deadline)
+        solver = new_cp_solver(max(0.0, work_limit - spent["work"]), deadline)
         solver.parameters.stop_after_first_solution = True  # feasibility is all that is asked
+        solver.parameters.cp_model_presolve = False  # 10x faster here, and its work is not counted
         status = status_of(solver, solver.solve(model.model), model.model)
-        used += solver.deterministic_time
+        spent["work"] += solver.deterministic_time
+        spent["solves"] += 1
         stop_reason(solver, status, deadline, "infeasibility core")
         if status != "infeasible":
             return None
@@ -441,11 +475,12 @@ def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
     if core is None:
         return None
     kept = [by_index[i] for i in core if i in by_index]
-    # deletion-based minimization: drop each family whose removal keeps the problem infeasible
-    for literal in list(kept):
-        if used >= work_limit or (deadline is not None and deadline.check("infeasibility core")):
-            break
-        trial = [v for v in kept if v is not literal]
+    memory = [v for name, v in model._family.items() if name.startswith("memory on")]
+    groups = [memory] if len([v for v in kept if v in memory]) > 1 else []
+    for group in groups + [[v] for v in list(kept)]:
+        trial = [v for v in kept if all(v is not g for g in group)]
+        if len(trial) == len(kept) or out_of_work():
+            continue
         if infeasible_with(trial) is not None:
             kept = trial
     names = {var.index: name for name, var in model._family.items()}

@@ -42,7 +42,10 @@ PLACEMENT_MIN_SOLVE_WORK = 0.05  # below this a search cannot even load the hint
 # replicas x GPUs above which CP-SAT is not tried: measured, it never improved on its hint at 288 x 72
 # (20,736 booleans, 5 s) nor at 288 x 36; it settles 256 x 8 and 256 x 32 within a second
 PLACEMENT_MAX_BOOLEANS = 10_000
-SWAP_DESCENT_CELLS = 20_000_000  # (replica, replica) pairs examined by one swap descent
+# (replica, replica) pairs a swap descent may examine (numpy, ~20M per second): per packing, and
+# for all packings of one problem; beyond them the greedy packing stays
+SWAP_DESCENT_CELLS = 2_000_000
+PLACEMENT_DESCENT_CELLS = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -157,14 +160,14 @@ def _lower_bound(items: list[tuple[int, float]], weights: list[int], ep: int, sl
 
 
 def swap_descent(experts: list[int], weights: list[int], assignment: list[int], ep: int,
-                 max_cells: int = SWAP_DESCENT_CELLS) -> tuple[list[int], int]:
+                 max_cells: int = SWAP_DESCENT_CELLS) -> tuple[list[int], int, int]:
     """Lower the most loaded GPU by swapping one of its replicas with a lighter replica elsewhere.
 
     Each move takes the swap that leaves the lower maximum of the two GPUs involved (ties: first
     in item order), never creates a new peak and never puts two replicas of an expert on one GPU,
-    so (peak, GPUs at the peak) falls with every move. Stops when no swap helps or after examining
-    `max_cells` (replica, replica) pairs: a work count, so the result does not depend on the
-    machine. Returns the assignment and the number of moves.
+    so (peak, GPUs at the peak) falls with every move. Stops when no swap helps or before a move
+    would take the (replica, replica) pairs examined past `max_cells`: a work count, so the result
+    does not depend on the machine. Returns the assignment, the number of moves and the cells examined.
     """
     a = np.array(assignment, dtype=np.int64)
     w = np.array(weights, dtype=np.int64)
@@ -176,10 +179,12 @@ def swap_descent(experts: list[int], weights: list[int], assignment: list[int], 
         hosts[g].add(expert)
     never = np.iinfo(np.int64).max
     moves = cells = 0
-    while cells < max_cells:
+    while True:
         g = int(np.argmax(load))
         peak = load[g]
         mine, other = np.flatnonzero(a == g), np.flatnonzero(a != g)
+        if cells + len(mine) * len(other) > max_cells:
+            break
         cells += len(mine) * len(other)
         gain = w[mine][:, None] - w[other][None, :]
         raised = load[a[other]][None, :] + gain
@@ -189,7 +194,7 @@ def swap_descent(experts: list[int], weights: list[int], assignment: list[int], 
             flat = int(np.argmin(score))
             i, j = divmod(flat, len(other))
             if score[i, j] == never:
-                return a.tolist(), moves
+                return a.tolist(), moves, cells
             item, swapped = int(mine[i]), int(other[j])
             h = int(a[swapped])
             if experts[item] not in hosts[h]:
@@ -203,7 +208,7 @@ def swap_descent(experts: list[int], weights: list[int], assignment: list[int], 
         load[g] -= gain[i, j]
         load[h] += gain[i, j]
         moves += 1
-    return a.tolist(), moves
+    return a.tolist(), moves, cells
 
 
 @dataclass
@@ -223,9 +228,12 @@ class PackingProblem:
     assignment: list[int]  # best packing found: the greedy, or the greedy after swap_descent
     peak: int
     method: str  # uniform | greedy | swaps
+    descent_cells: int = 0  # work of the swap descent
 
     @classmethod
-    def of(cls, loads: list[float], ep: int, redundant_experts: int) -> PackingProblem:
+    def of(cls, loads: list[float], ep: int, redundant_experts: int,
+           descent_cells: int = SWAP_DESCENT_CELLS) -> PackingProblem:
+        """Replica counts, greedy packing and bound; a swap descent of at most `descent_cells`."""
         share = normalized(loads)
         slots_total = len(share) + redundant_experts
         if slots_total % ep:
@@ -241,12 +249,14 @@ class PackingProblem:
         greedy_peak = _peak(greedy, weights, ep)
         bound = _lower_bound(items, weights, ep, slots)
         assignment, peak, method = greedy, greedy_peak, "uniform" if ep == 1 else "greedy"
-        if ep > 1 and greedy_peak > bound + 1:
-            improved, moves = swap_descent([x for x, _ in items], weights, greedy, ep)
+        cells = 0
+        if ep > 1 and greedy_peak > bound + 1 and descent_cells > 0:
+            improved, moves, cells = swap_descent([x for x, _ in items], weights, greedy, ep,
+                                                  descent_cells)
             if moves:
                 assignment, peak, method = improved, _peak(improved, weights, ep), "swaps"
         return cls(share, ep, slots, replicas, items, weights, greedy, greedy_peak, bound,
-                   assignment, peak, method)
+                   assignment, peak, method, cells)
 
     @property
     def optimal(self) -> bool:
@@ -418,7 +428,8 @@ class PlacementWork:
 
     searches: int = 0
     improved: int = 0
-    work: float = 0.0
+    work: float = 0.0  # CP-SAT deterministic time
+    descent_cells: int = 0
     skipped_for_budget: int = 0
     skipped_for_size: int = 0
     deadline_hit: bool = False
@@ -436,10 +447,16 @@ def place_all_degrees(load_vectors: list[list[float]], eps: list[int], redundant
     distinct: dict[tuple[float, ...], int] = {}
     layer_of = [distinct.setdefault(tuple(v), len(distinct)) for v in load_vectors]
     vectors = [list(v) for v in distinct]
-    problems = {(ep, i): PackingProblem.of(v, ep, redundant_experts) for ep in eps
-                for i, v in enumerate(vectors)}
-    chosen = {key: p.placement() for key, p in problems.items()}
     report = PlacementWork()
+    problems: dict[tuple[int, int], PackingProblem] = {}
+    for ep in eps:
+        for i, v in enumerate(vectors):
+            cells = min(SWAP_DESCENT_CELLS, PLACEMENT_DESCENT_CELLS - report.descent_cells)
+            if deadline is not None and deadline.check("expert placement"):
+                report.deadline_hit, cells = True, 0
+            problems[(ep, i)] = p = PackingProblem.of(v, ep, redundant_experts, cells)
+            report.descent_cells += p.descent_cells
+    chosen = {key: p.placement() for key, p in problems.items()}
     queue = sorted((key for key, p in problems.items() if p.worth_searching),
                    key=lambda key: (problems[key].booleans, -problems[key].possible_gain, key))
     for key in queue:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from solver.formulation import (
     PlacementModel,
     Screening,
     SolverSettings,
+    _bounds,
     binding_families,
     presolve_candidates,
 )
@@ -21,7 +23,7 @@ from solver.limits import CANONICAL_SOLVE_WORK
 from solver.plan import Plan, SolverInfo, build_plan
 from solver.problem import PlanningProblem, build_problem
 from solver.shapes import ParallelShape, enumerate_shapes, shape_violations
-from solver.tables import OBJECTIVE_SCALE
+from solver.tables import OBJECTIVE_SCALE, CandidateTable
 from solver.verify import ConstraintCheck, verify_plan, violations
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ def _canonical(problem: PlanningProblem, screening: Screening, objective: int,
 
 
 def _fall_back_to_incumbent(result: CpSatResult, screening: Screening) -> CpSatResult:
-    """Time limit hit before CP-SAT reported a plan: return the balanced-split incumbent."""
+    """A search limit hit before CP-SAT reported a plan: return the balanced-split incumbent."""
     if screening.incumbent is None:
         raise InfeasibleError(
             "the time limit ran out before any plan was found",
@@ -123,6 +125,59 @@ def _infeasible(problem: PlanningProblem, screening: Screening | None,
     return InfeasibleError(f"no plan meets every hard constraint ({n} candidates tried)", binding)
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What an optimizer chose, before it becomes a Plan."""
+
+    table: CandidateTable
+    boundaries: list[int]
+    status: str
+    objective: int
+    bound: int | None
+    in_model: int
+    screening: Screening | None
+    limits: list[str]
+
+
+def _by_oracle(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
+    oracle = solve_exhaustive(problem, settings.deadline)
+    if oracle.table is None or oracle.objective is None:
+        if not oracle.complete:
+            raise InfeasibleError("the time limit ran out before any plan was found",
+                                  ["not proven infeasible: raise --time-limit"])
+        raise _infeasible(problem, presolve_candidates(problem), settings)
+    status, bound = ("optimal", oracle.objective) if oracle.complete else ("feasible", None)
+    return _Outcome(oracle.table, oracle.boundaries, status, oracle.objective, bound,
+                    problem.num_candidates, None, [])
+
+
+def _by_cpsat(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
+    screening = presolve_candidates(problem, settings.screen_candidates)
+    if not screening.kept:
+        raise _infeasible(problem, screening, settings)
+    result = PlacementModel(problem, screening).solve(settings)
+    if result.status == "unknown":
+        result = _fall_back_to_incumbent(result, screening)
+    if result.table is None or result.objective is None:
+        raise _infeasible(problem, screening, settings)
+    limits = ["work limit: plan search"] if result.stopped == "work" else []
+    objective, bound = result.objective, result.best_bound
+    if result.status != "optimal":  # the screening's bounds hold for every plan it kept
+        floor = min(_bounds(problem, t).objective_lb for t in screening.kept)
+        bound = floor if bound is None else max(bound, floor)
+        if bound >= objective:  # proven by the bounds after all
+            result = dataclasses.replace(result, status="optimal")
+    if result.status == "optimal":
+        canonical = _canonical(problem, screening, result.objective, settings)
+        if canonical.stopped == "work":
+            limits.append("work limit: canonical tie-break")
+        if canonical.table is not None:
+            result = canonical
+    assert result.table is not None
+    return _Outcome(result.table, result.boundaries, result.status, objective, bound,
+                    len(screening.kept), screening, limits)
+
+
 def solve(condition: Condition, method: str = "cp-sat",
           settings: SolverSettings | None = None) -> Solution:
     """Plan one condition. `settings.deadline` (started from `time_limit_s` when absent) is the
@@ -130,46 +185,23 @@ def solve(condition: Condition, method: str = "cp-sat",
     started = time.perf_counter()
     settings = (settings or SolverSettings()).with_deadline()
     problem = build_problem(condition, settings.deadline, settings.placement_work)
-    screening: Screening | None = None
-    limits: list[str] = []
-    if method == "exhaustive":
-        oracle = solve_exhaustive(problem)
-        if oracle.table is None or oracle.objective is None:
-            raise _infeasible(problem, presolve_candidates(problem), settings)
-        table, boundaries, status = oracle.table, oracle.boundaries, "optimal"
-        objective, bound, in_model = oracle.objective, oracle.objective, problem.num_candidates
-    else:
-        screening = presolve_candidates(problem, settings.screen_candidates)
-        if not screening.kept:
-            raise _infeasible(problem, screening, settings)
-        result = PlacementModel(problem, screening).solve(settings)
-        if result.status == "unknown":
-            result = _fall_back_to_incumbent(result, screening)
-        if result.table is None or result.objective is None:
-            raise _infeasible(problem, screening, settings)
-        if result.stopped == "work":
-            limits.append("work limit: plan search")
-        objective, bound, in_model = result.objective, result.best_bound, len(screening.kept)
-        if result.status == "optimal":
-            canonical = _canonical(problem, screening, result.objective, settings)
-            if canonical.stopped == "work":
-                limits.append("work limit: canonical tie-break")
-            if canonical.table is not None:
-                result = canonical
-        table, boundaries, status = result.table, result.boundaries, result.status
+    outcome = _by_oracle(problem, settings) if method == "exhaustive" else _by_cpsat(problem, settings)
+    limits = list(outcome.limits)
     if problem.placement_work.skipped_for_budget and not problem.placement_work.deadline_hit:
         limits.append("work limit: expert placement")
     assert settings.deadline is not None
     limits += [f"time limit: {stage}" for stage in settings.deadline.hits]
-    plan = build_plan(condition, table.costs.shape, table.costs.batch_size, boundaries, status,
-                      _solver_info(method, objective, bound, problem, in_model, screening, limits),
-                      problem.placements.get(table.costs.shape.ep))
+    table = outcome.table
+    info = _solver_info(method, outcome.objective, outcome.bound, problem, outcome.in_model,
+                        outcome.screening, limits)
+    plan = build_plan(condition, table.costs.shape, table.costs.batch_size, outcome.boundaries,
+                      outcome.status, info, problem.placements.get(table.costs.shape.ep))
     checks = verify_plan(condition, plan)
     failed = violations(checks)
     if failed:
         names = ", ".join(f"{c.name} ({c.value} vs {c.limit})" for c in failed)
         raise VerificationError(f"internal error: the verifier rejected the solver's plan: {names}")
-    return Solution(plan, checks, problem, screening, time.perf_counter() - started, settings)
+    return Solution(plan, checks, problem, outcome.screening, time.perf_counter() - started, settings)
 
 
 def _solver_info(method: str, objective: int, bound: int | None, problem: PlanningProblem,

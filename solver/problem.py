@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solver.architecture import Architecture, LayerKind
+from solver.architecture import Architecture, LayerKind, LayerPattern
 from solver.condition import DEGREE_NAMES, Condition
 from solver.cost import CostModel, ExpertLayout
 from solver.evaluate import Normalizers
@@ -83,6 +83,10 @@ class PlanningProblem:
     @property
     def num_layers(self) -> int:
         return len(self.layer_kinds)
+
+    @property
+    def pattern(self) -> LayerPattern:
+        return self.cost_model.arch.layer_pattern
 
     @property
     def num_candidates(self) -> int:

@@ -8,6 +8,7 @@ import pytest
 
 from solver.condition import load_condition
 from solver.formulation import SolverSettings
+from solver.limits import Deadline
 from solver.plan import build_plan
 from solver.planner import solve
 from solver.report import plan_json, render_all
@@ -41,13 +42,28 @@ def test_same_plan_across_runs_and_workers(name):
     assert len(texts) == 1
 
 
-def test_time_limit_returns_a_verified_plan():
-    condition = load_condition(ROOT / "conditions" / "mixtral8x22b-h100x16.yaml")
-    solution = solve(condition, settings=SolverSettings(time_limit_s=0.05, screen_candidates=False))
-    assert solution.plan.status in ("optimal", "feasible")
+def test_work_limit_returns_a_verified_plan_with_its_gap():
+    """A deterministic work limit too small for a proof: the same feasible plan every time, with
+    the screening's bound and the limit named in plan.json."""
+    condition = load_condition(ROOT / "conditions" / "llama70b-h100x8.yaml")
+    settings = SolverSettings(screen_candidates=False, plan_work=0.0)
+    plans = [solve(condition, settings=settings).plan for _ in range(2)]
+    assert plan_json(plans[0]) == plan_json(plans[1])
+    plan = plans[0]
+    assert plan.status == "feasible" and plan.solver.limits_hit == ["work limit: plan search"]
+    assert 0 < plan.solver.best_bound <= plan.solver.objective and plan.solver.gap > 0
+    assert not violations(verify_plan(condition, plan))
+
+
+def test_deadline_passed_before_the_search_returns_the_incumbent():
+    """The run's wall-clock deadline already passed: no search runs; the balanced-split incumbent,
+    verified, and plan.json says which stage the time limit cut."""
+    condition = load_condition(ROOT / "conditions" / "llama70b-h100x8.yaml")
+    solution = solve(condition, settings=SolverSettings(deadline=Deadline(0.0), screen_candidates=False))
+    plan = solution.plan
+    assert plan.status == "feasible" and "time limit: plan search" in plan.solver.limits_hit
+    assert plan.solver.best_bound <= plan.solver.objective
     assert not violations(solution.checks)
-    if solution.plan.status == "feasible":
-        assert solution.plan.solver.best_bound <= solution.plan.solver.objective
 
 
 def test_exhaustive_method_agrees_with_cpsat():
