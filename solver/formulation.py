@@ -28,7 +28,15 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from solver.cost import ceil_div, vmax, vmin
-from solver.limits import CORE_WORK, PLAN_SOLVE_WORK, Deadline, new_cp_solver, status_of, stop_reason
+from solver.limits import (
+    CORE_WORK,
+    PLAN_SOLVE_WORK,
+    Deadline,
+    DeadlineExceeded,
+    new_cp_solver,
+    status_of,
+    stop_reason,
+)
 from solver.placement import PLACEMENT_WORK
 from solver.problem import PlanningProblem
 from solver.tables import CandidateTable, objective_units
@@ -274,7 +282,9 @@ class PlacementModel:
     """Builds the CP-SAT model for the kept candidates; `solve()` returns a CpSatResult."""
 
     def __init__(self, problem: PlanningProblem, screening: Screening,
-                 with_assumptions: bool = False) -> None:
+                 with_assumptions: bool = False, deadline: Deadline | None = None) -> None:
+        """Builds the model; with a deadline, a build that outlasts it raises DeadlineExceeded
+        (only the infeasibility core builds models large enough for that to matter)."""
         self.problem = problem
         self.screening = screening
         self.model = cp_model.CpModel()
@@ -291,7 +301,9 @@ class PlacementModel:
         self._add_candidate_choice()
         for pp in sorted({t.pp for t in self.tables}):
             self._add_stage_boundaries(pp)
-        for t in self.tables:
+        for count, t in enumerate(self.tables):
+            if deadline is not None and count % 256 == 0:
+                deadline.enforce("infeasibility core")
             self._add_candidate(t)
         self.model.minimize(sum(self._objective_terms))
         if with_assumptions:
@@ -436,19 +448,35 @@ MAX_CORE_STAGE_ROWS = 100_000
 MAX_CORE_SOLVES = 24  # feasibility checks for one core (CP-SAT's deterministic time misses presolve)
 
 
-def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
-                     work_limit: float = CORE_WORK) -> list[str] | None:
-    """Constraint families that together make the problem infeasible, from CP-SAT's sufficient
-    assumptions (single worker, every candidate in the model), minimized by deletion: first a
-    whole group (every "memory on pipeline stage" family), then one family at a time. None when
-    not proven within the limits: work (deterministic time and solve count) or the deadline."""
+def _core_model(problem: PlanningProblem, deadline: Deadline | None) -> PlacementModel | None:
+    """Every candidate behind assumption literals; None when there are too many candidate stages
+    or the deadline passes while building."""
     if not problem.num_candidates:
         return None
     rows = int(problem.table_grid().pp.sum())
     if rows > MAX_CORE_STAGE_ROWS:
         log.info("infeasibility core skipped: %d stage rows over all candidates", rows)
         return None
-    model = PlacementModel(problem, presolve_candidates(problem, screen=False), with_assumptions=True)
+    try:
+        for index in range(problem.num_candidates):  # every full table, within the deadline
+            if deadline is not None and index % 256 == 0:
+                deadline.enforce("infeasibility core")
+            problem.table(index)
+        return PlacementModel(problem, Screening(kept=problem.tables), with_assumptions=True,
+                              deadline=deadline)
+    except DeadlineExceeded:
+        return None
+
+
+def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
+                     work_limit: float = CORE_WORK) -> list[str] | None:
+    """Constraint families that together make the problem infeasible, from CP-SAT's sufficient
+    assumptions (single worker, every candidate in the model), minimized by deletion: first a
+    whole group (every "memory on pipeline stage" family), then one family at a time. None when
+    not proven within the limits: work (deterministic time and solve count) or the deadline."""
+    model = _core_model(problem, deadline)
+    if model is None:
+        return None
     spent = {"work": 0.0, "solves": 0}
 
     def out_of_work() -> bool:

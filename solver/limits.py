@@ -57,6 +57,16 @@ class Deadline:
             return True
         return False
 
+    def enforce(self, stage: str) -> None:
+        """Raise DeadlineExceeded (recorded against `stage`) when no time remains."""
+        if self.check(stage):
+            raise DeadlineExceeded(stage)
+
+
+class DeadlineExceeded(Exception):  # noqa: N818 - a signal between stages, not a user error
+    """Raised inside a long step (building a large model) when the run's deadline passes; the
+    stage that started the step catches it and reports what it has."""
+
 
 def unlimited() -> Deadline:
     return Deadline(math.inf)
