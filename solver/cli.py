@@ -273,8 +273,8 @@ def batch_command(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a "
                                                 "local Ray instance)")] = None,
     method: Annotated[str, typer.Option(help="cp-sat or exhaustive")] = "cp-sat",
-    time_limit: Annotated[float, typer.Option(help="CP-SAT time limit per condition, seconds",
-                                              min=0.01)] = 60.0,
+    time_limit: Annotated[float, typer.Option(help="wall-clock safety net per condition (placement, "
+                                              "solving, rendering), seconds", min=0.01)] = 60.0,
     workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
 ) -> None:
     """Solve many condition files in parallel: plan folders, summary.csv/.parquet, report.html.
@@ -307,8 +307,8 @@ def sweep_command(
     executor: Annotated[str, typer.Option(help="local (processes) or ray")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
     method: Annotated[str, typer.Option(help="cp-sat or exhaustive")] = "cp-sat",
-    time_limit: Annotated[float, typer.Option(help="CP-SAT time limit per point, seconds",
-                                              min=0.01)] = 60.0,
+    time_limit: Annotated[float, typer.Option(help="wall-clock safety net per point (placement, "
+                                              "solving, rendering), seconds", min=0.01)] = 60.0,
     workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
 ) -> None:
     """What-if sweep: solve the cross product of --set values; summary, Pareto front and chart.

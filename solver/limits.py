@@ -68,10 +68,6 @@ class DeadlineExceeded(Exception):  # noqa: N818 - a signal between stages, not 
     stage that started the step catches it and reports what it has."""
 
 
-def unlimited() -> Deadline:
-    return Deadline(math.inf)
-
-
 def new_cp_solver(work_limit: float, deadline: Deadline | None, *, workers: int = 1, seed: int = 0,
                   log: bool = False) -> cp_model.CpSolver:
     """The one place a CpSolver is configured.

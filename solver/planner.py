@@ -171,8 +171,8 @@ def _by_cpsat(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
         canonical = _canonical(problem, screening, result.objective, settings)
         if canonical.stopped == "work":
             limits.append("work limit: canonical tie-break")
-        if canonical.table is not None:
-            result = canonical
+        if canonical.table is not None:  # objective <= the optimum: optimal, even if the index
+            result = dataclasses.replace(canonical, status="optimal")  # search stopped early
     assert result.table is not None
     return _Outcome(result.table, result.boundaries, result.status, objective, bound,
                     len(screening.kept), screening, limits)

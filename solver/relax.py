@@ -1,7 +1,7 @@
 """Why a condition is infeasible, and the smallest changes that make it feasible.
 
-Each relaxation changes one thing in the condition and solves again (the same planner, a short
-time limit), so every fix it reports is a plan that exists:
+Each relaxation changes one thing in the condition and solves again (the same planner, smaller
+deterministic work limits), so every fix it reports is a plan that exists:
 
     GPUs       fixed cluster: the fewest nodes of the same kind (num_nodes scanned upward from a
                weights-only memory bound); ample GPUs: the smallest max_gpus on the deployable grid

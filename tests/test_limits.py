@@ -173,3 +173,30 @@ def test_cli_time_limit_bounds_the_whole_run_and_says_when_it_was_hit(tmp_path):
     assert "time limit reached (0.01 s) in: expert placement" in result.output
     limits = json.loads((out / "plan.json").read_text())["solver"]["limits_hit"]
     assert "time limit: expert placement" in limits and "time limit: plan search" in limits
+
+
+# ---- the CpSolver factory ----------------------------------------------------------------------
+def test_cp_solver_factory_sets_every_limit_and_leaves_sigint_to_python():
+    from solver.limits import new_cp_solver
+
+    solver = new_cp_solver(2.5, Deadline(30.0), workers=3, seed=7, log=True)
+    p = solver.parameters
+    assert (p.max_deterministic_time, p.num_workers, p.random_seed) == (2.5, 3, 7)
+    assert 0 < p.max_time_in_seconds <= 30.0 and p.log_search_progress
+    assert not p.catch_sigint_signal
+
+
+def test_an_invalid_model_is_an_internal_error_not_unknown():
+    from ortools.sat.python import cp_model
+
+    from solver.limits import new_cp_solver, status_of
+
+    model = cp_model.CpModel()
+    model.new_int_var(0, 10, "x")
+    broken = model.proto.constraints.add()  # refers to a variable that does not exist
+    broken.linear.vars.append(5)
+    broken.linear.coeffs.append(1)
+    broken.linear.domain.extend([0, 1])
+    solver = new_cp_solver(1.0, None)
+    with pytest.raises(RuntimeError, match="CP-SAT rejected the model: Out of bound"):
+        status_of(solver, solver.solve(model), model)
