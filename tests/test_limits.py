@@ -200,3 +200,15 @@ def test_an_invalid_model_is_an_internal_error_not_unknown():
     solver = new_cp_solver(1.0, None)
     with pytest.raises(RuntimeError, match="CP-SAT rejected the model: Out of bound"):
         status_of(solver, solver.solve(model), model)
+
+
+def test_plan_json_has_no_wall_time_and_older_plans_still_load():
+    from solver.plan import Plan
+
+    condition = load_condition(ROOT / "conditions" / "llama70b-h100x8.yaml")
+    data = json.loads(plan_json(solve(condition).plan))
+    assert "seconds" not in data["solver"] and data["solver"]["limits_hit"] == []
+    older = json.loads(json.dumps(data))
+    older["solver"]["seconds"] = 1.23  # plan.json written before wall time left it
+    del older["solver"]["limits_hit"]
+    assert Plan.model_validate(older).solver == Plan.model_validate(data).solver
