@@ -7,11 +7,14 @@ import sys
 
 def main() -> None:
     try:
+        from solver.interrupts import checkpoint  # standard library only: imports in a moment
+
+        checkpoint("start-up")  # test hook (solver/interrupts.py); nothing without it
         from solver.cli import app
 
         app()
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted: nothing was written\n")
+    except KeyboardInterrupt as exc:
+        sys.stderr.write(f"interrupted: {getattr(exc, 'account', 'nothing was written')}\n")
         sys.exit(130)
 
 

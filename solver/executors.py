@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+import signal
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -48,10 +49,11 @@ def default_jobs() -> int:
 
 def run_tasks(
     fn: Callable[[Any], Any], tasks: Sequence[Any], spec: ExecutorSpec | None = None
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
+    """A generator: closing it (or an exception in it) stops the tasks still running."""
     spec = (spec or ExecutorSpec()).validate()
     if not tasks:
-        return iter(())
+        return _run_inline(fn, tasks)
     if spec.kind == "ray":
         return _run_ray(fn, tasks, spec)
     jobs = min(spec.jobs or default_jobs(), len(tasks))
@@ -77,10 +79,17 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the driver, which stops them (a worker interrupted while idle would
+    print a traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_processes(
     fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int
 ) -> Iterator[tuple[int, Any]]:
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context())
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_ignore_sigint)
+    finished = False
     try:
         futures: dict[Future[Any], int] = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
         pending = set(futures)
@@ -91,8 +100,26 @@ def _run_processes(
                     yield futures[future], future.result()
                 except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, pickling errors
                     yield futures[future], exc
+        finished = True
     finally:
+        if not finished:  # Ctrl-C or an error in the driver: stop the solves still running
+            _terminate_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Workers only return strings (the driver writes every file), so stopping them loses nothing
+    but their unfinished solves. Python 3.14 has pool.terminate_workers(); before, the pool's
+    process table is the only handle on them."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list(getattr(pool, "_processes", {}).values()):
+        try:
+            process.terminate()
+        except (OSError, AttributeError):
+            continue
 
 
 def ray_available() -> str | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
+from solver.interrupts import stop_on_sigint
 from solver.problem import PlanningProblem
 from solver.tables import CandidateTable
 
@@ -305,6 +306,8 @@ class PlacementModel:
     def solve(self, settings: SolverSettings) -> CpSatResult:
         self._add_hint()
         solver = cp_model.CpSolver()
+        solver.parameters.catch_sigint_signal = False  # Ctrl-C stays Python's (KeyboardInterrupt)
+        stop_on_sigint(solver)
         solver.parameters.max_time_in_seconds = settings.time_limit_s
         solver.parameters.num_workers = settings.num_workers
         solver.parameters.random_seed = settings.random_seed
@@ -341,6 +344,8 @@ def binding_families(problem: PlanningProblem, time_limit_s: float = 10.0) -> li
         model.model.clear_assumptions()
         model.model.add_assumptions(literals)
         solver = cp_model.CpSolver()
+        solver.parameters.catch_sigint_signal = False  # Ctrl-C stays Python's (KeyboardInterrupt)
+        stop_on_sigint(solver)
         solver.parameters.num_workers = 1
         solver.parameters.stop_after_first_solution = True  # feasibility is all that is asked
         solver.parameters.max_time_in_seconds = max(0.1, deadline - time.monotonic())

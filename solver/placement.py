@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
+from solver.interrupts import stop_on_sigint
+
 LOAD_SCALE = 100_000  # integer load units for the total load of one layer (1e-5 resolution)
 
 
@@ -140,6 +142,8 @@ def _cp_sat_pack(items: list[tuple[int, float]], ep: int, slots: int, hint: list
     model.minimize(peak)
     _add_hint(model, on, load, peak, items, hint, weights)
     solver = cp_model.CpSolver()
+    solver.parameters.catch_sigint_signal = False  # Ctrl-C stays Python's (KeyboardInterrupt)
+    stop_on_sigint(solver)
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 0

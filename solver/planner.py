@@ -17,6 +17,7 @@ from solver.formulation import (
     binding_families,
     presolve_candidates,
 )
+from solver.interrupts import keeps_python_sigint
 from solver.plan import Plan, SolverInfo, build_plan
 from solver.problem import PlanningProblem, build_problem
 from solver.shapes import ParallelShape, enumerate_shapes, shape_violations
@@ -117,6 +118,7 @@ def _infeasible(problem: PlanningProblem, screening: Screening | None,
     return InfeasibleError(f"no plan meets every hard constraint ({n} candidates tried)", binding)
 
 
+@keeps_python_sigint
 def solve(condition: Condition, method: str = "cp-sat",
           settings: SolverSettings | None = None) -> Solution:
     settings = settings or SolverSettings()

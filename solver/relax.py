@@ -28,8 +28,10 @@ from typing import Any
 from solver.architecture import Architecture
 from solver.cards import BYTES_PER_ELEMENT
 from solver.condition import DEGREE_NAMES, MAX_GPUS, Condition, build_condition
+from solver.display import for_markdown, markdown_code
 from solver.errors import InfeasibleError, InputError
 from solver.formulation import SolverSettings
+from solver.interrupts import checkpoint
 from solver.plan import Plan
 from solver.planner import solve
 
@@ -72,9 +74,9 @@ class InfeasibilityReport:
 
     def markdown(self) -> str:
         out = [
-            f"# Infeasible: {self.name}",
+            f"# Infeasible: {for_markdown(self.name)}",
             "",
-            f"Source: `{self.source}`",
+            f"Source: {markdown_code(self.source)}",
             "",
             "No plan meets every hard constraint of this condition.",
             "",
@@ -165,6 +167,7 @@ class _Search:
                 self.settings, time_limit_s=min(self.settings.time_limit_s, remaining),
                 name_binding_core=False,  # only feasibility matters while searching for fixes
             )
+            checkpoint("relaxing")
             self.solves += 1
             return solve(relaxed, settings=settings).plan
         except (InfeasibleError, InputError):
