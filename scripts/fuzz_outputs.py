@@ -192,24 +192,28 @@ def start(run: Run, cwd: Path, home: Path) -> Run:
     return run
 
 
-def wait_for(run: Run, marker: str) -> bool:
-    """Read stderr until a line starts with `marker` (the program's own readiness line);
-    False when the run ended first."""
-    assert run.proc is not None and run.proc.stderr is not None
+def wait_for(run: Run, marker: str, stream: str = "stderr") -> bool:
+    """Read `stream` until a line starts with `marker` (the program's own readiness line: "solving
+    ..." and the pause hook on stderr, "batch: ..." and "sweep: ..." on stdout); False when the
+    run ended first."""
+    assert run.proc is not None
+    pipe = run.proc.stderr if stream == "stderr" else run.proc.stdout
+    assert pipe is not None
     seen = []
-    for line in run.proc.stderr:
+    found = False
+    for line in pipe:
         seen.append(line)
         if line.startswith(marker):
-            run.stderr = "".join(seen)
-            return True
-    run.stderr = "".join(seen)
-    return False
+            found = True
+            break
+    setattr(run, stream, getattr(run, stream) + "".join(seen))
+    return found
 
 
 def finish(run: Run) -> Run:
     assert run.proc is not None
     out, err = run.proc.communicate(timeout=WAIT_S)
-    run.stdout, run.stderr, run.code = out, run.stderr + err, run.proc.returncode
+    run.stdout, run.stderr, run.code = run.stdout + out, run.stderr + err, run.proc.returncode
     return run
 
 
@@ -275,8 +279,11 @@ def _attack_signal(rng: random.Random, work: Path, home: Path, out: Path,
         args[1] = str(INFEASIBLE)
         pause = f"relaxing:{rng.randint(1, 3)}"
     run = start(Run(args, pause), work, home)
-    marker = "paraplan-test: paused" if pause else ("solving" if kind == "solve" else "")
-    ready = wait_for(run, marker) if marker else True
+    if pause:
+        ready = wait_for(run, "paraplan-test: paused")
+    else:
+        ready = (wait_for(run, "solving") if kind == "solve"
+                 else wait_for(run, f"{kind}:", stream="stdout"))
     if ready and not pause:
         time.sleep(rng.uniform(0.0, 1.5))
     send(run, signum)
@@ -340,19 +347,19 @@ def run_case(seed: int, index: int, workdir: Path) -> Outcome:
         kind = rng.choice(["solve", "batch", "sweep"])
         finished = True
         if attack == "plain":
-            first = paraplan(command(rng, kind, str(out)), project, home)
+            first = paraplan(command(rng, kind, str(out)), work, home)
             second = paraplan(command(rng, rng.choice(["solve", "batch", "sweep"]), str(out)),
-                              project, home)
+                              work, home)
             what, problems = f"{kind} then {second.args[0]}", contract(first) + contract(second)
-            if colliding and out == project and 0 in (first.code, second.code):
-                problems += _collision_check(first, second, colliding)
+            if out == project:
+                problems += _collision_check([first, second], colliding)
         elif attack == "race":
             what, problems = _attack_race(rng, work, home, out)
         else:
             what, problems = _attack_signal(rng, work, home, out, kind)
             problems += user_changes(before, snapshot(work))
             problems += unaccounted(work, before, finished=False)
-            recovery = paraplan(command(rng, kind, str(out)), project, home)
+            recovery = paraplan(command(rng, kind, str(out)), work, home)
             problems += contract(recovery)
             what += f", recovery exit {recovery.code}"
         problems += user_changes(before, snapshot(work))
@@ -362,14 +369,19 @@ def run_case(seed: int, index: int, workdir: Path) -> Outcome:
     return Outcome("ok" if not problems else "broken", f"{attack}: {what}", problems)
 
 
-def _collision_check(first: Run, second: Run, colliding: list[str]) -> list[str]:
-    """A run that succeeded beside a colliding user file must not have written that name."""
+def _collision_check(runs: list[Run], colliding: list[str]) -> list[str]:
+    """A run that would write a name the user's own file holds is refused, before solving."""
     problems = []
-    for run in (first, second):
-        if run.code in (0, 2):
-            for name in colliding:
-                if f"wrote {name}" in run.stdout or f"/{name}\n" in run.stdout:
-                    problems.append(f"{run.args[0]} wrote over the user's {name}")
+    for run in runs:
+        kind, export = run.args[0], "--export" in run.args
+        for name in colliding:
+            refused = (name == "report.html" or (name == "plan.md" and kind == "solve")
+                       or (name == "summary.csv" and kind != "solve")
+                       or (name == "launch" and export))
+            if refused and (run.code != 1 or "already exists" not in run.stderr
+                            or "solving" in run.stderr):
+                problems.append(f"{' '.join(run.args[:1])} beside the user's {name}: not refused "
+                                f"before solving (exit {run.code}):\n{run.stderr[-800:]}")
     return problems
 
 

@@ -31,6 +31,7 @@ from solver.regret import regret_of
 from solver.relax import explain_infeasibility
 from solver.report import render_all
 from solver.writer import (
+    FINISHED,
     INFEASIBILITY_FILE,
     LAUNCH_FOLDER,
     MANIFEST,
@@ -57,9 +58,13 @@ def _err(message: str) -> None:
 
 
 def _interrupted(exc: KeyboardInterrupt) -> str:
-    """The interrupt message: what the output folder holds (OutputInterrupted says), else nothing
-    was written (the interrupt came before any output folder was opened)."""
-    return f"interrupted: {getattr(exc, 'account', 'nothing was written')}"
+    """The interrupt message: what the output folder holds (OutputInterrupted says); else the
+    folders already finished (the interrupt came while printing the summary); else nothing."""
+    if hasattr(exc, "account"):
+        return f"interrupted: {exc.account}"
+    if FINISHED:
+        return f"interrupted: {', '.join(map(str, FINISHED))} written completely before stopping"
+    return "interrupted: nothing was written"
 
 
 def handles_errors(func: F) -> F:
@@ -67,6 +72,7 @@ def handles_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        FINISHED.clear()  # one command per process, except under CliRunner
         try:
             return func(*args, **kwargs)
         except typer.Exit:
@@ -237,9 +243,9 @@ def import_command(
         plan_path = output.with_name(f"{output.name.rsplit('.', 1)[0]}.plan.yaml")
         written.append(write_atomic(plan_path, imported.plan.to_yaml()))
     for path in written:
-        typer.echo(f"wrote {path}")
+        _say(f"wrote {path}")
     for line in imported.assumptions:
-        typer.echo(f"  assumed: {line}")
+        _say(f"  assumed: {line}")
 
 
 @app.command("schema")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -16,6 +17,8 @@ def main() -> None:
     except KeyboardInterrupt as exc:
         sys.stderr.write(f"interrupted: {getattr(exc, 'account', 'nothing was written')}\n")
         sys.exit(130)
+    finally:  # the command has ended and said so: a Ctrl-C while Python shuts down changes nothing
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":  # pragma: no cover

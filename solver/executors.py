@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from solver.errors import InputError
+from solver.interrupts import deferred_sigint, sigint_ignored
 
 EXECUTORS = ("local", "ray")
 PRELOAD = ["solver.batch"]
@@ -73,25 +74,36 @@ def _run_inline(fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tupl
 def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
+        from multiprocessing import forkserver
+
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
+        with sigint_ignored():  # the server (and every worker it forks) ignores Ctrl-C from birth
+            forkserver.ensure_running()
         return ctx
     return multiprocessing.get_context("spawn")
 
 
 def _ignore_sigint() -> None:
     """Workers leave Ctrl-C to the driver, which stops them (a worker interrupted while idle would
-    print a traceback)."""
+    print a traceback). Forked from a forkserver started with sigint_ignored they already do; the
+    spawn start method (no forkserver) needs this."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_processes(
     fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int
 ) -> Iterator[tuple[int, Any]]:
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_ignore_sigint)
     finished = False
+    pool: ProcessPoolExecutor | None = None
     try:
-        futures: dict[Future[Any], int] = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+        # Ctrl-C waits until the workers are up (about the forkserver's imports): interrupted while
+        # a worker is being forked, the driver would lose track of it and the orphan would print a
+        # traceback.
+        with deferred_sigint():
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(),
+                                       initializer=_ignore_sigint)
+            futures: dict[Future[Any], int] = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -102,9 +114,10 @@ def _run_processes(
                     yield futures[future], exc
         finished = True
     finally:
-        if not finished:  # Ctrl-C or an error in the driver: stop the solves still running
+        if pool is not None and not finished:  # Ctrl-C or an error in the driver: stop the solves
             _terminate_workers(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:

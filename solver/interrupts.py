@@ -131,6 +131,23 @@ def deferred_sigint() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored for the block (main thread only). A program started inside inherits the
+    ignored signal and Python then leaves it ignored: helper processes (a worker pool's forkserver
+    and resource tracker) never die of a terminal's Ctrl-C, even while their interpreter is still
+    starting (where Python could only stop with a "Fatal Python error"). Keep the block to a
+    fork and exec: a Ctrl-C for this process during it is lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
 def checkpoint(name: str) -> None:
     """The test hook described at TEST_PAUSE_ENV. A pause inside `deferred_sigint` ends early when
     a Ctrl-C is held back, so the run goes on to finish its files and then stops."""

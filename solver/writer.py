@@ -51,6 +51,9 @@ PARETO_CHART = "pareto.svg"  # sweeps only
 RUN_FOLDER_FILES = (*SUMMARY_FILES, PARETO_CHART, MANIFEST)
 
 Content = str | bytes
+# Output folders this process finished (solve's plan folder, a batch or sweep folder), for an
+# honest message when Ctrl-C comes after them.
+FINISHED: list[Path] = []
 
 
 def dump_json(data: Any) -> str:
@@ -73,6 +76,10 @@ def _sha256(path: Path) -> str | None:
 
 def _bytes(content: Content) -> bytes:
     return content.encode("utf-8") if isinstance(content, str) else content
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _is_temporary(name: str) -> bool:
@@ -241,7 +248,7 @@ class OutputFolder:
             self.created = not self.path.exists()
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock()
-            if not os.access(self.path, os.W_OK | os.X_OK):
+            if not _writable(self.path):
                 raise PermissionError(13, "Permission denied")
         except OSError as exc:
             self.release()
@@ -461,7 +468,8 @@ class OutputFolder:
     def write_plan_folder(self, name: str, files: dict[str, Content]) -> list[Path]:
         folder = None
         try:
-            with open_output(self.path / name, [*files, MANIFEST], option=self.option) as folder:
+            with open_output(self.path / name, [*files, MANIFEST], option=self.option,
+                             nested=True) as folder:
                 folder.commit(files)
         finally:
             if folder is not None and folder.committed is not None:  # also when interrupted
@@ -519,7 +527,7 @@ class OutputInterrupted(KeyboardInterrupt):
 
 def clear_plan_folder(folder: Path, option: str = "-o") -> list[str]:
     """Remove the paraplan files of a plan folder (not the user's), then the folder if empty."""
-    with open_output(folder, [], option=option) as out:
+    with open_output(folder, [], option=option, nested=True) as out:
         out.commit({})
         notes = out.notes
         (folder / MANIFEST).unlink(missing_ok=True)
@@ -530,15 +538,19 @@ def clear_plan_folder(folder: Path, option: str = "-o") -> list[str]:
 
 @contextmanager
 def open_output(path: Path, files: Iterable[str], folders: Iterable[str] = (),
-                folder_files: Iterable[str] = (), option: str = "-o") -> Iterator[OutputFolder]:
+                folder_files: Iterable[str] = (), option: str = "-o",
+                nested: bool = False) -> Iterator[OutputFolder]:
     """Check, create and lock an output folder, and refuse files that are not paraplan's, before
     anything is solved; `commit` on the yielded folder writes. An interrupt becomes an
-    OutputInterrupted saying what was and was not written."""
+    OutputInterrupted saying what was and was not written. `nested`: a plan folder of a batch or
+    sweep (its folder's message speaks for it)."""
     folder = OutputFolder(path, option)
     folder.open()
     try:
         folder.refuse_conflicts(files, folders, folder_files)
         yield folder
+        if folder.committed is not None and not nested:
+            FINISHED.append(folder.path)
     except KeyboardInterrupt:
         folder.abandon()
         raise OutputInterrupted(folder.account()) from None
