@@ -122,7 +122,7 @@ def solve_command(
     settings = SolverSettings(time_limit_s=time_limit, num_workers=workers, random_seed=seed,
                               log_search_progress=log_search)
     outdir = output if output is not None else Path("plans") / _safe_name(cond.name)
-    planned = [*PLAN_FILES, INFEASIBILITY_FILE, MANIFEST]
+    planned = [*PLAN_FILES, *([INFEASIBILITY_FILE] if explain else []), MANIFEST]
     with open_output(outdir, planned, [LAUNCH_FOLDER] if export else []) as out:
         _err(f"solving {cond.name} ({method}, time limit {time_limit:g} s) ...")
         try:

@@ -13,6 +13,7 @@ plain `fork` would copy in an undefined state.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -78,17 +79,36 @@ def _context() -> Any:
 
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
-        with sigint_ignored():  # the server (and every worker it forks) ignores Ctrl-C from birth
+        with sigint_ignored():  # the server ignores Ctrl-C, its workers until _worker_start
             forkserver.ensure_running()
         return ctx
     return multiprocessing.get_context("spawn")
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the driver, which stops them (a worker interrupted while idle would
-    print a traceback). Forked from a forkserver started with sigint_ignored they already do; the
-    spawn start method (no forkserver) needs this."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+# Ctrl-C in a worker: a KeyboardInterrupt while one of our tasks runs (it stops the CP-SAT search at
+# once, see interrupts.py, and the task's exception goes back to the driver), nothing otherwise.
+# Raised anywhere else, it would kill an idle worker with a traceback, or cut a result in half
+# while the worker sends it, after which the pool waits forever for the rest.
+_task_running = False
+
+
+def _worker_start() -> None:
+    signal.signal(signal.SIGINT, _interrupt_task)
+
+
+def _interrupt_task(signum: int, frame: Any) -> None:
+    if _task_running:
+        raise KeyboardInterrupt
+
+
+def _call(fn: Callable[[Any], Any], task: Any) -> Any:
+    """fn(task) in a worker, interruptible by Ctrl-C (and only it)."""
+    global _task_running
+    _task_running = True
+    try:
+        return fn(task)
+    finally:
+        _task_running = False
 
 
 def _run_processes(
@@ -102,8 +122,9 @@ def _run_processes(
         # traceback.
         with deferred_sigint():
             pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(),
-                                       initializer=_ignore_sigint)
-            futures: dict[Future[Any], int] = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
+                                       initializer=_worker_start)
+            futures: dict[Future[Any], int] = {pool.submit(_call, fn, t): i
+                                               for i, t in enumerate(tasks)}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -114,25 +135,20 @@ def _run_processes(
                     yield futures[future], exc
         finished = True
     finally:
-        if pool is not None and not finished:  # Ctrl-C or an error in the driver: stop the solves
-            _terminate_workers(pool)
+        if pool is not None and not finished:  # Ctrl-C or an error in the driver
+            _interrupt_workers(pool)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _terminate_workers(pool: ProcessPoolExecutor) -> None:
-    """Workers only return strings (the driver writes every file), so stopping them loses nothing
-    but their unfinished solves. Python 3.14 has pool.terminate_workers(); before, the pool's
-    process table is the only handle on them."""
-    terminate = getattr(pool, "terminate_workers", None)
-    if terminate is not None:
-        terminate()
-        return
-    for process in list(getattr(pool, "_processes", {}).values()):
-        try:
-            process.terminate()
-        except (OSError, AttributeError):
-            continue
+def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C to every worker (a terminal sends it to them too; `kill -INT` on the driver does
+    not): their running tasks stop and return, queued ones are cancelled by the shutdown. Workers
+    only return strings (the driver writes every file), so nothing is lost but unfinished solves.
+    The pool's process table is private; without it the shutdown waits for the running tasks."""
+    for pid in list(getattr(pool, "_processes", {}) or {}):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGINT)
 
 
 def ray_available() -> str | None:

@@ -128,8 +128,11 @@ class Manifest:
     notes: list[str] = field(default_factory=list)
 
     def owns(self, folder: Path, rel: str) -> bool:
+        """`rel` holds what paraplan wrote there (not through a symlinked subfolder)."""
         expected = {h for h in (self.sha256.get(rel), self.pending.get(rel)) if h}
-        return bool(expected) and _sha256(folder / rel) in expected
+        parents = Path(rel).parents
+        through_link = any((folder / p).is_symlink() for p in list(parents)[:-1])
+        return bool(expected) and not through_link and _sha256(folder / rel) in expected
 
     def listed(self) -> set[str]:
         return set(self.sha256) | set(self.pending)
@@ -158,11 +161,24 @@ class Manifest:
         if data.get("written_by") != WRITTEN_BY:
             return _legacy(folder, data)
         try:
-            return cls(sha256=dict(data.get("sha256", {})), pending=dict(data.get("pending", {})),
-                       folders=[str(f) for f in data.get("folders", [])],
+            return cls(sha256=_inside(data.get("sha256", {})), pending=_inside(data.get("pending", {})),
+                       folders=[f for f in data.get("folders", []) if _is_name(f)],
                        files=[str(f) for f in data["files"]], notes=list(data.get("notes", [])))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, AttributeError):
             return None
+
+
+def _is_name(name: Any) -> bool:
+    """One plain file or folder name: no separator, not '.', '..' or hidden tricks."""
+    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+            and "\\" not in name and "\0" not in name)
+
+
+def _inside(table: Any) -> dict[str, str]:
+    """The entries of a manifest's hash table that name a file inside the folder (a manifest
+    edited to list ../../somewhere is ignored there)."""
+    return {rel: digest for rel, digest in dict(table).items()
+            if isinstance(rel, str) and isinstance(digest, str) and all(map(_is_name, rel.split("/")))}
 
 
 def _legacy(folder: Path, data: dict[str, Any]) -> Manifest | None:
@@ -252,6 +268,9 @@ class OutputFolder:
                 raise PermissionError(13, "Permission denied")
         except OSError as exc:
             self.release()
+            if self.created:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
             raise self._error(f"cannot write in this folder: {exc.strerror or exc}") from None
         previous = Manifest.read(self.path)
         self.has_manifest = previous is not None
@@ -358,16 +377,17 @@ class OutputFolder:
         subfolders = sorted({rel.split("/")[0] for rel in data if "/" in rel})
         temporaries: dict[str, Path] = {}
         made: list[Path] = []
+        target = MANIFEST
         try:  # the manifest first: whatever is on disk after a kill, a manifest accounts for it
             self._write_manifest(Manifest(sha256=self.previous.sha256, pending=new,
                                           folders=sorted({*self._folders_kept([]), *subfolders}),
                                           files=self.previous.files))
             made = self._make_subfolders(subfolders)
-            for rel, blob in data.items():
-                temporaries[rel] = _write_temporary((self.path / rel).parent, blob)
+            for target, blob in data.items():
+                temporaries[target] = _write_temporary((self.path / target).parent, blob)
         except OSError as exc:
             self._discard(temporaries.values(), made)
-            raise self._error(f"cannot write {exc.filename or 'a file'}: {exc.strerror}") from None
+            raise self._error(f"cannot write {target}: {exc.strerror or exc}") from None
         except BaseException:
             self._discard(temporaries.values(), made)
             raise
@@ -396,6 +416,13 @@ class OutputFolder:
         self.committed = [*paths, manifest_path]
         self.notes = notes
         return self.committed
+
+    def clear(self) -> list[str]:
+        """Remove every paraplan file here (those the user changed stay) and the manifest."""
+        with deferred_sigint():
+            notes = self._retire_previous(set(), [])
+            (self.path / MANIFEST).unlink(missing_ok=True)
+        return notes
 
     def _make_subfolders(self, names: list[str]) -> list[Path]:
         made = []
@@ -483,7 +510,10 @@ class OutputFolder:
         sub = self.path / name
         if not sub.is_dir() or sub.is_symlink():
             return []
-        notes = clear_plan_folder(sub, self.option)
+        try:
+            notes = clear_plan_folder(sub, self.option)
+        except InputError as exc:  # locked by another run, unreadable: say so, go on
+            notes = [f"kept the earlier plan in {sub}: {exc.reason}"]
         if sub.is_dir():
             self.plan_folders.setdefault(name, [])
         return notes
@@ -526,11 +556,12 @@ class OutputInterrupted(KeyboardInterrupt):
 
 
 def clear_plan_folder(folder: Path, option: str = "-o") -> list[str]:
-    """Remove the paraplan files of a plan folder (not the user's), then the folder if empty."""
+    """Remove the paraplan files of a plan folder (never the user's) and its manifest, then the
+    folder when empty. Returns notes (files kept because the user changed them)."""
+    if Manifest.read(folder) is None:
+        return []  # nothing of paraplan's in it
     with open_output(folder, [], option=option, nested=True) as out:
-        out.commit({})
-        notes = out.notes
-        (folder / MANIFEST).unlink(missing_ok=True)
+        notes = out.clear()
     with contextlib.suppress(OSError):
         folder.rmdir()
     return notes

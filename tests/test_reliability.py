@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 from pathlib import Path
 
@@ -74,6 +75,27 @@ def test_a_file_the_user_edited_is_never_replaced_or_removed(tmp_path: Path) -> 
     assert (out / "plan.md").read_text() == "my edits\n"
     notes = json.loads((out / MANIFEST).read_text())["notes"]
     assert any("plan.md" in n and "changed since paraplan wrote it" in n for n in notes)
+
+
+def test_a_manifest_cannot_make_paraplan_touch_files_outside_its_folder(tmp_path: Path) -> None:
+    """A manifest edited (or planted) to list ../victim.txt with its true hash, or a launch/ the
+    user replaced by a symlink to their own folder: nothing outside the folder is removed."""
+    import hashlib
+
+    out, victim, mine = tmp_path / "plan", tmp_path / "victim.txt", tmp_path / "mine"
+    write_outputs(out, {"plan.json": "{}\n", "launch/vllm.sh": "serve\n"})
+    victim.write_text("precious\n")
+    mine.mkdir()
+    (mine / "vllm.sh").write_text("serve\n")  # the same content paraplan wrote
+    shutil.rmtree(out / "launch")
+    (out / "launch").symlink_to(mine)
+    data = json.loads((out / MANIFEST).read_text())
+    data["sha256"]["../victim.txt"] = hashlib.sha256(b"precious\n").hexdigest()
+    data["folders"] += ["..", "../mine"]
+    (out / MANIFEST).write_text(json.dumps(data))
+    write_outputs(out, {"plan.json": "{}\n"})
+    assert victim.read_text() == "precious\n" and (mine / "vllm.sh").read_text() == "serve\n"
+    assert (out / "launch").is_symlink()
 
 
 def test_failure_while_writing_leaves_the_previous_folder_intact(tmp_path: Path,
