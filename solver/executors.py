@@ -8,7 +8,8 @@ module-level function and the tasks plain picklable data: both travel to other p
 Local processes use the `forkserver` start method where it exists: a clean server process imports
 paraplan once (`solver.batch`, preloaded) and forks every worker from it, so workers start in
 milliseconds without inheriting the parent's threads (a progress bar, Ray's client, pytest's), which
-plain `fork` would copy in an undefined state.
+plain `fork` would copy in an undefined state. Ctrl-C: see `_task_running` and docs/design.md
+("Outputs", interrupts); closing the generator run_tasks returns stops the running tasks.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ search at once, and waits while paraplan renames its files into place.
 - `keeps_python_sigint` re-installs Python's handler after a call (the planner's `solve`), in case
   a native library replaced it anyway.
 - `deferred_sigint` holds a Ctrl-C back while the output files are renamed into place (a few
-  renames): the folder is then complete, and the KeyboardInterrupt is raised when the block ends.
+  renames) or a worker pool starts: the KeyboardInterrupt is raised when the block ends.
+- `sigint_ignored` starts helper processes (the pool's forkserver) that ignore Ctrl-C.
 - `checkpoint(name)` is a test hook (PARAPLAN_TEST_PAUSE, below), a no-op otherwise.
 """
 
@@ -124,9 +125,12 @@ def deferred_sigint() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
         pending = _deferral["pending"]
         _deferral.update(active=False, pending=False)
+        try:  # a Ctrl-C not yet seen by `hold` surfaces here, through the restored handler
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        except KeyboardInterrupt:
+            pending = True
         if pending:
             raise KeyboardInterrupt
 

@@ -303,10 +303,8 @@ def sweep_columns(
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return "under a second"
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return f"{max(1, round(seconds))} s"
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"

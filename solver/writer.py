@@ -8,12 +8,12 @@ The rules (docs/design.md, "Outputs"):
   made or wrote plan folders into (`folders`). A file is paraplan's when a manifest lists it with
   its current content; anything else is the user's and is never overwritten, moved or deleted. A
   file paraplan would write that exists and is not paraplan's stops the run before solving.
-- Writing: every file goes to a temporary `.paraplan-tmp-*.tmp` beside its target; the manifest is
-  rewritten with the new files as `pending`; the temporaries are renamed over their targets (with
-  Ctrl-C held back: a few renames); the previous run's files that this run did not write again are
-  removed when unchanged (kept, with a note, when the user edited them); the final manifest lists
-  this run's files. A run killed at any moment leaves only files a manifest accounts for, plus its
-  temporaries, which the next run removes.
+- Writing: the manifest is rewritten with the new files as `pending`; every file goes to a
+  temporary `.paraplan-tmp-*.tmp` beside its target; the temporaries are renamed over their
+  targets (with Ctrl-C held back: a few renames); the previous run's files that this run did not
+  write again are removed when unchanged (kept, with a note, when the user edited them); the final
+  manifest lists this run's files. A run killed at any moment leaves only files a manifest accounts
+  for, plus its temporaries, which the next run removes.
 - One run at a time per folder: an exclusive `flock` on the folder; a second run (solve, batch or
   sweep) stops at once with a message naming the folder.
 """
@@ -242,6 +242,33 @@ def check_output_folder(path: Path, option: str = "-o") -> None:
 # ---- the folder ----------------------------------------------------------------------------------
 
 
+def _open_locked(folder: Path) -> int | None:
+    """A descriptor of `folder` holding an exclusive flock (closing it drops the lock); None where
+    there is no flock (Windows). BlockingIOError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold a subfolder's lock for a moment."""
+    fd = _open_locked(folder)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 class OutputFolder:
     """A folder paraplan writes, locked for this run (see the module docstring)."""
 
@@ -275,24 +302,18 @@ class OutputFolder:
         previous = Manifest.read(self.path)
         self.has_manifest = previous is not None
         self.previous = previous or Manifest()
-        for folder in [self.path, *(self.path / name for name in self.previous.folders)]:
-            if folder.is_dir() and not folder.is_symlink():
-                self._remove_temporaries(folder)
+        self._remove_temporaries(self.path)
+        for name in self.previous.folders:
+            self._remove_temporaries(self.path / name, lock=True)
 
     def _lock(self) -> None:
         try:
-            import fcntl
-        except ImportError:  # Windows: no lock (documented)
-            return
-        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._fd = _open_locked(self.path)
         except BlockingIOError:
-            self.release()
             raise self._error("another paraplan run (solve, batch or sweep) is writing this folder "
                               "right now; wait for it to finish or choose another folder") from None
-        if os.stat(self.path).st_ino != os.fstat(self._fd).st_ino:  # removed and made again
-            self.release()
+        if self._fd is not None and os.stat(self.path).st_ino != os.fstat(self._fd).st_ino:
+            self.release()  # the folder was removed (an empty one, by the run that made it) and made again
             raise self._error("another paraplan run removed this folder while this one opened it; "
                               "run again")
 
@@ -304,13 +325,22 @@ class OutputFolder:
     def _error(self, reason: str) -> InputError:
         return InputError(str(self.path), self.option, reason)
 
-    def _remove_temporaries(self, folder: Path) -> None:
-        """Temporaries of a killed run (only `.paraplan-tmp-*.tmp` regular files)."""
-        with contextlib.suppress(OSError), os.scandir(folder) as entries:
-            for entry in entries:
-                if _is_temporary(entry.name) and entry.is_file(follow_symlinks=False):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
+    def _remove_temporaries(self, folder: Path, lock: bool = False) -> None:
+        """Temporaries of a killed run (only `.paraplan-tmp-*.tmp` regular files). `lock`: a
+        subfolder, which a `solve -o` into it may be writing right now: only when it is free."""
+        if folder.is_symlink() or not folder.is_dir():
+            return
+        with contextlib.ExitStack() as stack:
+            if lock:
+                try:
+                    stack.enter_context(_locked(folder))
+                except (BlockingIOError, OSError):
+                    return
+            with contextlib.suppress(OSError), os.scandir(folder) as entries:
+                for entry in entries:
+                    if _is_temporary(entry.name) and entry.is_file(follow_symlinks=False):
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
 
     # -- what is whose
     def conflicts(self, files: Iterable[str], folders: Iterable[str] = (),
@@ -341,7 +371,7 @@ class OutputFolder:
             return []
         if sub.is_symlink() or not sub.is_dir():
             return [f"{name} already exists and is not a folder paraplan made"]
-        self._remove_temporaries(sub)
+        self._remove_temporaries(sub, lock=True)
         own = Manifest.read(sub)
         known = name in self.previous.folders or own is not None
         if not known and any(sub.iterdir()):
