@@ -92,7 +92,8 @@ def _write_temporary(folder: Path, data: bytes) -> Path:
     try:
         umask = os.umask(0)
         os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a plan file is ordinary
+        if hasattr(os, "fchmod"):  # POSIX: mkstemp makes 0600; a plan file is ordinary
+            os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
     except BaseException:
