@@ -11,6 +11,8 @@ after a failure.
     python scripts/fuzz.py                      # 10,000 library-level cases (load_condition)
     python scripts/fuzz.py --cli --cases 300    # through `paraplan solve`, time limit 1 s
     python scripts/fuzz.py --seed 7 --case 123 --show   # replay one case, print its input
+    python scripts/fuzz.py --outputs --cases 40  # attack output folders (scripts/fuzz_outputs.py):
+                                                 # pre-filled folders, bad -o, signals, races
 
 Case i of seed s is generated from random.Random(f"{s}:{i}") alone, so any case replays by itself.
 Exit status 0 when every case kept the contract, 1 otherwise (the failing inputs are printed and,
@@ -416,7 +418,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=1.0, help="CP-SAT limit with --cli")
     parser.add_argument("--show", action="store_true", help="print each case's input")
     parser.add_argument("--save", type=Path, default=None, help="write failing inputs here")
+    parser.add_argument("--outputs", action="store_true",
+                        help="attack output folders instead (scripts/fuzz_outputs.py)")
     args = parser.parse_args(argv)
+    if args.outputs:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import fuzz_outputs
+
+        return fuzz_outputs.main([f"--cases={args.cases if args.cases != 10_000 else 40}",
+                                  f"--seed={args.seed}", f"--start={args.start}",
+                                  *([f"--case={args.case}"] if args.case is not None else []),
+                                  *(["--show"] if args.show else [])])
 
     indexes = range(args.case, args.case + 1) if args.case is not None else range(
         args.start, args.start + args.cases)

@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import io
-import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,10 +27,19 @@ from typing import Any
 import pandas as pd
 
 from solver.condition import build_condition
+from solver.display import for_terminal
 from solver.errors import InfeasibleError, InputError, ParaplanError, VerificationError
 from solver.executors import ExecutorSpec, run_tasks
 from solver.loading import parse_mapping, read_text
-from solver.writer import dump_json, write_atomic, write_outputs
+from solver.writer import (
+    MANIFEST,
+    PLAN_FOLDER_FILES,
+    RUN_FOLDER_FILES,
+    SUMMARY_FILES,
+    Content,
+    OutputFolder,
+    open_output,
+)
 
 OK_STATUSES = ("optimal", "feasible")
 FAILED_STATUSES = ("infeasible", "invalid", "error")
@@ -205,6 +212,7 @@ class Entry:
     name: str = ""
     folder: str = ""
     default_name: str = ""
+    missing: bool = False  # a named path that does not exist, or a pattern that matches nothing
 
 
 def _is_plan_file(path: Path) -> bool:
@@ -250,6 +258,22 @@ def _folder_files(folder: Path) -> list[Path]:
     return found
 
 
+def _glob(pattern: str) -> list[Path]:
+    """Matches of a glob pattern (`**` for any depth) that do not descend into symlinked folders,
+    so a symlink loop cannot make it run forever; hidden files and folders are left out."""
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    root = Path(*parts[:fixed]) if fixed else Path(".")
+    rest = "/".join(parts[fixed:])
+    if not rest:
+        return [root] if root.exists() else []
+    try:
+        found = sorted(root.glob(rest))
+    except (OSError, ValueError):
+        return []
+    return [p for p in found if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+
+
 def _expand(matches: Sequence[Path]) -> Iterator[Path]:
     """Folders (recursively) and glob matches -> candidate condition files."""
     for match in matches:
@@ -287,15 +311,14 @@ def discover(inputs: Sequence[str | Path]) -> tuple[list[Entry], list[str]]:
         if path.is_file():
             add(path, named=True)
         elif path.is_dir() or glob.has_magic(text):
-            matches = (
-                [path] if path.is_dir() else sorted(map(Path, glob.glob(text, recursive=True)))
-            )
+            matches = [path] if path.is_dir() else _glob(text)
             for found in _expand(matches):
                 add(found, named=False)
             if not matches:
-                entries.append(Entry(text, error=f"{text}: no file matches this pattern"))
+                entries.append(Entry(text, error=f"{text}: no file matches this pattern",
+                                     missing=True))
         else:
-            entries.append(Entry(text, error=f"{text}: file not found"))
+            entries.append(Entry(text, error=f"{text}: no such file or folder", missing=True))
     _name_entries(entries)
     return entries, skipped
 
@@ -320,13 +343,10 @@ def _name_entries(entries: list[Entry]) -> None:
 
 def unique_folder(base: str, used: set[str]) -> str:
     folder, k = base, 2
-    while folder.lower() in used or folder.lower() in RESERVED:
+    while folder.lower() in used or folder.lower() in RUN_FOLDER_FILES:
         folder, k = f"{base}-{k}", k + 1
     used.add(folder.lower())
     return folder
-
-
-RESERVED = {"summary.csv", "summary.parquet", "report.html", "manifest.json", "pareto.svg"}
 
 
 # ---- progress ------------------------------------------------------------------------------------
@@ -351,6 +371,7 @@ def progress(
     done = {"n": 0}
     width = len(str(total))
     if tty and total:
+        from rich.markup import escape
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -371,14 +392,15 @@ def progress(
             task_id = bar.add_task(label, total=total, last="")
 
             def advance_bar(row: dict[str, Any]) -> None:
+                name = escape(for_terminal(row["name"]))  # user text: no escapes, no markup
                 if row["status"] not in OK_STATUSES:
                     bar.console.print(
-                        f"[red]{row['status']}[/red] {row['name']}: {_describe(row)}",
+                        f"[red]{row['status']}[/red] {name}: {escape(for_terminal(_describe(row)))}",
                         markup=True,
                         highlight=False,
                         soft_wrap=True,
                     )
-                bar.update(task_id, advance=1, last=f"{row['name']}: {row['status']}")
+                bar.update(task_id, advance=1, last=f"{name}: {row['status']}")
 
             yield advance_bar
         return
@@ -429,19 +451,15 @@ def frame_csv(frame: pd.DataFrame) -> str:
     return buffer.getvalue()
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> str | None:
-    """Write summary.parquet atomically; returns why it could not be written (pyarrow missing)."""
+def frame_parquet(frame: pd.DataFrame) -> bytes | str:
+    """summary.parquet's bytes, or why it cannot be written (pyarrow missing)."""
     try:
         import pyarrow  # noqa: F401
     except ImportError:
         return "summary.parquet not written: pyarrow is not installed (pip install pyarrow)"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return None
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 # ---- the batch -----------------------------------------------------------------------------------
@@ -463,95 +481,85 @@ class RunOutcome:
         return int(self.frame["status"].isin(OK_STATUSES).sum())
 
 
-def prepare_outdir(outdir: Path) -> Path:
-    outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise InputError(str(outdir), "-o", "exists and is not a folder")
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            str(outdir), "-o", f"cannot create the output folder: {exc.strerror}"
-        ) from None
-    return outdir
+@contextmanager
+def open_run_folder(outdir: Path, folders: Sequence[str], top: Sequence[str]) -> Iterator[OutputFolder]:
+    """The output folder of a batch or sweep, checked, created and locked before anything is
+    solved: `top` summary files and `folders` plan folders must be paraplan's where they exist."""
+    with open_output(Path(outdir), [*top, MANIFEST], folders, PLAN_FOLDER_FILES) as out:
+        out.plan_ahead(folders)
+        yield out
 
 
 def execute(
     tasks: Sequence[Task],
     folders: Sequence[str | None],
-    outdir: Path,
+    out: OutputFolder,
     spec: ExecutorSpec,
     advance: Callable[[dict[str, Any]], None],
     rows: list[dict[str, Any]],
     slots: Sequence[int],
-    written: list[Path],
 ) -> None:
-    """Run tasks; write each returned plan folder as it arrives; fill rows[slots[i]]."""
-    for i, outcome in run_tasks(run_task, tasks, spec):
-        task = tasks[i]
-        if isinstance(outcome, BaseException):
-            row = empty_row(
-                task.name,
-                task.source,
-                "error",
-                f"worker failed: {type(outcome).__name__}: {outcome}",
-            )
-        else:
-            row = outcome.row
-            folder = folders[i]
-            if outcome.files and folder:
-                try:
-                    written += write_outputs(outdir / folder, outcome.files)
-                    row["plan_dir"] = folder
-                except (OSError, ParaplanError) as exc:
-                    row.update(status="error", error=f"solved, but writing {folder} failed: {exc}")
-        if row["status"] not in OK_STATUSES and folders[i]:
-            drop_stale_plan(outdir / str(folders[i]))
-        rows[slots[i]] = row
-        advance(row)
+    """Run tasks; write each returned plan folder as it arrives; fill rows[slots[i]]. On Ctrl-C
+    (or any error here) the task runner is closed at once, which stops its workers."""
+    with contextlib.closing(run_tasks(run_task, tasks, spec)) as results:
+        for i, outcome in results:
+            _record(i, outcome, tasks, folders, out, advance, rows, slots)
 
 
-def drop_stale_plan(folder: Path) -> None:
-    """A condition that failed in this run keeps no plan from an earlier run beside its failed
-    row (as `paraplan solve` replaces every earlier output); files the user put there stay."""
-    try:
-        from solver.writer import PARAPLAN_OUTPUTS as names
-    except ImportError:
-        names = frozenset({"plan.json", "plan.md", "balance.csv", "report.html", "manifest.json"})
-    if not folder.is_dir():
-        return
-    for item in folder.iterdir():
-        if item.name in names:
-            if item.is_dir():
-                shutil.rmtree(item, ignore_errors=True)
-            else:
-                item.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        folder.rmdir()  # only when nothing else is left in it
+def _record(
+    i: int,
+    outcome: Any,
+    tasks: Sequence[Task],
+    folders: Sequence[str | None],
+    out: OutputFolder,
+    advance: Callable[[dict[str, Any]], None],
+    rows: list[dict[str, Any]],
+    slots: Sequence[int],
+) -> None:
+    """One finished task: its row, and its plan folder written (or an earlier one cleared)."""
+    task = tasks[i]
+    if isinstance(outcome, BaseException):
+        row = empty_row(
+            task.name,
+            task.source,
+            "error",
+            f"worker failed: {type(outcome).__name__}: {outcome}",
+        )
+    else:
+        row = outcome.row
+        folder = folders[i]
+        if outcome.files and folder:
+            try:
+                out.write_plan_folder(folder, outcome.files)
+                row["plan_dir"] = folder
+            except (OSError, ParaplanError) as exc:
+                row.update(status="error", error=f"solved, but writing {folder} failed: {exc}")
+    if row["status"] not in OK_STATUSES and folders[i]:
+        out.clear_plan_folder(str(folders[i]))
+    rows[slots[i]] = row
+    advance(row)
 
 
 def finish(
-    outdir: Path,
+    out: OutputFolder,
     frame: pd.DataFrame,
     html: str,
-    written: list[Path],
     notes: list[str],
     extra: dict[str, str] | None = None,
 ) -> list[Path]:
-    """summary.csv, summary.parquet, report.html, extra files and manifest.json (written last)."""
-    top = [write_atomic(outdir / "summary.csv", frame_csv(frame))]
-    problem = write_parquet(frame, outdir / "summary.parquet")
-    if problem:
-        notes.append(problem)
+    """summary.csv, summary.parquet, report.html and extra files, then manifest.json (listing the
+    plan folders too); the previous run's files and plan folders this run did not write go."""
+    files: dict[str, Content] = {"summary.csv": frame_csv(frame)}
+    parquet = frame_parquet(frame)
+    if isinstance(parquet, str):
+        notes.append(parquet)
     else:
-        top.append(outdir / "summary.parquet")
-    for name, text in (extra or {}).items():
-        top.append(write_atomic(outdir / name, text))
-    top.append(write_atomic(outdir / "report.html", html))
-    manifest = outdir / "manifest.json"
-    every = [*top, *written, manifest]
-    write_atomic(manifest, dump_json({"files": [str(p) for p in every], "notes": notes}))
-    return every
+        files["summary.parquet"] = parquet
+    files |= extra or {}
+    files["report.html"] = html
+    written = out.commit(files, notes)
+    notes += [n for n in out.notes if n not in notes]
+    return written
 
 
 def run_batch(
@@ -574,14 +582,42 @@ def run_batch(
             "no condition files found (looked for *.yaml, *.yml, *.json with model, "
             "hardware and workload keys)",
         )
-    outdir = prepare_outdir(outdir)
+    missing = [e for e in entries if e.missing]
+    if missing:
+        raise InputError(", ".join(e.source for e in missing), "",
+                         "; ".join(e.error.removeprefix(f"{e.source}: ") for e in missing)
+                         + " (nothing was solved)")
     notes = [f"skipped (not a condition file): {s}" for s in skipped]
+    with open_run_folder(outdir, [e.folder for e in entries], SUMMARY_FILES) as out:
+        echo(f"batch: {len(entries)} condition(s) into {outdir}")
+        frame = _solve_entries(entries, out, options, spec, echo, tty)
+        from solver.html_report import summary_html
+
+        seconds = time.perf_counter() - started
+        html = summary_html(
+            frame, kind="batch", title=f"Batch: {len(entries)} conditions", seconds=seconds,
+            notes=notes
+        )
+        every = finish(out, frame, html, notes)
+    return RunOutcome(frame, every, notes, time.perf_counter() - started)
+
+
+def _solve_entries(
+    entries: Sequence[Entry],
+    out: OutputFolder,
+    options: SolveOptions,
+    spec: ExecutorSpec,
+    echo: Callable[[str], None],
+    tty: bool | None,
+) -> pd.DataFrame:
+    """Unreadable entries become rows at once; the others are solved and their plan folders
+    written as they finish."""
     rows: list[dict[str, Any]] = [{} for _ in entries]
     tasks, slots, folders = [], [], []
     for k, e in enumerate(entries):
         if e.data is None:
             rows[k] = empty_row(e.name, e.source, "invalid", e.error)
-            drop_stale_plan(outdir / e.folder)
+            out.clear_plan_folder(e.folder)
             continue
         tasks.append(
             Task(
@@ -594,19 +630,10 @@ def run_batch(
         )
         slots.append(k)
         folders.append(e.folder)
-    written: list[Path] = []
     tty = sys.stdout.isatty() if tty is None else tty
     with progress(len(entries), echo, tty) as advance:
         for row in rows:
             if row:
                 advance(row)
-        execute(tasks, folders, outdir, spec, advance, rows, slots, written)
-    frame = summary_frame(rows)
-    from solver.html_report import summary_html
-
-    seconds = time.perf_counter() - started
-    html = summary_html(
-        frame, kind="batch", title=f"Batch: {len(entries)} conditions", seconds=seconds, notes=notes
-    )
-    every = finish(outdir, frame, html, written, notes)
-    return RunOutcome(frame, every, notes, time.perf_counter() - started)
+        execute(tasks, folders, out, spec, advance, rows, slots)
+    return summary_frame(rows)

@@ -15,6 +15,7 @@ import typer
 
 from solver.check import check_given
 from solver.condition import Condition, condition_schema
+from solver.display import for_terminal
 from solver.errors import (
     EXIT_INVALID_INPUT,
     EXIT_VIOLATIONS,
@@ -25,12 +26,23 @@ from solver.errors import (
 from solver.export import render_launch
 from solver.formulation import SolverSettings
 from solver.importers import import_source, load_any_condition, load_any_plan
+from solver.interrupts import checkpoint
 from solver.limits import Deadline
 from solver.planner import solve
 from solver.regret import regret_of
 from solver.relax import explain_infeasibility
 from solver.report import plan_with_run_limits, render_all
-from solver.writer import dump_json, write_atomic, write_outputs
+from solver.writer import (
+    FINISHED,
+    INFEASIBILITY_FILE,
+    LAUNCH_FOLDER,
+    MANIFEST,
+    PLAN_FILES,
+    OutputFolder,
+    dump_json,
+    open_output,
+    write_atomic,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Plan how to parallelize an LLM for inference, and prove the plan optimal.")
@@ -38,8 +50,23 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _say(message: str) -> None:
+    """Print to stdout; names and paths come from the user: control characters are escaped."""
+    typer.echo(for_terminal(message))
+
+
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(for_terminal(message), err=True)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> str:
+    """The interrupt message: what the output folder holds (OutputInterrupted says); else the
+    folders already finished (the interrupt came while printing the summary); else nothing."""
+    if hasattr(exc, "account"):
+        return f"interrupted: {exc.account}"
+    if FINISHED:
+        return f"interrupted: {', '.join(map(str, FINISHED))} written completely before stopping"
+    return "interrupted: nothing was written"
 
 
 def handles_errors(func: F) -> F:
@@ -47,6 +74,7 @@ def handles_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        FINISHED.clear()  # one command per process, except under CliRunner
         try:
             return func(*args, **kwargs)
         except typer.Exit:
@@ -61,8 +89,8 @@ def handles_errors(func: F) -> F:
             raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:  # output piped into `head`: nothing more to say
             raise typer.Exit(0) from None
-        except KeyboardInterrupt:
-            _err("interrupted: nothing was written")
+        except KeyboardInterrupt as exc:
+            _err(_interrupted(exc))
             raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
             _err(f"internal error: {type(exc).__name__}: {exc} (please report this with the input)")
@@ -99,41 +127,48 @@ def solve_command(
     cond = load_any_condition(condition)
     settings = SolverSettings(time_limit_s=time_limit, num_workers=workers, random_seed=seed,
                               log_search_progress=log_search, deadline=deadline)
-    outdir = output or Path("plans") / _safe_name(cond.name)
-    _err(f"solving {cond.name} ({method}, time limit {time_limit:g} s) ...")
-    try:
-        solution = solve(cond, method=method, settings=settings)
-    except InfeasibleError as exc:
-        if explain:
-            _explain_infeasible(cond, exc, outdir, settings)
-        raise InfeasibleError(f"{condition}: {exc}", exc.binding) from None
-    files = render_all(cond, solution.plan, solution.checks, solution.problem, deadline)
-    plan = plan_with_run_limits(solution.plan, deadline)
-    from solver.html_report import plan_html  # the reviewer's page with charts (issue 4)
+    outdir = output if output is not None else Path("plans") / _safe_name(cond.name)
+    planned = [*PLAN_FILES, *([INFEASIBILITY_FILE] if explain else []), MANIFEST]
+    with open_output(outdir, planned, [LAUNCH_FOLDER] if export else []) as out:
+        _err(f"solving {cond.name} ({method}, time limit {time_limit:g} s) ...")
+        try:
+            solution = solve(cond, method=method, settings=settings)
+        except InfeasibleError as exc:
+            if explain:
+                _explain_infeasible(cond, exc, out, settings)
+            raise InfeasibleError(f"{condition}: {exc}", exc.binding) from None
+        checkpoint("solved")
+        files = render_all(cond, solution.plan, solution.checks, solution.problem, deadline)
+        plan = plan_with_run_limits(solution.plan, deadline)
+        from solver.html_report import plan_html  # the reviewer's page with charts (issue 4)
 
-    files["report.html"] = plan_html(cond, plan, solution.checks, solution.problem)
-    if export:
-        files |= render_launch(cond, plan)
-    written = write_outputs(outdir, files)
+        files["report.html"] = plan_html(cond, plan, solution.checks, solution.problem)
+        if export:
+            files |= render_launch(cond, plan)
+        written = out.commit(files)
     p, m = plan, plan.metrics
-    typer.echo(f"{p.status}: {p.parallelism.shape().label}, batch {p.batch_size}, "
-               f"{p.gpus.used}/{p.gpus.available} GPUs ({time.monotonic() - deadline.started:.2f} s)")
+    _say(f"{p.status}: {p.parallelism.shape().label}, batch {p.batch_size}, "
+         f"{p.gpus.used}/{p.gpus.available} GPUs ({time.monotonic() - deadline.started:.2f} s)")
     _echo_time_limit(deadline)
-    typer.echo(f"  TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
-               f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
-    typer.echo(f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used")
+    _say(f"  TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
+         f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
+    _say(f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used")
     for path in written:
-        typer.echo(f"  wrote {path}")
+        _say(f"  wrote {path}")
+    for note in out.notes:
+        _say(f"  note: {note}")
 
 
-def _explain_infeasible(cond: Condition, exc: InfeasibleError, outdir: Path,
+def _explain_infeasible(cond: Condition, exc: InfeasibleError, out: OutputFolder,
                         settings: SolverSettings) -> None:
     """Search the smallest relaxations, write infeasibility.md and print the short version."""
     report = explain_infeasibility(cond, exc, settings)
-    written = write_outputs(outdir, {"infeasibility.md": report.markdown()})
+    written = out.commit({INFEASIBILITY_FILE: report.markdown()})
     for line in report.short():
-        typer.echo(line)
-    typer.echo(f"  wrote {written[0]}")
+        _say(line)
+    _say(f"  wrote {written[0]}")
+    for note in out.notes:
+        _say(f"  note: {note}")
     if settings.deadline is not None:
         _echo_time_limit(settings.deadline)
 
@@ -182,19 +217,19 @@ def check_command(
         }).rstrip())
     else:
         for note in loaded.notes:
-            typer.echo(f"note: {note}")
+            _say(f"note: {note}")
         if result.plan is not None:
             m = result.plan.metrics
-            typer.echo(f"{result.plan.parallelism.shape().label}, batch {result.plan.batch_size}: "
-                       f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, "
-                       f"{m.throughput_tokens_per_s:,.0f} tok/s "
-                       f"({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
+            _say(f"{result.plan.parallelism.shape().label}, batch {result.plan.batch_size}: "
+                 f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, "
+                 f"{m.throughput_tokens_per_s:,.0f} tok/s "
+                 f"({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
         for c in failed:
-            typer.echo(f"VIOLATED {c.name}: {c.value} (limit {c.limit})")
-        typer.echo("valid: every hard constraint holds" if not failed
-                   else f"{len(failed)} violation(s)")
+            _say(f"VIOLATED {c.name}: {c.value} (limit {c.limit})")
+        _say("valid: every hard constraint holds" if not failed
+             else f"{len(failed)} violation(s)")
         for line in gap.lines() if gap else []:
-            typer.echo(line)
+            _say(line)
     if failed:
         raise typer.Exit(EXIT_VIOLATIONS)
 
@@ -223,9 +258,9 @@ def import_command(
         plan_path = output.with_name(f"{output.name.rsplit('.', 1)[0]}.plan.yaml")
         written.append(write_atomic(plan_path, imported.plan.to_yaml()))
     for path in written:
-        typer.echo(f"wrote {path}")
+        _say(f"wrote {path}")
     for line in imported.assumptions:
-        typer.echo(f"  assumed: {line}")
+        _say(f"  assumed: {line}")
 
 
 @app.command("schema")
@@ -248,17 +283,17 @@ def _run_options(method: str, time_limit: float, workers: int, executor: str, jo
 def _run_summary(outcome: Any, outdir: Path, what: str) -> None:
     counts = outcome.frame["status"].value_counts().to_dict()
     detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    typer.echo(f"{what}: {outcome.solved} of {len(outcome.frame)} solved ({detail}) "
-               f"in {outcome.seconds:.1f} s")
+    _say(f"{what}: {outcome.solved} of {len(outcome.frame)} solved ({detail}) "
+         f"in {outcome.seconds:.1f} s")
     skipped = [n for n in outcome.notes if n.startswith("skipped")]
     for note in outcome.notes:
         if note not in skipped:
-            typer.echo(f"  note: {note}")
+            _say(f"  note: {note}")
     if skipped:
-        typer.echo(f"  skipped {len(skipped)} file(s) that are not conditions (cards, other "
-                   "mappings; listed in manifest.json)")
-    typer.echo(f"  wrote {len(outcome.written)} files: {outdir / 'summary.csv'}, "
-               f"{outdir / 'report.html'}, ... (every path in {outdir / 'manifest.json'})")
+        _say(f"  skipped {len(skipped)} file(s) that are not conditions (cards, other "
+             "mappings; listed in manifest.json)")
+    _say(f"  wrote {len(outcome.written)} files: {outdir / 'summary.csv'}, "
+         f"{outdir / 'report.html'}, ... (every path in {outdir / 'manifest.json'})")
 
 
 @app.command("batch")
@@ -284,11 +319,7 @@ def batch_command(
     from solver.batch import run_batch
 
     options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
-    try:
-        outcome = run_batch(paths, output, options=options, spec=spec, echo=typer.echo)
-    except KeyboardInterrupt:
-        _err("interrupted: plan folders already finished were kept; no summary was written")
-        raise typer.Exit(130) from None
+    outcome = run_batch(paths, output, options=options, spec=spec, echo=_say)
     _run_summary(outcome, output, "batch")
     if outcome.failed:
         raise typer.Exit(EXIT_INVALID_INPUT)
@@ -310,6 +341,8 @@ def sweep_command(
     time_limit: Annotated[float, typer.Option(help="wall-clock safety net per point (placement, "
                                               "solving, rendering), seconds", min=0.01)] = 60.0,
     workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="start a sweep of more than "
+                                      "1,000 points without asking")] = False,
 ) -> None:
     """What-if sweep: solve the cross product of --set values; summary, Pareto front and chart.
 
@@ -319,15 +352,11 @@ def sweep_command(
     from solver.sweep import run_sweep
 
     options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
-    try:
-        outcome = run_sweep(condition, sets, output, plans=plans, options=options, spec=spec,
-                            echo=typer.echo)
-    except KeyboardInterrupt:
-        _err("interrupted: plan folders already finished were kept; no summary was written")
-        raise typer.Exit(130) from None
+    outcome = run_sweep(condition, sets, output, plans=plans, options=options, spec=spec,
+                        echo=_say, confirmed=yes)
     _run_summary(outcome, output, "sweep")
     front = outcome.frame[outcome.frame["pareto"]]
-    typer.echo(f"  Pareto front: {len(front)} point(s); chart in {output / 'pareto.svg'}")
+    _say(f"  Pareto front: {len(front)} point(s); chart in {output / 'pareto.svg'}")
     if outcome.frame["status"].isin(("invalid", "error")).any():
         raise typer.Exit(EXIT_INVALID_INPUT)
 

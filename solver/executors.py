@@ -8,19 +8,23 @@ module-level function and the tasks plain picklable data: both travel to other p
 Local processes use the `forkserver` start method where it exists: a clean server process imports
 paraplan once (`solver.batch`, preloaded) and forks every worker from it, so workers start in
 milliseconds without inheriting the parent's threads (a progress bar, Ray's client, pytest's), which
-plain `fork` would copy in an undefined state.
+plain `fork` would copy in an undefined state. Ctrl-C: see `_task_running` and docs/design.md
+("Outputs", interrupts); closing the generator run_tasks returns stops the running tasks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Sequence
+import signal
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 from solver.errors import InputError
+from solver.interrupts import deferred_sigint, sigint_ignored
 
 EXECUTORS = ("local", "ray")
 PRELOAD = ["solver.batch"]
@@ -48,10 +52,11 @@ def default_jobs() -> int:
 
 def run_tasks(
     fn: Callable[[Any], Any], tasks: Sequence[Any], spec: ExecutorSpec | None = None
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
+    """A generator: closing it (or an exception in it) stops the tasks still running."""
     spec = (spec or ExecutorSpec()).validate()
     if not tasks:
-        return iter(())
+        return _run_inline(fn, tasks)
     if spec.kind == "ray":
         return _run_ray(fn, tasks, spec)
     jobs = min(spec.jobs or default_jobs(), len(tasks))
@@ -71,18 +76,56 @@ def _run_inline(fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tupl
 def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
+        from multiprocessing import forkserver
+
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
+        with sigint_ignored():  # the server ignores Ctrl-C, its workers until _worker_start
+            forkserver.ensure_running()
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+# Ctrl-C in a worker: a KeyboardInterrupt while one of our tasks runs (it stops the CP-SAT search at
+# once, see interrupts.py, and the task's exception goes back to the driver), nothing otherwise.
+# Raised anywhere else, it would kill an idle worker with a traceback, or cut a result in half
+# while the worker sends it, after which the pool waits forever for the rest.
+_task_running = False
+
+
+def _worker_start() -> None:
+    signal.signal(signal.SIGINT, _interrupt_task)
+
+
+def _interrupt_task(signum: int, frame: Any) -> None:
+    if _task_running:
+        raise KeyboardInterrupt
+
+
+def _call(fn: Callable[[Any], Any], task: Any) -> Any:
+    """fn(task) in a worker, interruptible by Ctrl-C (and only it)."""
+    global _task_running
+    _task_running = True
+    try:
+        return fn(task)
+    finally:
+        _task_running = False
 
 
 def _run_processes(
     fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int
 ) -> Iterator[tuple[int, Any]]:
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context())
+    finished = False
+    pool: ProcessPoolExecutor | None = None
     try:
-        futures: dict[Future[Any], int] = {pool.submit(fn, task): i for i, task in enumerate(tasks)}
+        # Ctrl-C waits until the workers are up (about the forkserver's imports): interrupted while
+        # a worker is being forked, the driver would lose track of it and the orphan would print a
+        # traceback.
+        with deferred_sigint():
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(),
+                                       initializer=_worker_start)
+            futures: dict[Future[Any], int] = {pool.submit(_call, fn, t): i
+                                               for i, t in enumerate(tasks)}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -91,8 +134,22 @@ def _run_processes(
                     yield futures[future], future.result()
                 except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, pickling errors
                     yield futures[future], exc
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None and not finished:  # Ctrl-C or an error in the driver
+            _interrupt_workers(pool)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C to every worker (a terminal sends it to them too; `kill -INT` on the driver does
+    not): their running tasks stop and return, queued ones are cancelled by the shutdown. Workers
+    only return strings (the driver writes every file), so nothing is lost but unfinished solves.
+    The pool's process table is private; without it the shutdown waits for the running tasks."""
+    for pid in list(getattr(pool, "_processes", {}) or {}):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGINT)
 
 
 def ray_available() -> str | None:

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from solver.interrupts import stop_on_sigint
+
 if TYPE_CHECKING:  # ortools is imported where a solver is built (start-up time)
     from ortools.sat.python import cp_model
 
@@ -89,6 +91,7 @@ def new_cp_solver(work_limit: float, deadline: Deadline | None, *, workers: int 
         params.max_time_in_seconds = max(remaining, 1e-3)
     params.log_search_progress = log
     params.catch_sigint_signal = False
+    stop_on_sigint(solver)  # Ctrl-C stops the search at once; Python then raises KeyboardInterrupt
     return solver
 
 

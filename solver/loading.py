@@ -11,6 +11,7 @@ import difflib
 import json
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,25 @@ class _NoAliasSafeLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _max_int_digits() -> int:
+    """Python's limit on the digits of an integer read from text (0: none, before 3.11)."""
+    return int(getattr(sys, "get_int_max_str_digits", lambda: 0)())
+
+
+def _too_long_integer(digits: int) -> str:
+    return f"an integer of {digits} digits (the limit is {_max_int_digits()})"
+
+
+def _construct_int(loader: _NoAliasSafeLoader, node: Any) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        digits = sum(ch.isdigit() for ch in str(node.value))
+        raise yaml.constructor.ConstructorError(None, None, _too_long_integer(digits),
+                                                node.start_mark) from None
+
+
+_NoAliasSafeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _NoAliasSafeLoader.add_constructor("tag:yaml.org,2002:timestamp",
                                    yaml.SafeLoader.construct_yaml_str)
 # YAML 1.1 (PyYAML) reads 1e30 and 5e-1 as strings; YAML 1.2 and JSON read them as numbers.
@@ -140,7 +160,11 @@ def parse_mapping(text: str, source: str) -> dict[str, Any]:
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise InputError(source, f"line {line}", f"invalid YAML: {exc.problem}") from None
-    except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
+    except (RecursionError, ValueError) as exc:
+        if not is_json:
+            raise InputError(source, "", f"invalid YAML: {exc}") from None
+        raise _json_limit_error(text, source, exc) from None
+    except (yaml.YAMLError, OverflowError) as exc:
         raise InputError(source, "", f"invalid {'JSON' if is_json else 'YAML'}: {exc}") from None
     if data is None:
         raise InputError(source, "", "the file is empty")
@@ -148,6 +172,34 @@ def parse_mapping(text: str, source: str) -> dict[str, Any]:
         raise InputError(source, "", f"expected a mapping of keys at the top, got {type(data).__name__}")
     _check_depth(data, source)
     return data
+
+
+def _json_limit_error(text: str, source: str, exc: Exception) -> InputError:
+    """A JSON document beyond Python's limits (nesting, integer digits), with the line where it
+    first goes beyond them; the decoder itself does not say where."""
+    limit = _max_int_digits()
+    too_long = re.search(rf"\d{{{limit + 1},}}", text) if limit else None
+    if too_long and not isinstance(exc, RecursionError):
+        line = text.count("\n", 0, too_long.start()) + 1
+        return InputError(source, f"line {line}",
+                          f"invalid JSON: {_too_long_integer(too_long.end() - too_long.start())}")
+    depth, quoted, escaped = 0, False, False
+    for at, ch in enumerate(text):
+        if escaped:  # the character after a backslash inside a string
+            escaped = False
+        elif quoted:
+            escaped, quoted = ch == "\\", ch != '"'
+        elif ch == '"':
+            quoted = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_NESTING_DEPTH:
+                line = text.count("\n", 0, at) + 1
+                return InputError(source, f"line {line}",
+                                  f"invalid JSON: nesting deeper than {MAX_NESTING_DEPTH} levels")
+        elif ch in "]}":
+            depth -= 1
+    return InputError(source, "", f"invalid JSON: {exc}")
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from solver.formulation import (
     binding_families,
     presolve_candidates,
 )
+from solver.interrupts import keeps_python_sigint
 from solver.limits import CANONICAL_SOLVE_WORK
 from solver.plan import Plan, SolverInfo, build_plan
 from solver.problem import PlanningProblem, build_problem
@@ -178,6 +179,7 @@ def _by_cpsat(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
                     len(screening.kept), screening, limits)
 
 
+@keeps_python_sigint
 def solve(condition: Condition, method: str = "cp-sat",
           settings: SolverSettings | None = None) -> Solution:
     """Plan one condition. `settings.deadline` (started from `time_limit_s` when absent) is the

@@ -27,8 +27,10 @@ from typing import Any
 from solver.architecture import Architecture
 from solver.cards import BYTES_PER_ELEMENT
 from solver.condition import DEGREE_NAMES, MAX_GPUS, Condition, build_condition
+from solver.display import for_markdown, markdown_code
 from solver.errors import InfeasibleError, InputError
 from solver.formulation import SolverSettings
+from solver.interrupts import checkpoint
 from solver.plan import Plan
 from solver.planner import solve
 
@@ -77,9 +79,9 @@ class InfeasibilityReport:
 
     def markdown(self) -> str:
         out = [
-            f"# Infeasible: {self.name}",
+            f"# Infeasible: {for_markdown(self.name)}",
             "",
-            f"Source: `{self.source}`",
+            f"Source: {markdown_code(self.source)}",
             "",
             "No plan meets every hard constraint of this condition.",
             "",
@@ -170,6 +172,7 @@ class _Search:
         data = apply_changes(self.condition.raw, changes)
         try:
             relaxed = build_condition(data, self.condition.source, self.condition.name)
+            checkpoint("relaxing")
             self.solves += 1
             return solve(relaxed, settings=self.settings).plan
         except (InfeasibleError, InputError):

@@ -11,6 +11,7 @@ from solver.alternatives import Alternative, best_per_family
 from solver.architecture import Architecture
 from solver.condition import Condition
 from solver.cost import CostModel
+from solver.display import for_markdown, markdown_code
 from solver.evaluate import Normalizers
 from solver.limits import Deadline
 from solver.plan import Plan, evaluate_plan
@@ -111,10 +112,10 @@ class PlanReport:
     def _summary(self) -> str:
         p, m = self.plan, self.plan.metrics
         return (
-            f"# Plan: {p.condition}\n\n"
+            f"# Plan: {for_markdown(p.condition)}\n\n"
             f"**{p.parallelism.shape().label}**, batch {p.batch_size} concurrent sequences per "
-            f"replica, on {p.gpus.used} of {p.gpus.available} x {p.gpu}. Status: **{p.status}**"
-            f" ({p.solver.method}).\n\n"
+            f"replica, on {p.gpus.used} of {p.gpus.available} x {for_markdown(p.gpu)}. "
+            f"Status: **{p.status}** ({p.solver.method}).\n\n"
             f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, end-to-end {m.e2e_latency_ms:,.0f} ms, "
             f"throughput {m.throughput_tokens_per_s:,.0f} output tokens/s "
             f"({m.throughput_tokens_per_s_per_gpu:,.1f} per GPU)."
@@ -124,11 +125,12 @@ class PlanReport:
         )
 
     def _condition_section(self) -> str:
-        rows = [[k, f"{len(v)} items (see Assumptions)" if k == "assumptions" else v, _role(k)]
+        rows = [[for_markdown(k), f"{len(v)} items (see Assumptions)" if k == "assumptions" else
+                 for_markdown(v) if isinstance(v, str) else v, _role(k)]
                 for k, v in _flatten(self.condition.raw)]
         c, precision = self.condition.cluster, self.condition.precision
         effective = [
-            ["GPU card", f"{c.gpu.name}: {c.gpu.memory_gb:g} GB, {c.gpu.hbm_tb_per_s:g} TB/s, "
+            ["GPU card", f"{for_markdown(c.gpu.name)}: {c.gpu.memory_gb:g} GB, {c.gpu.hbm_tb_per_s:g} TB/s, "
              f"dense TFLOPS {dict(c.gpu.dense_tflops)}"],
             ["GPUs available", f"{c.num_gpus} ("
              + ("fixed cluster" if c.fixed else "planner chooses up to this")
@@ -144,7 +146,7 @@ class PlanReport:
              f"activations/compute {precision.activations}"],
         ]
         return ("## Condition (every field, and where it entered the model)\n\n"
-                f"Source: `{self.condition.source}`\n\n"
+                f"Source: {markdown_code(self.condition.source)}\n\n"
                 + _table(["key", "value", "enters the model as"], rows)
                 + "\n\nEffective values after resolving cards and defaults:\n\n"
                 + _table(["item", "value"], effective))
@@ -163,8 +165,9 @@ class PlanReport:
             ["KV per token per layer", f"{a.kv_elements_per_token_per_layer} elements", "layer kinds",
              ", ".join(f"{k.label} x{a.layer_kinds.count(k)}" for k in a.distinct_kinds)],
         ]
-        return f"## Model: {card.name} ({self.condition.model_ref})\n\n" + _table(
-            ["", "", "", ""], rows)
+        return (f"## Model: {for_markdown(card.name)} ({for_markdown(self.condition.model_ref)})\n\n"
+                + _table(
+            ["", "", "", ""], rows))
 
     def _binding(self) -> list[str]:
         c, m = self.condition, self.plan.metrics
@@ -385,7 +388,7 @@ class PlanReport:
             "17% for inter-token latency (90th percentile 34%, 33%, 67%), and it is larger for MoE "
             "models at TP >= 4, multi-GPU PCIe servers, loads near saturation and small-batch "
             "latency on A100/L40S (docs/accuracy.md).",
-            f"- This card ({self.condition.cluster.gpu.name}): "
+            f"- This card ({for_markdown(self.condition.cluster.gpu.name)}): "
             f"{self.condition.cluster.gpu.calibration or 'not calibrated (spec-sheet defaults)'}; "
             f"per-layer overhead {self.condition.cluster.layer_overhead_s * 1e6:.1f} us.",
             "- Collectives are ring algorithms; a group within one node uses the intra-node link, "
@@ -398,7 +401,7 @@ class PlanReport:
         if not given:
             return []
         return ["", "Assumed by the importer (not stated in the source; each is also a comment in "
-                "the imported YAML):", ""] + [f"- {item}" for item in given]
+                "the imported YAML):", ""] + [f"- {for_markdown(item)}" for item in given]
 
     def _solver_section(self) -> str:
         s = self.plan.solver

@@ -606,7 +606,19 @@ def _precision(imp: Imported, model_lines: list[Line]) -> str:
     return "bf16"
 
 
+MAX_NUMBER_DIGITS = 30  # far above any real figure; longer digit runs overflow int() and float()
+
+
+def _refuse_huge_numbers(text: str, source: str) -> None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        digits = re.search(rf"\d{{{MAX_NUMBER_DIGITS + 1},}}", line)
+        if digits:
+            raise InputError(source, f"line {number}", f"a number of {len(digits.group())} digits "
+                             f"(paraplan reads at most {MAX_NUMBER_DIGITS})")
+
+
 def import_markdown(text: str, source: str, default_name: str) -> Imported:
+    _refuse_huge_numbers(text, source)
     sections = parse_sections(text, source)
     for needed in ("environment", "model", "input"):
         if needed not in sections:

@@ -37,7 +37,7 @@ from solver.batch import (
     empty_row,
     execute,
     finish,
-    prepare_outdir,
+    open_run_folder,
     progress,
     safe_name,
     summary_frame,
@@ -45,9 +45,11 @@ from solver.batch import (
 )
 from solver.condition import ConditionFile, build_condition
 from solver.errors import InputError, ParaplanError
-from solver.executors import ExecutorSpec
+from solver.executors import ExecutorSpec, default_jobs
+from solver.writer import PARETO_CHART, SUMMARY_FILES, OutputFolder
 
 MAX_POINTS = 10_000
+CONFIRM_POINTS = 1_000  # above this many points a sweep starts only with --yes
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,52 @@ def sweep_columns(
             row[axis.key] = v
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def confirm_size(count: int, options: SolveOptions, jobs: int, confirmed: bool) -> None:
+    """Above CONFIRM_POINTS points, refuse without --yes, saying how long it could take."""
+    if count <= CONFIRM_POINTS or confirmed:
+        return
+    worst = count * options.time_limit_s / jobs
+    raise InputError(
+        "--set", "", f"{count:,} points; a sweep of more than {CONFIRM_POINTS:,} points starts "
+        f"only with --yes (each point may use its {options.time_limit_s:g} s time limit: up to "
+        f"{_duration(worst)} on {jobs} job(s))"
+    )
+
+
+def _solve_points(
+    tasks: list[Task],
+    points: Sequence[SweepPoint],
+    plans: bool,
+    out: OutputFolder,
+    spec: ExecutorSpec,
+    echo: Callable[[str], None],
+    tty: bool | None,
+) -> list[dict[str, Any]]:
+    """The first point alone (its time gives the estimate, printed before the rest start), then
+    the others in parallel; plan folders written as points finish."""
+    rows: list[dict[str, Any]] = [empty_row(p.name, t.source) for p, t in zip(points, tasks, strict=True)]
+    folders = [p.folder if plans else None for p in points]
+    jobs = min(spec.jobs or default_jobs(), max(1, len(tasks) - 1))
+    tty = sys.stdout.isatty() if tty is None else tty
+    with progress(len(tasks), echo, tty, label="sweep") as advance:
+        first = time.perf_counter()
+        execute(tasks[:1], folders[:1], out, ExecutorSpec(jobs=1), advance, rows, [0])
+        if len(tasks) > 1:
+            each = time.perf_counter() - first
+            echo(f"sweep: first point took {each:.1f} s; the other {len(tasks) - 1:,} on {jobs} "
+                 f"job(s): about {_duration(each * (len(tasks) - 1) / jobs)}")
+            execute(tasks[1:], folders[1:], out, spec, advance, rows, list(range(1, len(tasks))))
+    return rows
+
+
 def run_sweep(
     condition: Path,
     sets: Sequence[str],
@@ -310,6 +358,7 @@ def run_sweep(
     spec: ExecutorSpec | None = None,
     echo: Callable[[str], None] = print,
     tty: bool | None = None,
+    confirmed: bool = False,
 ) -> RunOutcome:
     started = time.perf_counter()
     options = (options or SolveOptions()).validate()
@@ -332,9 +381,8 @@ def run_sweep(
     declared = base.get("name")
     base_name = declared if isinstance(declared, str) and declared.strip() else default_name
     points = expand(base, base_name, axes)
+    confirm_size(len(points), options, spec.jobs or default_jobs(), confirmed)
     validate(points, axes, str(path), default_name)
-    outdir = prepare_outdir(outdir)
-
     tasks = [
         Task(
             name=p.name,
@@ -347,20 +395,38 @@ def run_sweep(
         )
         for p in points
     ]
-    rows: list[dict[str, Any]] = [empty_row(p.name, str(path)) for p in points]
-    written: list[Path] = []
-    tty = sys.stdout.isatty() if tty is None else tty
-    with progress(len(tasks), echo, tty, label="sweep") as advance:
-        execute(
-            tasks,
-            [p.folder if plans else None for p in points],
-            outdir,
-            spec,
-            advance,
-            rows,
-            list(range(len(points))),
-            written,
+    folders = [p.folder for p in points] if plans else []
+    with open_run_folder(outdir, folders, [*SUMMARY_FILES, PARETO_CHART]) as out:
+        echo(f"sweep: {len(points):,} points of {base_name}")
+        rows = _solve_points(tasks, points, plans, out, spec, echo, tty)
+        frame = _sweep_frame(rows, points, axes, keys, path)
+        from solver.html_report import pareto_svg, summary_html
+
+        chart = pareto_svg(frame, keys, title=f"Pareto front: {base_name}")
+        html = summary_html(
+            frame,
+            kind="sweep",
+            title=f"Sweep of {base_name}: {len(points)} points",
+            seconds=time.perf_counter() - started,
+            notes=[],
+            axes=[(a.key, list(a.texts)) for a in axes],
+            pareto=chart,
+            source=str(path),
         )
+        notes: list[str] = []
+        svg = '<?xml version="1.0" encoding="UTF-8"?>\n' + chart + "\n"
+        every = finish(out, frame, html, notes, extra={PARETO_CHART: svg})
+    return RunOutcome(frame, every, notes, time.perf_counter() - started)
+
+
+def _sweep_frame(
+    rows: list[dict[str, Any]],
+    points: Sequence[SweepPoint],
+    axes: Sequence[Axis],
+    keys: Sequence[str],
+    path: Path,
+) -> pd.DataFrame:
+    """The summary table: one column per swept key and the Pareto flag."""
     for row in rows:
         row["path"] = str(path)
     sweep_columns(rows, points, axes)
@@ -375,26 +441,4 @@ def run_sweep(
         if kinds == {int}:
             frame[key] = pd.array([r[key] for r in rows], dtype="Int64")
     frame.insert(frame.columns.get_loc("status") + 1, "pareto", mask)
-    from solver.html_report import pareto_svg, summary_html
-
-    chart = pareto_svg(frame, keys, title=f"Pareto front: {base_name}")
-    seconds = time.perf_counter() - started
-    html = summary_html(
-        frame,
-        kind="sweep",
-        title=f"Sweep of {base_name}: {len(points)} points",
-        seconds=seconds,
-        notes=[],
-        axes=[(a.key, list(a.texts)) for a in axes],
-        pareto=chart,
-        source=str(path),
-    )
-    every = finish(
-        outdir,
-        frame,
-        html,
-        written,
-        [],
-        extra={"pareto.svg": '<?xml version="1.0" encoding="UTF-8"?>\n' + chart + "\n"},
-    )
-    return RunOutcome(frame, every, [], time.perf_counter() - started)
+    return frame

@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/NAME.py as a module (the fuzzers: the tests run samples of them)."""
+    if f"paraplan_{name}" in sys.modules:
+        return sys.modules[f"paraplan_{name}"]
+    spec = importlib.util.spec_from_file_location(f"paraplan_{name}", SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 CARD_MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen3-30b-a3b", "gpt-oss-120b"]
 GPUS = ["h100-sxm-80gb", "a100-sxm-80gb", "l40s", "h200-sxm-141gb", "h20", "mi300x"]

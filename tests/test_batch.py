@@ -72,7 +72,8 @@ def test_discovery_keeps_conditions_and_broken_files_and_skips_the_rest(inputs: 
     assert not any(".plan." in s or "copy.yaml" in s for s in sources)
     errors = {Path(e.source).name: e.error for e in entries if e.error}
     assert "line" in errors["broken.yaml"]
-    assert errors["missing.yaml"].endswith("file not found")
+    assert errors["missing.yaml"].endswith("no such file or folder")
+    assert [Path(e.source).name for e in entries if e.missing] == ["missing.yaml", "*.nothing"]
     assert "no file matches" in errors["*.nothing"]
     assert len({e.folder for e in entries}) == len(entries)  # unique output folders
 

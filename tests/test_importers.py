@@ -156,6 +156,14 @@ def test_markdown_unreadable_line_is_an_error_quoting_it(tmp_path, old, new, quo
     assert quoted in str(err.value) and "line " in str(err.value)
 
 
+@pytest.mark.parametrize("old", ["* **Top-K Gate**: 8", "* **MFU utilization**: 60%."])
+def test_markdown_5000_digit_number_is_an_error_naming_the_line(tmp_path, old):
+    """int() and float() of 5,000 digits fail or overflow: refused up front with the line."""
+    path = _write_md(tmp_path, (old, old.replace("8", "9" * 5000).replace("60", "9" * 5000)))
+    with pytest.raises(InputError, match=r"line \d+: a number of 5000 digits"):
+        load_any_condition(path)
+
+
 def test_markdown_fixed_gpu_count(tmp_path):
     path = _write_md(tmp_path, ("* **NPUs**: Ample NPU resources, no limits.", "* **NPUs**: 16"))
     c = load_any_condition(path)
