@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 from solver.calibration import (  # noqa: E402
     DATA_SOURCE,
-    DEFAULT_MEASURED,
     LOAD_LABELS,
     METRIC_LABELS,
     METRICS,
@@ -304,7 +303,8 @@ def merge_markdown(existing: str | None, block: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("measured", nargs="?", type=Path, default=DEFAULT_MEASURED)
+    parser.add_argument("measured", nargs="?", type=Path, default=None,
+                        help=f"measurements CSV (default: {DATA_SOURCE})")
     parser.add_argument("--refit", action="store_true",
                         help="fit on the training split instead of reading the cards")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs")

@@ -17,12 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from solver.calibration import DEFAULT_MEASURED, calibrate, summary_lines, write_cards  # noqa: E402
+from solver.calibration import DATA_SOURCE, calibrate, summary_lines, write_cards  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("measured", nargs="?", type=Path, default=DEFAULT_MEASURED)
+    parser.add_argument("measured", nargs="?", type=Path, default=None,
+                        help=f"measurements CSV (default: {DATA_SOURCE})")
     parser.add_argument("--write-cards", action="store_true",
                         help="write the fitted values into conditions/hardware/*.yaml")
     parser.add_argument("--verbose", action="store_true", help="print the fit's progress")

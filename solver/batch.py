@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from solver.card_library import searching
 from solver.condition import build_condition
 from solver.display import for_terminal
 from solver.errors import InfeasibleError, InputError, ParaplanError, VerificationError
@@ -91,6 +92,7 @@ class SolveOptions:
     time_limit_s: float = 60.0
     workers: int = 1  # CP-SAT threads per solve; the batch is parallel across conditions
     seed: int = 0
+    card_dirs: tuple[str, ...] = ()  # absolute --cards / PARAPLAN_CARDS folders of the driver
 
     def validate(self) -> SolveOptions:
         if self.method not in ("cp-sat", "exhaustive"):
@@ -163,7 +165,8 @@ def run_task(task: Task) -> TaskResult:
     row = empty_row(task.name, task.source)
     files = None
     try:
-        condition = build_condition(task.data, task.source, task.default_name)
+        with searching(task.options.card_dirs):  # cards are looked up while building
+            condition = build_condition(task.data, task.source, task.default_name)
         if task.rename:
             condition = condition.model_copy(update={"name": task.name})
         row["name"] = condition.name

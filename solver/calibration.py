@@ -1,6 +1,6 @@
 """Calibration of the cost model's efficiency parameters against published serving measurements.
 
-The measurements (shared/calibration/measured.csv: TensorRT-LLM and NIM tables) are mapped row by
+The measurements (docs/calibration/measured.csv: TensorRT-LLM and NIM tables) are mapped row by
 row onto a paraplan condition and shape, predicted with the shared cost model
 (solver.plan.evaluate_plan; there is no second cost model here), and a few physical parameters are
 fitted on a training split:
@@ -41,7 +41,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from solver.cards import HARDWARE_DIR, MODELS_DIR, REPO_ROOT, GpuCard
+from solver.card_library import bundled_folder, source_checkout
+from solver.cards import GpuCard
 from solver.condition import Condition, build_condition
 from solver.cost import CostModel
 from solver.errors import InputError
@@ -49,8 +50,27 @@ from solver.evaluate import evaluate_stages
 from solver.plan import evaluate_plan
 from solver.shapes import ParallelShape
 
-DEFAULT_MEASURED = REPO_ROOT.parent / "shared" / "calibration" / "measured.csv"
-DATA_SOURCE = "shared/calibration/measured.csv"
+# The shipped measurements, relative to a source checkout (docs/calibration/README.md: sources)
+DATA_SOURCE = "docs/calibration/measured.csv"
+HARDWARE_CARDS = "conditions/hardware"  # what --write-cards rewrites, in a source checkout
+
+
+def default_measured() -> Path:
+    """docs/calibration/measured.csv of this source checkout (not part of the installed package)."""
+    root = source_checkout()
+    if root is None:
+        raise InputError("MEASURED", "", f"give the measurements CSV: {DATA_SOURCE} is part of a "
+                         "source checkout of paraplan, not of the installed package")
+    return root / DATA_SOURCE
+
+
+def checkout_hardware_folder() -> Path:
+    """conditions/hardware of this source checkout: the cards --write-cards rewrites."""
+    root = source_checkout()
+    if root is None:
+        raise InputError("--write-cards", "", f"rewrites {HARDWARE_CARDS}/*.yaml of a source "
+                         "checkout of paraplan; this one is an installed package")
+    return root / HARDWARE_CARDS
 
 # trtllm-bench caps the engine's max batch size at 4096 (tensorrt_llm/bench/build/tuning.py,
 # finetune_setting: raw_bs = min(kv_cache_max_requests, 4096) / pp_size).
@@ -69,7 +89,7 @@ REQUIRED_COLUMNS = (
 )
 
 # CSV model label -> model card. Llama-3.3-70B has Llama-3.1-70B's arch_args
-# (shared/calibration/models_and_gpus.yaml note under Llama-3.1-70B).
+# (docs/calibration/models_and_gpus.yaml note under Llama-3.1-70B).
 MODEL_CARDS = {
     "Llama-3.1-8B": "llama-3.1-8b",
     "Llama-3.1-70B": "llama-3.1-70b",
@@ -224,11 +244,10 @@ def _metric(metric: str, unit: str, tp: int, load: str) -> tuple[str, float] | s
     return f"metric {metric!r} not used"
 
 
-def load_measured(path: Path | str = DEFAULT_MEASURED
-                  ) -> tuple[list[MeasuredRow], list[SkippedRow]]:
-    """Read measured.csv: the usable rows (canonical units, with their split) and the others with
-    the reason each is left out."""
-    path = Path(path)
+def load_measured(path: Path | str | None = None) -> tuple[list[MeasuredRow], list[SkippedRow]]:
+    """Read measured.csv (default: docs/calibration/measured.csv): the usable rows (canonical
+    units, with their split) and the others with the reason each is left out."""
+    path = default_measured() if path is None else Path(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
@@ -342,7 +361,7 @@ Params = dict[str, GpuParams]
 
 @cache
 def _card(name: str) -> GpuCard:
-    data = yaml.safe_load((HARDWARE_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((bundled_folder("GPU") / f"{name}.yaml").read_text(encoding="utf-8"))
     return GpuCard.model_validate(data)
 
 
@@ -383,7 +402,7 @@ CARD_OVERRIDES: dict[str, dict[str, object]] = {
 def _model_spec(model_card: str) -> str | dict[str, object]:
     if model_card not in CARD_OVERRIDES:
         return model_card
-    data = yaml.safe_load((MODELS_DIR / f"{model_card}.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load((bundled_folder("model") / f"{model_card}.yaml").read_text(encoding="utf-8"))
     return {**data, **CARD_OVERRIDES[model_card]}
 
 
@@ -817,9 +836,11 @@ class CalibrationResult:
         return sum(p.role == role_name for p in self.predictions)
 
 
-def calibrate(path: Path | str = DEFAULT_MEASURED, *,
+def calibrate(path: Path | str | None = None, *,
               progress: Callable[[str], None] | None = None) -> CalibrationResult:
-    """Load, fit on the training rows, evaluate every usable row (fitted and uncalibrated)."""
+    """Load (default: docs/calibration/measured.csv), fit on the training rows, evaluate every
+    usable row (fitted and uncalibrated)."""
+    path = default_measured() if path is None else Path(path)
     rows, skipped = load_measured(path)
     base = baseline_params(rows)
     baseline, unusable = evaluate(rows, base)
@@ -879,12 +900,10 @@ def calibration_note(result: CalibrationResult, gpu: str) -> str:
 
 
 def _display(path: str) -> str:
-    """The data file as the cards cite it: shared/calibration/measured.csv for the shipped one."""
-    p = Path(path).resolve()
-    if p == DEFAULT_MEASURED.resolve():
-        return DATA_SOURCE
+    """The data file as the cards cite it: relative to the source checkout when inside it."""
+    root = source_checkout()
     try:
-        return str(p.relative_to(REPO_ROOT))
+        return Path(path).resolve().relative_to(root).as_posix() if root else str(path)
     except ValueError:
         return str(path)
 
@@ -934,10 +953,12 @@ def _wrap(text: str, width: int) -> list[str]:
     return out + ([line] if line else [])
 
 
-def write_cards(result: CalibrationResult, directory: Path = HARDWARE_DIR) -> list[Path]:
-    """Write the fitted parameters into the hardware cards (validated before writing)."""
+def write_cards(result: CalibrationResult, directory: Path | None = None) -> list[Path]:
+    """Write the fitted parameters into the hardware cards (validated before writing); by default
+    the source checkout's conditions/hardware."""
     from solver.writer import write_atomic
 
+    directory = checkout_hardware_folder() if directory is None else directory
     written = []
     fitted_gpus = {p.row.gpu_card for p in result.predictions if p.role == ROLE_TRAIN}
     for gpu in sorted(fitted_gpus):

@@ -1,21 +1,18 @@
 """Model cards (LLM architectures, Hugging Face config names) and accelerator cards.
 
-Cards live as YAML in ``models/`` and ``conditions/hardware/`` at the repository root; a condition may
-also give either card inline. Field names of a model card are the Hugging Face ``config.json`` names
-so a config maps directly.
+Cards live as YAML in ``models/`` and ``conditions/hardware/`` at the repository root (shipped inside
+the package as ``solver/data/models`` and ``solver/data/hardware``); users add their own folders of
+cards (solver/card_library.py says where cards are searched). A condition may also give either card
+inline. Field names of a model card are the Hugging Face ``config.json`` names so a config maps
+directly.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MODELS_DIR = REPO_ROOT / "models"
-HARDWARE_DIR = REPO_ROOT / "conditions" / "hardware"
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4"]
 
@@ -160,7 +157,3 @@ class GpuCard(BaseModel):
             table.setdefault(alias_a, table.get(alias_b))  # type: ignore[arg-type]
         value = table.get(precision)
         return None if value is None else value * 1e12
-
-
-def available_cards(directory: Path) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.yaml"))

@@ -9,12 +9,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from solver.check import check_given
-from solver.condition import Condition, condition_schema
 from solver.display import for_terminal
 from solver.errors import (
     EXIT_INVALID_INPUT,
@@ -23,31 +21,40 @@ from solver.errors import (
     InputError,
     ParaplanError,
 )
-from solver.export import render_launch
-from solver.formulation import SolverSettings
-from solver.importers import import_source, load_any_condition, load_any_plan
 from solver.interrupts import checkpoint
 from solver.limits import Deadline
-from solver.planner import solve
-from solver.regret import regret_of
-from solver.relax import explain_infeasibility
-from solver.report import plan_with_run_limits, render_all
+from solver.startup import import_cp_model
 from solver.writer import (
     FINISHED,
     INFEASIBILITY_FILE,
     LAUNCH_FOLDER,
     MANIFEST,
     PLAN_FILES,
-    OutputFolder,
     dump_json,
     open_output,
-    write_atomic,
 )
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+if TYPE_CHECKING:
+    from solver.condition import Condition
+    from solver.formulation import SolverSettings
+    from solver.writer import OutputFolder
+
+# Start-up: `paraplan --help`, `schema`, `import` and every input error must not pay for OR-Tools
+# (which imports pandas and pyarrow), Jinja2 or rich. Each command imports what it uses, and a
+# condition is read and validated before the solver is imported (scripts/bench_startup.py).
+
+# rich_markup_mode=None: click's plain help and usage errors; rich's formatting costs 60-100 ms of
+# imports on every `--help` and usage error.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
                   help="Plan how to parallelize an LLM for inference, and prove the plan optimal.")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+CardsOption = Annotated[list[Path] | None, typer.Option(
+    "--cards", metavar="DIR", help="folder of your own model and GPU cards (models/*.yaml, "
+    "hardware/*.yaml, or cards directly in it), searched before the bundled ones; repeatable; "
+    "also the PARAPLAN_CARDS environment variable (folders separated by os.pathsep)")]
 
 
 def _say(message: str) -> None:
@@ -99,8 +106,22 @@ def handles_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def searches_cards(func: F) -> F:
+    """Put the command's --cards folders on the card search path (solver/card_library.py)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from solver.card_library import searching
+
+        with searching(kwargs.get("cards") or ()):
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 @app.command("solve")
 @handles_errors
+@searches_cards
 def solve_command(
     condition: Annotated[Path, typer.Argument(help="condition file (YAML or JSON)")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="output folder")] = None,
@@ -116,6 +137,7 @@ def solve_command(
                                          "TensorRT-LLM")] = False,
     explain: Annotated[bool, typer.Option(help="when infeasible, search the smallest fixes and "
                                           "write infeasibility.md")] = True,
+    cards: CardsOption = None,
 ) -> None:
     """Solve a condition: write plan.json, plan.md, balance.csv, report.html and manifest.json.
 
@@ -124,7 +146,15 @@ def solve_command(
     if method not in ("cp-sat", "exhaustive"):
         raise typer.BadParameter("method must be cp-sat or exhaustive")
     deadline = Deadline(time_limit)  # one wall-clock safety net for everything below
-    cond = load_any_condition(condition)
+    from solver.importers import load_any_condition
+
+    cond = load_any_condition(condition)  # input errors end here, before the solver is imported
+    import_cp_model()
+    from solver.formulation import SolverSettings
+    from solver.html_report import plan_html
+    from solver.planner import solve
+    from solver.report import plan_with_run_limits, render_all
+
     settings = SolverSettings(time_limit_s=time_limit, num_workers=workers, random_seed=seed,
                               log_search_progress=log_search, deadline=deadline)
     outdir = output if output is not None else Path("plans") / _safe_name(cond.name)
@@ -140,10 +170,10 @@ def solve_command(
         checkpoint("solved")
         files = render_all(cond, solution.plan, solution.checks, solution.problem, deadline)
         plan = plan_with_run_limits(solution.plan, deadline)
-        from solver.html_report import plan_html  # the reviewer's page with charts (issue 4)
-
         files["report.html"] = plan_html(cond, plan, solution.checks, solution.problem)
         if export:
+            from solver.export import render_launch
+
             files |= render_launch(cond, plan)
         written = out.commit(files)
     p, m = plan, plan.metrics
@@ -162,6 +192,8 @@ def solve_command(
 def _explain_infeasible(cond: Condition, exc: InfeasibleError, out: OutputFolder,
                         settings: SolverSettings) -> None:
     """Search the smallest relaxations, write infeasibility.md and print the short version."""
+    from solver.relax import explain_infeasibility
+
     report = explain_infeasibility(cond, exc, settings)
     written = out.commit({INFEASIBILITY_FILE: report.markdown()})
     for line in report.short():
@@ -187,6 +219,7 @@ def _safe_name(name: str) -> str:
 
 @app.command("check")
 @handles_errors
+@searches_cards
 def check_command(
     condition: Annotated[Path, typer.Argument(help="condition file")],
     plan: Annotated[Path | None, typer.Argument(
@@ -196,13 +229,20 @@ def check_command(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     regret: Annotated[bool, typer.Option(help="solve the condition and compare with the "
                                          "optimum")] = True,
+    cards: CardsOption = None,
 ) -> None:
     """Evaluate a given plan: metrics and every violated constraint. Exit 3 on violations."""
+    from solver.importers import load_any_condition, load_any_plan
+
     cond = load_any_condition(condition)
     if plan is None and condition.suffix.lower() not in (".md", ".markdown"):
         raise InputError(str(condition), "PLAN", "no plan given (only a seed markdown condition "
                          "carries its own Parallelism Strategy)")
     loaded = load_any_plan(plan if plan is not None else condition, cond)
+    import_cp_model()  # plans are built with the solver's modules
+    from solver.check import check_given
+    from solver.regret import regret_of
+
     result = check_given(cond, loaded.plan)
     failed = result.violations
     gap = regret_of(cond, result.plan) if regret else None
@@ -236,15 +276,20 @@ def check_command(
 
 @app.command("import")
 @handles_errors
+@searches_cards
 def import_command(
     source: Annotated[Path, typer.Argument(help="seed markdown (.md), JSON trio folder or "
                                            "hardware_env.json, Hugging Face config.json, paper "
                                            "config FILE.json[#method]")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="YAML to write (default: "
                                                 "print)")] = None,
+    cards: CardsOption = None,
 ) -> None:
     """Convert a foreign condition, model config or plan into paraplan YAML, each value commented
     with where it came from. A markdown Parallelism Strategy section goes to OUTPUT.plan.yaml."""
+    from solver.importers import import_source
+    from solver.writer import write_atomic
+
     imported = import_source(source)
     if output is None:
         typer.echo(imported.to_yaml().rstrip())
@@ -266,6 +311,8 @@ def import_command(
 @app.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the condition file (for editors)."""
+    from solver.condition import condition_schema
+
     typer.echo(json.dumps(condition_schema(), indent=2))
 
 
@@ -274,9 +321,11 @@ def schema_command() -> None:
 def _run_options(method: str, time_limit: float, workers: int, executor: str, jobs: int | None,
                  address: str | None) -> tuple[Any, Any]:
     from solver.batch import SolveOptions
+    from solver.card_library import command_folders
     from solver.executors import ExecutorSpec
 
-    return (SolveOptions(method=method, time_limit_s=time_limit, workers=workers).validate(),
+    return (SolveOptions(method=method, time_limit_s=time_limit, workers=workers,
+                         card_dirs=command_folders()).validate(),
             ExecutorSpec(kind=executor, jobs=jobs, address=address).validate())
 
 
@@ -298,6 +347,7 @@ def _run_summary(outcome: Any, outdir: Path, what: str) -> None:
 
 @app.command("batch")
 @handles_errors
+@searches_cards
 def batch_command(
     paths: Annotated[list[str], typer.Argument(help="condition files, folders (searched "
                                                "recursively) or glob patterns")],
@@ -311,6 +361,7 @@ def batch_command(
     time_limit: Annotated[float, typer.Option(help="wall-clock safety net per condition (placement, "
                                               "solving, rendering), seconds", min=0.01)] = 60.0,
     workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
+    cards: CardsOption = None,
 ) -> None:
     """Solve many condition files in parallel: plan folders, summary.csv/.parquet, report.html.
 
@@ -327,6 +378,7 @@ def batch_command(
 
 @app.command("sweep")
 @handles_errors
+@searches_cards
 def sweep_command(
     condition: Annotated[Path, typer.Argument(help="base condition file")],
     sets: Annotated[list[str], typer.Option("--set", help="KEY=V1,V2,... over a dotted key of the "
@@ -343,6 +395,7 @@ def sweep_command(
     workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="start a sweep of more than "
                                       "1,000 points without asking")] = False,
+    cards: CardsOption = None,
 ) -> None:
     """What-if sweep: solve the cross product of --set values; summary, Pareto front and chart.
 
@@ -364,7 +417,8 @@ def sweep_command(
 @app.command("calibrate")
 @handles_errors
 def calibrate_command(
-    measured: Annotated[Path, typer.Argument(help="measurements CSV (shared/calibration/measured.csv)")],
+    measured: Annotated[Path | None, typer.Argument(
+        help="measurements CSV (default: docs/calibration/measured.csv of a source checkout)")] = None,
     write_cards: Annotated[bool, typer.Option("--write-cards", help="write the fitted efficiency, "
                                               "layer_overhead_us and calibration into "
                                               "conditions/hardware/*.yaml")] = False,

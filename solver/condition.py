@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from solver.cards import HARDWARE_DIR, MODELS_DIR, GpuCard, ModelCard, Precision, available_cards
+from solver.card_library import load_card
+from solver.cards import GpuCard, ModelCard, Precision
 from solver.errors import InputError
-from solver.loading import parse_mapping, read_mapping, read_text, validation_error
+from solver.loading import parse_mapping, read_text, validation_error
 
 DEGREE_NAMES = ("tp", "pp", "dp", "ep", "etp", "attn_dp", "sp")
 
@@ -233,37 +234,15 @@ class Condition(BaseModel):
         return [list(map(float, load))]  # type: ignore[arg-type]
 
 
-def _is_file(path: Path) -> bool:
-    """is_file() that says False where it would raise (a name too long for the file system)."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
-def _load_card(kind: str, name: str, directory: Path, card_type: type, source: str, key: str) -> Any:
-    path = directory / f"{name}.yaml"
-    if "/" in name or "\\" in name or name.startswith(".") or not _is_file(path):
-        options = available_cards(directory)
-        import difflib
-
-        guess = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-        hint = f"; did you mean '{guess[0]}'?" if guess else f"; known {kind}s: {', '.join(options)}"
-        raise InputError(source, key, f"unknown {kind} card {name!r}{hint}")
-    data = read_mapping(path)
-    try:
-        return card_type.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, str(path), card_type) from None
-
-
 def load_model_card(name: str, source: str = "<model>", key: str = "model") -> ModelCard:
-    card: ModelCard = _load_card("model", name, MODELS_DIR, ModelCard, source, key)
+    """A model card by name from the card search path (solver/card_library.py)."""
+    card: ModelCard = load_card("model", name, ModelCard, source, key)
     return card
 
 
 def load_gpu_card(name: str, source: str = "<hardware>", key: str = "hardware.gpu") -> GpuCard:
-    card: GpuCard = _load_card("GPU", name, HARDWARE_DIR, GpuCard, source, key)
+    """A GPU card by name from the card search path (solver/card_library.py)."""
+    card: GpuCard = load_card("GPU", name, GpuCard, source, key)
     return card
 
 

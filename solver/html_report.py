@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from solver import charts
@@ -24,14 +23,16 @@ from solver.plan import Plan
 from solver.problem import PlanningProblem
 from solver.verify import ConstraintCheck
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+if TYPE_CHECKING:  # batch and sweep pages get DataFrames; a plan page never imports pandas
+    import pandas as pd
+
 MB = 1e6
 
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=PackageLoader("solver", "templates"),  # package data (importlib.resources)
         undefined=StrictUndefined,
         autoescape=select_autoescape(["html", "j2"], default_for_string=True),
         trim_blocks=True,
@@ -44,7 +45,7 @@ def environment() -> Environment:
 
 def number(value: Any, digits: int = 3) -> str:
     """Table cell text: thousands separators, a few significant digits, '-' for missing."""
-    if value is None or value is pd.NA:
+    if value is None or _is_pandas_na(value):
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -263,7 +264,15 @@ def _shape(row: pd.Series) -> str:
     return ParallelShape(**values).label
 
 
+def _is_pandas_na(value: Any) -> bool:
+    """pandas.NA without importing pandas: a value can only be NA when pandas is loaded."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and value is pandas.NA
+
+
 def _cell(value: Any) -> Any:
+    import pandas as pd
+
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     if hasattr(value, "item"):

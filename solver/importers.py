@@ -16,20 +16,22 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from solver.check import ShortPlan, load_plan_file
 from solver.condition import Condition, build_condition
 from solver.errors import InputError
 from solver.hf_config import is_hf_config, model_from_hf
 from solver.import_common import Imported
 from solver.loading import parse_mapping, read_text, validation_error
 from solver.paper_plans import import_paper_plan, is_paper_plan, split_method
-from solver.plan import Plan
 from solver.seed_json import HARDWARE_FILE, import_trio
 from solver.seed_markdown import import_markdown
+
+if TYPE_CHECKING:  # plans need the solver's modules (OR-Tools): imported when a plan is read
+    from solver.check import ShortPlan
+    from solver.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ def _validated(model: type[BaseModel], data: dict[str, Any], source: str) -> Any
 
 def load_any_plan(path: Path | str, condition: Condition | None = None) -> LoadedPlan:
     """A plan to grade: plan.json, a short YAML, a markdown strategy section or a paper config."""
+    from solver.check import ShortPlan, load_plan_file
+
     text = str(path)
     file_part, method = split_method(text)
     target = Path(file_part)

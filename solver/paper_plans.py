@@ -1,4 +1,4 @@
-"""Paper deployment configs (shared/reference/seed-formats/paper-plans) as plans for `check`.
+"""Paper deployment configs (tests/assets/seed-formats/paper-plans) as plans for `check`.
 
 A file holds `baseline_method` and `proposed_method`; `FILE.json#baseline_method` picks one (the
 default is proposed_method, the paper's subject). Each method's `parameters` give the degrees

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from solver.alternatives import Alternative, best_per_family
 from solver.architecture import Architecture
@@ -18,6 +17,9 @@ from solver.plan import Plan, evaluate_plan
 from solver.problem import PlanningProblem
 from solver.verify import ConstraintCheck, evaluate_plan_document
 from solver.writer import dump_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Where each condition key enters the model (plan.md "Condition" section).
 KEY_ROLES: dict[str, str] = {
@@ -283,11 +285,12 @@ class PlanReport:
             ["constraint", "value", "limit", "result", "note"], rows)
 
     def _balance(self) -> str:
-        df = balance_frame(self.plan)
+        per_gpu = balance_rows(self.plan)
         rows = []
         for column in ("prefill_compute_ms", "decode_compute_ms", "memory_gb", "decode_comm_bytes"):
-            mean = df[column].mean()
-            rows.append([column, df[column].max(), mean, df[column].max() / mean if mean else 1.0])
+            values = [row[column] for row in per_gpu]
+            mean, top = sum(values) / len(values), max(values)
+            rows.append([column, top, mean, top / mean if mean else 1.0])
         stage_rows = []
         for name in ("prefill_ms", "decode_ms", "memory_gb"):
             values = [getattr(s, name) for s in self.plan.stages]
@@ -383,7 +386,7 @@ class PlanReport:
             "- Efficiencies (mfu, memory bandwidth utilization, per-layer overhead) come from the "
             "condition, else the card's calibration for the compute precision, else the card's "
             "defaults. The h100, h200, gh200, a100 and l40s cards are calibrated against 574 "
-            "published TensorRT-LLM/NIM measurements (shared/calibration/measured.csv); on held-out "
+            "published TensorRT-LLM/NIM measurements (docs/calibration/measured.csv); on held-out "
             "measurements the median absolute error is 12% for output throughput, 13% for TTFT and "
             "17% for inter-token latency (90th percentile 34%, 33%, 67%), and it is larger for MoE "
             "models at TP >= 4, multi-GPU PCIe servers, loads near saturation and small-batch "
@@ -431,8 +434,9 @@ def _experts(experts: list[int]) -> str:
     return ",".join(map(str, experts))
 
 
-def balance_frame(plan: Plan) -> pd.DataFrame:
-    rows = [{
+def balance_rows(plan: Plan) -> list[dict[str, int | float]]:
+    """One row per GPU (balance.csv): placement, compute, memory and communication."""
+    return [{
         "gpu": d.gpu, "node": d.node, "replica": d.replica, "stage": d.stage,
         "tp_rank": d.tp_rank, "ep_rank": d.ep_rank, "first_layer": d.first_layer,
         "last_layer": d.last_layer, "num_experts": len(d.experts),
@@ -442,12 +446,25 @@ def balance_frame(plan: Plan) -> pd.DataFrame:
         "kv_cache_gb": d.memory_breakdown_gb.kv_cache,
         "prefill_comm_bytes": d.prefill_comm_bytes, "decode_comm_bytes": d.decode_comm_bytes,
     } for d in plan.devices]
-    return pd.DataFrame(rows)
+
+
+def balance_frame(plan: Plan) -> pd.DataFrame:
+    """balance_rows as a DataFrame (batch summaries); pandas is imported only here."""
+    import pandas as pd
+
+    return pd.DataFrame(balance_rows(plan))
 
 
 def balance_csv(plan: Plan) -> str:
+    """balance.csv without pandas (a solve does not import it): floats with 6 significant digits."""
+    rows = balance_rows(plan)
+    columns = list(rows[0]) if rows else []
+    floats = {c for c in columns if any(isinstance(row[c], float) for row in rows)}
     buffer = io.StringIO()
-    balance_frame(plan).to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([f"{row[c]:.6g}" if c in floats else row[c] for c in columns])
     return buffer.getvalue()
 
 

@@ -1,4 +1,4 @@
-"""Import the JSON trio of the seed (shared/reference/seed-formats/json-trio):
+"""Import the JSON trio of the seed (tests/assets/seed-formats/json-trio):
 
     hardware_env.json            nodes with per-device lists, node link bandwidths, cluster summary
     model_params.json            a Hugging Face config (plus quantization / moe / memory_estimates)
@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from solver.cards import HARDWARE_DIR, available_cards
+from solver.card_library import find_card, known_cards_text
 from solver.errors import InputError
 from solver.hf_config import model_from_hf
 from solver.import_common import Imported, precision_of
@@ -46,6 +46,11 @@ def _o(path: Path, key: str, value: Any) -> str:
 
 
 def gpu_card_for(name: str, path: Path, key: str) -> str:
+    """The GPU card for a device name: a card of exactly that name on the card search path (the
+    user's folders first), else the bundled card whose token the name contains."""
+    for exact in dict.fromkeys((name, name.lower())):
+        if find_card("GPU", exact) is not None:
+            return exact
     tokens = re.split(r"[^a-z0-9]+", name.lower())
     for token_name, card in GPU_NAMES:
         if any(
@@ -53,11 +58,7 @@ def gpu_card_for(name: str, path: Path, key: str) -> str:
             for t in tokens
         ):
             return card
-    raise InputError(
-        str(path),
-        key,
-        f"GPU {name!r} matches no card; known cards: {', '.join(available_cards(HARDWARE_DIR))}",
-    )
+    raise InputError(str(path), key, f"GPU {name!r} matches no card; {known_cards_text('GPU')}")
 
 
 def trio_files(folder: Path) -> tuple[Path, Path, Path | None]:

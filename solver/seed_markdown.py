@@ -1,4 +1,4 @@
-"""Import the markdown condition files of the seed (shared/reference/seed-formats/markdown).
+"""Import the markdown condition files of the seed (tests/assets/seed-formats/markdown).
 
 Layout: `## **Section**` headings, then `* **Field**: value` bullets. Sections read: Environment
 Condition, Model Configuration, Input Data, Basic Performance Requirements and, when present,

@@ -290,9 +290,8 @@ def test_generated_bad_input(name: str, tmp_path: Path, monkeypatch: pytest.Monk
     out = tmp_path / "out"
     assert_rejected(_solve(path, out), path, out, expect)
     assert not (tmp_path / "plans").exists()
-    if name not in ("wide-list", "many-keys"):  # seconds each to parse; the CLI run covered them
-        with pytest.raises(ParaplanError):
-            load_condition(path)
+    with pytest.raises(ParaplanError):
+        load_condition(path)
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
@@ -373,3 +372,40 @@ def test_absurd_degrees_in_short_plan(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["check", str(LLAMA70B), str(path)])
     assert result.exit_code == 3
     assert "gpu_count" in result.output
+
+
+_BIG = "".join(f"k{i}: [{i}, {i + 1}]\n" for i in range(1_500))  # 6,001 values (4 a line), 27 kB
+_LIMIT_CASES = {
+    "too many values": _BIG + "extra: [1, 2, 3]\n",
+    "too deep late in the file": _BIG + "deep: " + "[" * 40 + "]" * 40 + "\n",
+    "anchor late in the file": _BIG + "a: &x 1\n",
+    "alias late in the file": _BIG + "b: *x\n",
+    "malformed late in the file": _BIG + "c: [1, 2\n",
+    "within every limit": _BIG,
+}
+
+
+@pytest.mark.parametrize("case", sorted(_LIMIT_CASES))
+def test_prescan_refuses_exactly_what_the_full_parser_refuses(
+        case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large YAML is refused by libyaml's event stream before the pure-Python parser runs
+    (loading._refuse_before_parsing); the outcome and message are the full parser's own."""
+    from solver import loading
+
+    text = _LIMIT_CASES[case]
+    assert len(text) >= loading.PRESCAN_MIN_CHARS
+    monkeypatch.setattr(loading, "MAX_YAML_NODES", 6_001)
+
+    def outcome() -> str:
+        try:
+            return repr(sorted(loading.parse_mapping(text, "big.yaml")))[:80]
+        except InputError as exc:
+            return str(exc)
+
+    with_prescan = outcome()
+    monkeypatch.setattr(loading, "PRESCAN_MIN_CHARS", 10**12)
+    assert with_prescan == outcome()
+    if case == "within every limit":
+        assert with_prescan.startswith("['k0', 'k1'")
+    else:
+        assert with_prescan.startswith("big.yaml: line ")

@@ -1,7 +1,7 @@
 """Calibration against published measurements (issue 6): loader, protocol, fit, cards, error.
 
 tests/assets/calibration_sample.csv holds 50 rows copied verbatim from
-shared/calibration/measured.csv (data rows 0-6, 12, 13, 46, 95, 96, 99, 248, 373-376, 493-504,
+docs/calibration/measured.csv (data rows 0-6, 12, 13, 46, 95, 96, 99, 248, 373-376, 493-504,
 513-516, 585-587, 661, 669, 673, 693, 700, 701, 726, 739-741, 751-753); the expected mappings below
 were read off those rows by hand.
 """
@@ -19,7 +19,8 @@ import yaml
 from typer.testing import CliRunner
 
 from solver import calibration as cal
-from solver.cards import HARDWARE_DIR, GpuCard
+from solver.card_library import bundled_folder
+from solver.cards import GpuCard
 from solver.cli import app
 from solver.cost import CostModel
 from solver.evaluate import evaluate_stages
@@ -162,7 +163,7 @@ def test_fit_stays_physical_and_lowers_the_training_error(sample) -> None:
 
 def test_card_text_keeps_every_field_and_comment(tmp_path: Path) -> None:
     params = cal.GpuParams(0.7, 12.5, {"fp8": 0.45, "bf16": 0.5})
-    for path in sorted(HARDWARE_DIR.glob("*.yaml")):
+    for path in sorted(bundled_folder("GPU").glob("*.yaml")):
         original = path.read_text(encoding="utf-8")
         text = cal.card_text(original, params, "note")
         before, after = yaml.safe_load(original), yaml.safe_load(text)
@@ -180,7 +181,7 @@ def test_card_text_keeps_every_field_and_comment(tmp_path: Path) -> None:
 
 def test_shipped_cards_carry_a_calibration_in_range() -> None:
     calibrated = 0
-    for path in sorted(HARDWARE_DIR.glob("*.yaml")):
+    for path in sorted(bundled_folder("GPU").glob("*.yaml")):
         card = GpuCard.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
         if not card.calibration:
             assert not card.efficiency
@@ -220,11 +221,10 @@ def test_published_held_out_errors_match_the_per_row_predictions() -> None:
         assert cal.percentile(errors, 90) == pytest.approx(p90, abs=0.06)
 
 
-@pytest.mark.skipif(not cal.DEFAULT_MEASURED.exists(), reason="shared/calibration not present")
 def test_published_held_out_errors_are_what_the_cards_predict_today() -> None:
     """Re-predict every held-out row with the cards' parameters and the current cost model."""
     published = _published_headline()
-    rows, _ = cal.load_measured(cal.DEFAULT_MEASURED)
+    rows, _ = cal.load_measured()  # docs/calibration/measured.csv
     predictions, _ = cal.evaluate(rows, cal.card_params(rows))
     for metric, (n, median, _) in published.items():
         errors = [p.error_pct for p in predictions
@@ -255,7 +255,7 @@ def test_cli_calibrate_rejects_a_bad_file(tmp_path: Path) -> None:
 
 
 def test_write_cards_writes_loadable_cards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for path in HARDWARE_DIR.glob("*.yaml"):
+    for path in bundled_folder("GPU").glob("*.yaml"):
         (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setattr(cal, "fit", _fast_fit)
     result = cal.calibrate(SAMPLE)

@@ -1,6 +1,6 @@
 """The YAML cards in models/ and conditions/hardware/: they load and match their sources.
 
-Parameter totals are checked against the published figures (shared/calibration/models_and_gpus.yaml,
+Parameter totals are checked against the published figures (docs/calibration/models_and_gpus.yaml,
 DESIGN.md §3); one card (Llama-3.1-70B) is also counted by hand, term by term.
 """
 
@@ -12,8 +12,11 @@ import pytest
 import yaml
 
 from solver.architecture import Architecture
-from solver.cards import HARDWARE_DIR, MODELS_DIR, GpuCard, ModelCard
+from solver.card_library import bundled_folder
+from solver.cards import GpuCard, ModelCard
 
+MODELS_DIR = bundled_folder("model")
+HARDWARE_DIR = bundled_folder("GPU")
 MODEL_FILES = sorted(MODELS_DIR.glob("*.yaml"))
 HARDWARE_FILES = sorted(HARDWARE_DIR.glob("*.yaml"))
 
@@ -181,7 +184,7 @@ def test_gpt_oss_even_layers_are_windowed() -> None:
 
 # ---- hardware cards against models_and_gpus.yaml -------------------------------------------------
 
-# (memory_gb, bf16 dense TFLOPS, HBM TB/s) as printed in shared/calibration/models_and_gpus.yaml.
+# (memory_gb, bf16 dense TFLOPS, HBM TB/s) as printed in docs/calibration/models_and_gpus.yaml.
 EXPECTED_GPUS: dict[str, tuple[float, float, float]] = {
     "h100-sxm-80gb": (80, 989, 3.35),
     "h200-sxm-141gb": (141, 989, 4.8),

@@ -1,6 +1,6 @@
 """Importers: seed markdown, the JSON trio, Hugging Face config.json, paper deployment configs.
 
-Every seed-format file in shared/reference imports and solves (or fails with a precise error);
+Every seed-format file in tests/assets/seed-formats imports and solves (or fails with a precise error);
 every value read is echoed with where it came from; unreadable lines are errors that quote them.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -25,16 +24,12 @@ from solver.loading import parse_mapping
 from solver.planner import solve
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT.parent / "shared" / "reference" / "seed-formats"
-if not SEED.is_dir():  # a checkout without the shared folder beside it
-    SEED = Path("/work/shared/reference/seed-formats")
+SEED = ROOT / "tests" / "assets" / "seed-formats"  # copies of the reference inputs (README there)
 MARKDOWN = sorted((SEED / "markdown").glob("*.md"))
 TRIO = SEED / "json-trio"
 PAPERS = SEED / "paper-plans"
 HF = ROOT / "tests" / "hf_configs"
 FAST = SolverSettings(time_limit_s=10.0, num_workers=2)
-
-pytestmark = pytest.mark.skipif(not SEED.is_dir(), reason="shared/reference/seed-formats not found")
 runner = CliRunner()
 
 
@@ -43,11 +38,9 @@ runner = CliRunner()
 
 @pytest.mark.parametrize("path", MARKDOWN, ids=lambda p: p.stem)
 def test_markdown_seed_imports_and_solves(path):
-    started = time.perf_counter()
     condition = load_any_condition(path)
     plan = solve(condition, settings=FAST).plan
-    assert plan.status == "optimal"
-    assert time.perf_counter() - started < 10
+    assert plan.status == "optimal"  # proven, not just found (speed: scripts/bench_solve.py)
     assert condition.raw["assumptions"], (
         "the seed files leave interconnects unstated: assumptions expected"
     )

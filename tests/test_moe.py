@@ -26,6 +26,7 @@ from solver.plan import evaluate_plan
 from solver.planner import solve
 from solver.problem import build_problem
 from solver.verify import violations
+from tests.bundled import bundled_solution
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED = ROOT / "conditions" / "published"
@@ -146,8 +147,7 @@ def test_unplaceable_redundant_slots_and_unhostable_ep_are_infeasible():
 # ---- DeepSeek-V3 -------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["deepseek-v3-h800x32", "deepseek-v3-h200x16", "deepseek-v3-h800x144"])
 def test_deepseek_conditions_solve_to_verified_optimal_plans(name):
-    condition = load_condition(ROOT / "conditions" / f"{name}.yaml")
-    solution = solve(condition)
+    condition, solution = bundled_solution(name)  # shared with test_planner
     plan = solution.plan
     assert plan.status == "optimal" and plan.solver.gap == 0.0
     assert not violations(solution.checks)
@@ -236,8 +236,7 @@ def test_plan_document_numbers_include_the_expert_placement():
     """plan.md's formula section and plan.json report the same TTFT/TPOT for a skewed MoE plan."""
     from solver.report import PlanReport
 
-    condition = load_condition(ROOT / "conditions" / "deepseek-v3-h200x16.yaml")
-    solution = solve(condition)
+    condition, solution = bundled_solution("deepseek-v3-h200x16")
     report = PlanReport(condition, solution.plan, solution.checks, solution.problem)
     assert solution.plan.expert_placement is not None
     assert report.metrics.ttft_s * 1e3 == pytest.approx(solution.plan.metrics.ttft_ms, rel=1e-12)

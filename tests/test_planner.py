@@ -13,6 +13,7 @@ from solver.plan import build_plan
 from solver.planner import solve
 from solver.report import plan_json, render_all
 from solver.verify import verify_plan, violations
+from tests.bundled import bundled_solution
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = sorted((ROOT / "conditions").glob("*.yaml"))
@@ -20,8 +21,7 @@ BUNDLED = sorted((ROOT / "conditions").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
 def test_bundled_condition_solves_to_verified_optimum(path):
-    condition = load_condition(path)
-    solution = solve(condition)
+    condition, solution = bundled_solution(path.stem)
     plan = solution.plan
     assert plan.status == "optimal"
     assert plan.solver.gap == 0.0

@@ -1,0 +1,124 @@
+"""Start-up (issue 11): which heavy libraries each command imports, not how long it takes.
+
+Wall-clock ratios are measured by scripts/bench_startup.py; here the work is asserted: `--help`,
+`schema`, `import` and every input error never import OR-Tools, pandas, pyarrow, Jinja2 or rich,
+and a solve imports OR-Tools without pandas and pyarrow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from solver.condition import load_condition
+from solver.planner import solve
+from solver.report import balance_csv, balance_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("ortools", "pandas", "pyarrow", "numpy", "jinja2", "rich")
+
+# Runs the CLI like the console script and reports, at exit, which heavy top-level packages it loaded.
+_PROBE = """
+import atexit, json, sys
+heavy = {heavy!r}
+atexit.register(lambda: sys.stderr.write(
+    "\\nLOADED " + json.dumps(sorted(m for m in heavy if m in sys.modules)) + "\\n"))
+sys.argv = ["paraplan", *{args!r}]
+from solver.entry import main
+main()
+"""
+
+
+def loaded_by(args: list[str], cwd: Path) -> tuple[int, list[str], str]:
+    code = _PROBE.format(heavy=HEAVY, args=args)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd,
+                          timeout=300, check=False)
+    marker = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED ")]
+    assert marker, proc.stderr
+    return proc.returncode, json.loads(marker[-1].removeprefix("LOADED ")), proc.stderr
+
+
+def _condition_with(tmp_path: Path, old: str, new: str) -> Path:
+    path = tmp_path / "condition.yaml"
+    text = (ROOT / "conditions" / "llama70b-h100x8.yaml").read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
+    code, loaded, err = loaded_by(["--help"], tmp_path)
+    assert code == 0 and loaded == [], err
+
+
+def test_schema_imports_nothing_heavy(tmp_path: Path) -> None:
+    code, loaded, err = loaded_by(["schema"], tmp_path)
+    assert code == 0 and loaded == [], err
+
+
+@pytest.mark.parametrize("mistake", ["missing file", "key typo", "unknown card"])
+def test_input_errors_import_nothing_heavy(mistake: str, tmp_path: Path) -> None:
+    if mistake == "missing file":
+        path = tmp_path / "nowhere.yaml"
+    elif mistake == "key typo":
+        path = _condition_with(tmp_path, "workload:", "worklaod:")
+    else:
+        path = _condition_with(tmp_path, "gpu: h100-sxm-80gb", "gpu: h100-sxm-800gb")
+    code, loaded, err = loaded_by(["solve", str(path)], tmp_path)
+    assert code == 1 and "error:" in err
+    assert loaded == [], err
+
+
+def test_import_of_a_seed_file_imports_nothing_heavy(tmp_path: Path) -> None:
+    seed = ROOT / "tests" / "assets" / "seed-formats" / "markdown" / "qwen3-235b-ttft.md"
+    code, loaded, err = loaded_by(["import", str(seed)], tmp_path)
+    assert code == 0 and loaded == [], err
+
+
+def test_dense_solve_imports_cp_sat_without_pandas(tmp_path: Path) -> None:
+    condition = ROOT / "conditions" / "llama70b-h100x8.yaml"
+    code, loaded, err = loaded_by(["solve", str(condition), "-o", str(tmp_path / "plan")], tmp_path)
+    assert code == 0, err
+    assert "ortools" in loaded and "jinja2" in loaded
+    assert "pandas" not in loaded and "pyarrow" not in loaded and "rich" not in loaded
+    assert (tmp_path / "plan" / "report.html").is_file()
+
+
+def test_cp_model_without_pandas_still_solves_and_serves_its_pandas_helpers() -> None:
+    code = """
+import sys
+from solver.startup import import_cp_model
+cp_model = import_cp_model()
+assert "pandas" not in sys.modules and "pyarrow" not in sys.modules
+model = cp_model.CpModel()
+x = model.new_int_var(0, 10, "x")
+model.add(x <= 7)
+model.maximize(x)
+solver = cp_model.CpSolver()
+assert solver.solve(model) == cp_model.OPTIMAL and solver.value(x) == 7
+assert "pandas" not in sys.modules
+import pandas as pd
+ys = model.new_int_var_series("y", pd.Index(range(3)), 0, 5)   # forwarded to the real pandas
+assert isinstance(ys, pd.Series) and len(ys) == 3
+model.add(sum(ys) >= 4)
+assert solver.solve(model) == cp_model.OPTIMAL and int(solver.values(ys).sum()) >= 4
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+@pytest.mark.parametrize("name", ["llama70b-h100x8", "qwen3-30b-a3b-h100x2", "mixtral8x7b-a100x4"])
+def test_balance_csv_is_what_pandas_wrote(name: str) -> None:
+    """balance.csv is written without pandas now; the bytes are those of DataFrame.to_csv."""
+    condition = load_condition(ROOT / "conditions" / f"{name}.yaml")
+    plan = solve(condition).plan
+    buffer = io.StringIO()
+    balance_frame(plan).to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
+    assert balance_csv(plan) == buffer.getvalue()
