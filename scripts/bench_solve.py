@@ -26,10 +26,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from solver.condition import build_condition, load_condition  # noqa: E402
 from solver.errors import InfeasibleError  # noqa: E402
-from solver.planner import solve  # noqa: E402
-from solver.report import render_all  # noqa: E402
+from solver.inputs.condition import build_condition, load_condition  # noqa: E402
+from solver.optimize.planner import solve  # noqa: E402
+from solver.render.report import render_all  # noqa: E402
 
 
 def in_process(path: Path, repeat: int) -> tuple[float, str]:

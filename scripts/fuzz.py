@@ -320,8 +320,8 @@ def describe(case: Case, limit: int = 1500) -> str:
 
 def run_library_case(case: Case, workdir: Path) -> Outcome:
     """load_condition on the case's file: it loads, or raises a ParaplanError naming the file."""
-    from solver.condition import load_condition
     from solver.errors import ParaplanError
+    from solver.inputs.condition import load_condition
 
     path = workdir / f"case{case.index}{case.suffix}"
     path.write_bytes(case.content)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from solver.display import for_terminal
 from solver.errors import (
     EXIT_INVALID_INPUT,
     EXIT_VIOLATIONS,
@@ -21,10 +20,8 @@ from solver.errors import (
     InputError,
     ParaplanError,
 )
-from solver.interrupts import checkpoint
-from solver.limits import Deadline
-from solver.startup import import_cp_model
-from solver.writer import (
+from solver.render.display import for_terminal
+from solver.render.writer import (
     FINISHED,
     INFEASIBILITY_FILE,
     LAUNCH_FOLDER,
@@ -33,11 +30,14 @@ from solver.writer import (
     dump_json,
     open_output,
 )
+from solver.runtime.interrupts import checkpoint
+from solver.runtime.limits import Deadline
+from solver.runtime.startup import import_cp_model
 
 if TYPE_CHECKING:
-    from solver.condition import Condition
-    from solver.formulation import SolverSettings
-    from solver.writer import OutputFolder
+    from solver.inputs.condition import Condition
+    from solver.optimize.formulation import SolverSettings
+    from solver.render.writer import OutputFolder
 
 # Start-up: `paraplan --help`, `schema`, `import` and every input error must not pay for OR-Tools
 # (which imports pandas and pyarrow), Jinja2 or rich. Each command imports what it uses, and a
@@ -107,11 +107,11 @@ def handles_errors(func: F) -> F:
 
 
 def searches_cards(func: F) -> F:
-    """Put the command's --cards folders on the card search path (solver/card_library.py)."""
+    """Put the command's --cards folders on the card search path (solver/inputs/card_library.py)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from solver.card_library import searching
+        from solver.inputs.card_library import searching
 
         with searching(kwargs.get("cards") or ()):
             return func(*args, **kwargs)
@@ -146,14 +146,14 @@ def solve_command(
     if method not in ("cp-sat", "exhaustive"):
         raise typer.BadParameter("method must be cp-sat or exhaustive")
     deadline = Deadline(time_limit)  # one wall-clock safety net for everything below
-    from solver.importers import load_any_condition
+    from solver.importers.registry import load_any_condition
 
     cond = load_any_condition(condition)  # input errors end here, before the solver is imported
     import_cp_model()
-    from solver.formulation import SolverSettings
-    from solver.html_report import plan_html
-    from solver.planner import solve
-    from solver.report import plan_with_run_limits, render_all
+    from solver.optimize.formulation import SolverSettings
+    from solver.optimize.planner import solve
+    from solver.render.html import plan_html
+    from solver.render.report import plan_with_run_limits, render_all
 
     settings = SolverSettings(time_limit_s=time_limit, num_workers=workers, random_seed=seed,
                               log_search_progress=log_search, deadline=deadline)
@@ -172,7 +172,7 @@ def solve_command(
         plan = plan_with_run_limits(solution.plan, deadline)
         files["report.html"] = plan_html(cond, plan, solution.checks, solution.problem)
         if export:
-            from solver.export import render_launch
+            from solver.render.export import render_launch
 
             files |= render_launch(cond, plan)
         written = out.commit(files)
@@ -192,7 +192,7 @@ def solve_command(
 def _explain_infeasible(cond: Condition, exc: InfeasibleError, out: OutputFolder,
                         settings: SolverSettings) -> None:
     """Search the smallest relaxations, write infeasibility.md and print the short version."""
-    from solver.relax import explain_infeasibility
+    from solver.optimize.relax import explain_infeasibility
 
     report = explain_infeasibility(cond, exc, settings)
     written = out.commit({INFEASIBILITY_FILE: report.markdown()})
@@ -232,7 +232,7 @@ def check_command(
     cards: CardsOption = None,
 ) -> None:
     """Evaluate a given plan: metrics and every violated constraint. Exit 3 on violations."""
-    from solver.importers import load_any_condition, load_any_plan
+    from solver.importers.registry import load_any_condition, load_any_plan
 
     cond = load_any_condition(condition)
     if plan is None and condition.suffix.lower() not in (".md", ".markdown"):
@@ -240,8 +240,8 @@ def check_command(
                          "carries its own Parallelism Strategy)")
     loaded = load_any_plan(plan if plan is not None else condition, cond)
     import_cp_model()  # plans are built with the solver's modules
-    from solver.check import check_given
-    from solver.regret import regret_of
+    from solver.review.check import check_given
+    from solver.review.regret import regret_of
 
     result = check_given(cond, loaded.plan)
     failed = result.violations
@@ -287,8 +287,8 @@ def import_command(
 ) -> None:
     """Convert a foreign condition, model config or plan into paraplan YAML, each value commented
     with where it came from. A markdown Parallelism Strategy section goes to OUTPUT.plan.yaml."""
-    from solver.importers import import_source
-    from solver.writer import write_atomic
+    from solver.importers.registry import import_source
+    from solver.render.writer import write_atomic
 
     imported = import_source(source)
     if output is None:
@@ -311,7 +311,7 @@ def import_command(
 @app.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the condition file (for editors)."""
-    from solver.condition import condition_schema
+    from solver.inputs.condition import condition_schema
 
     typer.echo(json.dumps(condition_schema(), indent=2))
 
@@ -320,9 +320,9 @@ def schema_command() -> None:
 
 def _run_options(method: str, time_limit: float, workers: int, executor: str, jobs: int | None,
                  address: str | None) -> tuple[Any, Any]:
-    from solver.batch import SolveOptions
-    from solver.card_library import command_folders
-    from solver.executors import ExecutorSpec
+    from solver.inputs.card_library import command_folders
+    from solver.runs.batch import SolveOptions
+    from solver.runs.executors import ExecutorSpec
 
     return (SolveOptions(method=method, time_limit_s=time_limit, workers=workers,
                          card_dirs=command_folders()).validate(),
@@ -367,7 +367,7 @@ def batch_command(
 
     Exit 1 when any condition failed (invalid, infeasible or error); its summary row says why.
     """
-    from solver.batch import run_batch
+    from solver.runs.batch import run_batch
 
     options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
     outcome = run_batch(paths, output, options=options, spec=spec, echo=_say)
@@ -402,7 +402,7 @@ def sweep_command(
     Every point is validated first (exit 1 naming the key). Infeasible points are results, not
     failures; exit 1 only when a point could not be solved for another reason.
     """
-    from solver.sweep import run_sweep
+    from solver.runs.sweep import run_sweep
 
     options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
     outcome = run_sweep(condition, sets, output, plans=plans, options=options, spec=spec,
@@ -426,8 +426,8 @@ def calibrate_command(
 ) -> None:
     """Fit mfu, bandwidth utilization and per-layer overhead per GPU card on a training split of
     published measurements; print the held-out error (docs/accuracy.md explains the method)."""
-    from solver.calibration import calibrate, summary_lines
-    from solver.calibration import write_cards as write_card_files
+    from solver.calibration.fit import calibrate, summary_lines
+    from solver.calibration.fit import write_cards as write_card_files
 
     result = calibrate(measured, progress=typer.echo if verbose else None)
     for line in summary_lines(result):

@@ -8,9 +8,9 @@ import sys
 
 def main() -> None:
     try:
-        from solver.interrupts import checkpoint  # standard library only: imports in a moment
+        from solver.runtime.interrupts import checkpoint  # standard library only: imports in a moment
 
-        checkpoint("start-up")  # test hook (solver/interrupts.py); nothing without it
+        checkpoint("start-up")  # test hook (solver/runtime/interrupts.py); nothing without it
         from solver.cli import app
 
         app()

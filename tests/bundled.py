@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from solver.condition import Condition, load_condition
-from solver.planner import Solution, solve
+from solver.inputs.condition import Condition, load_condition
+from solver.optimize.planner import Solution, solve
 
 CONDITIONS = Path(__file__).resolve().parent.parent / "conditions"
 

@@ -9,10 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from solver.cli import app
+from tests.paths import ASSETS as ALL_ASSETS
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 CONDITIONS = REPO / "conditions"
-ASSETS = Path(__file__).resolve().parent / "assets" / "good"
+ASSETS = ALL_ASSETS / "good"
 SMALL = ASSETS / "llama8b-l40sx2.yaml"
 LLAMA70B = CONDITIONS / "llama70b-h100x8.yaml"
 

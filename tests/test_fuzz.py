@@ -11,12 +11,13 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections import Counter
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.paths import REPO as REPO_ROOT
+
+REPO = REPO_ROOT
 
 
 def _load_fuzz() -> ModuleType:

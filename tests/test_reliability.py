@@ -1,7 +1,7 @@
 """Writing outputs and interrupting runs (issues 7 and 10), and a huge condition under a time limit.
 
 Signal tests never guess a delay: they wait for a line the program prints (the "solving ..." line,
-or "paraplan-test: paused at NAME" from the PARAPLAN_TEST_PAUSE hook in solver/interrupts.py) and
+or "paraplan-test: paused at NAME" from the PARAPLAN_TEST_PAUSE hook in solver/runtime/interrupts.py) and
 then signal the whole process group, as a terminal's Ctrl-C does. No test asserts a duration.
 """
 
@@ -15,16 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from solver.condition import build_condition
+from solver.document.verify import violations
 from solver.errors import InputError
-from solver.formulation import SolverSettings
-from solver.planner import solve
-from solver.verify import violations
-from solver.writer import MANIFEST, TEMP_PREFIX, Manifest, OutputInterrupted, write_outputs
+from solver.inputs.condition import build_condition
+from solver.optimize.formulation import SolverSettings
+from solver.optimize.planner import solve
+from solver.render.writer import MANIFEST, TEMP_PREFIX, Manifest, OutputInterrupted, write_outputs
 from tests.corpus import load_script
+from tests.paths import REPO as REPO_ROOT
 
 attack = load_script("fuzz_outputs")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 FAST = ROOT / "conditions" / "llama8b-l40sx2.yaml"
 INFEASIBLE = ROOT / "conditions" / "infeasible" / "llama70b-tpot-1ms.yaml"
 
@@ -102,7 +103,7 @@ def test_failure_while_writing_leaves_the_previous_folder_intact(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A write that fails (disk full) or is interrupted before the renames leaves every earlier
     file, the manifest and no temporary."""
-    import solver.writer as writer
+    import solver.render.writer as writer
 
     out = tmp_path / "plan"
     write_outputs(out, {"plan.json": "old\n", "plan.md": "old\n"})

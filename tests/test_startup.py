@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from solver.condition import load_condition
-from solver.planner import solve
-from solver.report import balance_csv, balance_frame
+from solver.inputs.condition import load_condition
+from solver.optimize.planner import solve
+from solver.render.report import balance_csv, balance_frame
+from tests.paths import REPO as REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 HEAVY = ("ortools", "pandas", "pyarrow", "numpy", "jinja2", "rich")
 
 # Runs the CLI like the console script and reports, at exit, which heavy top-level packages it loaded.
@@ -92,7 +93,7 @@ def test_dense_solve_imports_cp_sat_without_pandas(tmp_path: Path) -> None:
 def test_cp_model_without_pandas_still_solves_and_serves_its_pandas_helpers() -> None:
     code = """
 import sys
-from solver.startup import import_cp_model
+from solver.runtime.startup import import_cp_model
 cp_model = import_cp_model()
 assert "pandas" not in sys.modules and "pyarrow" not in sys.modules
 model = cp_model.CpModel()
@@ -103,6 +104,7 @@ solver = cp_model.CpSolver()
 assert solver.solve(model) == cp_model.OPTIMAL and solver.value(x) == 7
 assert "pandas" not in sys.modules
 import pandas as pd
+from tests.paths import REPO as REPO_ROOT
 ys = model.new_int_var_series("y", pd.Index(range(3)), 0, 5)   # forwarded to the real pandas
 assert isinstance(ys, pd.Series) and len(ys) == 3
 model.add(sum(ys) >= 4)

@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import REPO as REPO_ROOT
+
+ROOT = REPO_ROOT
 PACKAGE_INPUTS = ("pyproject.toml", "README.md", "solver", "models", "conditions/hardware")
 CONDITION = ROOT / "conditions" / "llama70b-h100x8.yaml"
 
@@ -133,8 +135,8 @@ def test_wheel_carries_cards_and_templates(installed: Installed) -> None:
         assert f"solver/data/models/{card.name}" in names
     for card in (ROOT / "conditions" / "hardware").glob("*.yaml"):
         assert f"solver/data/hardware/{card.name}" in names
-    for template in (ROOT / "solver" / "templates").glob("*.j2"):
-        assert f"solver/templates/{template.name}" in names
+    for template in (ROOT / "solver" / "render" / "templates").glob("*.j2"):
+        assert f"solver/render/templates/{template.name}" in names
     assert not [n for n in names if n.startswith(("tests/", "conditions/", "models/", "docs/"))]
 
 

@@ -1,0 +1,93 @@
+"""Runner-ups: the best plan of each other parallel-shape family, and why it lost.
+
+For every family (tp only, tp+pp, tp+ep, ...) the candidates are scanned in order of their lower
+bound (the screening's vectorized bounds) and split exactly (exhaustive.best_split), stopping once
+the bound passes the family's best; ties go to the lowest candidate index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from solver.optimize.exhaustive import best_split, split_cells
+from solver.optimize.formulation import Classification, _bounds, classify
+from solver.optimize.problem import PlanningProblem
+from solver.optimize.tables import OBJECTIVE_SCALE, CandidateTable
+from solver.runtime.limits import Deadline
+
+
+@dataclass(frozen=True)
+class Alternative:
+    family: str
+    table: CandidateTable | None
+    boundaries: list[int]
+    objective: float | None  # unitless, as the optimizer sees it
+    reason: str
+
+
+# pp x (L + 1)^2 cells of one DP pass of an exact split; beyond it the family is not searched (a
+# work count, not wall time: a 126-layer model on 16 stages is 260k)
+MAX_SPLIT_CELLS = 2_000_000
+
+REASON_TEXT = {
+    "memory": "memory does not fit",
+    "ttft_slo": "TTFT SLO missed",
+    "tpot_slo": "TPOT SLO missed",
+    "e2e_slo": "e2e SLO missed",
+    "split": "no layer split meets memory and SLOs together",
+}
+
+
+def _why_infeasible(reasons: dict[str, int], total: int) -> str:
+    worst = max(reasons.items(), key=lambda kv: kv[1])
+    return f"infeasible: {REASON_TEXT[worst[0]]} ({worst[1]} of {total} candidates)"
+
+
+def best_per_family(problem: PlanningProblem, chosen: CandidateTable,
+                    deadline: Deadline | None = None) -> list[Alternative]:
+    """The best plan of every family but the chosen one's; families not reached before the run's
+    deadline say so."""
+    verdict = classify(problem)
+    family_of_shape = [shape.family for shape in problem.shapes]
+    families: dict[str, list[int]] = {}
+    for i, shape_index in enumerate(problem.candidates.shape_index.tolist()):
+        families.setdefault(family_of_shape[shape_index], []).append(i)
+    out: list[Alternative] = []
+    for family, indices in sorted(families.items()):
+        if family == chosen.costs.shape.family:
+            continue
+        out.append(_best_of_family(problem, family, indices, verdict, deadline))
+    return out
+
+
+def _best_of_family(problem: PlanningProblem, family: str, indices: list[int],
+                    verdict: Classification, deadline: Deadline | None) -> Alternative:
+    """Candidates in increasing order of their bound, split exactly; ties go to the lowest index."""
+    reasons: dict[str, int] = {}
+    for i in indices:
+        reason = verdict.reasons[i]
+        if reason is not None:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    ranked = sorted((i for i in indices if verdict.reasons[i] is None),
+                    key=lambda i: (verdict.objective_lb[i], i))
+    best: tuple[int, int, CandidateTable, list[int]] | None = None  # objective, index, table, split
+    for i in ranked:
+        if best is not None and verdict.objective_lb[i] - verdict.slack[i] > best[0]:
+            break
+        if deadline is not None and deadline.check("runner-up table"):
+            return Alternative(family, None, [], None, "not computed: --time-limit reached")
+        t = problem.table(i)
+        if split_cells(problem, t.pp) > MAX_SPLIT_CELLS:
+            return Alternative(family, None, [], None, f"not computed: an exact split of "
+                               f"{problem.num_layers} layers over {t.pp} stage(s) is beyond this "
+                               "table's size limit")
+        if best is not None and _bounds(problem, t).objective_lb > best[0]:
+            continue
+        split = best_split(problem, t, cutoff=None if best is None else best[0])
+        if split is None:
+            reasons["split"] = reasons.get("split", 0) + 1
+        elif best is None or (split.objective, i) < best[:2]:
+            best = (split.objective, i, t, split.boundaries)
+    if best is None:
+        return Alternative(family, None, [], None, _why_infeasible(reasons, len(indices)))
+    return Alternative(family, best[2], best[3], best[0] / OBJECTIVE_SCALE, "")

@@ -1,0 +1,161 @@
+"""Float evaluation of a concrete plan: stage times, memory, serving metrics, objective.
+
+This is the authority for every number a plan reports; the CP-SAT objective is only used to choose.
+Serving model (docs/design.md §3), for one replica with batch B split into m micro-batches:
+
+    TTFT = sum_s prefill_s + (m - 1) * max_s prefill_s     (the last micro-batch's first token)
+    TPOT = max(sum_s decode_s, m * max_s decode_s)         (one token per sequence per round)
+    e2e  = TTFT + output_tokens * TPOT
+    throughput = dp * B * output_tokens / e2e               (output tokens/s)
+
+Objective (unitless, minimized): latency_weight * e2e / ideal_e2e
+                                 + throughput_weight * ideal_throughput / throughput
+with ideal_* from the roofline of the available GPUs (see `Normalizers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from solver.inputs.condition import Condition
+from solver.physics.architecture import LayerKind
+from solver.physics.cost import CandidateCosts, CostModel, LayerCost
+
+
+@dataclass(frozen=True)
+class Normalizers:
+    """Roofline ideals that make the objective's two terms unitless."""
+
+    ideal_e2e_s: float
+    ideal_throughput_tokens_per_s: float  # per GPU when the planner chooses the GPU count
+    per_gpu: bool
+
+    @classmethod
+    def of(cls, condition: Condition, model: CostModel) -> Normalizers:
+        arch, w, n = model.arch, condition.workload, condition.cluster.num_gpus
+        flops = model.hw.flops_per_s
+        ttft = 2 * arch.active_params * w.input_tokens / (n * flops)
+        tpot = arch.active_params * model.weight_bytes_per_element / (n * model.hw.hbm_bytes_per_s)
+        per_gpu = not condition.cluster.fixed
+        tput = flops / (2 * arch.active_params) * (1 if per_gpu else n)
+        return cls(ideal_e2e_s=ttft + w.output_tokens * tpot, ideal_throughput_tokens_per_s=tput,
+                   per_gpu=per_gpu)
+
+    def objective_per_e2e_second(self, condition: Condition, costs: CandidateCosts) -> float:
+        """The objective is linear in e2e for a fixed (shape, batch): objective = k * e2e."""
+        o = condition.objective
+        tokens_per_round = costs.shape.dp * costs.batch_size * condition.workload.output_tokens
+        if self.per_gpu:
+            tokens_per_round = tokens_per_round / costs.shape.gpus_used
+        return (o.latency_weight / self.ideal_e2e_s
+                + o.throughput_weight * self.ideal_throughput_tokens_per_s / tokens_per_round)
+
+
+@dataclass(frozen=True)
+class StageEval:
+    stage: int
+    first_layer: int
+    last_layer: int  # inclusive
+    prefill_s: float
+    decode_s: float
+    prefill_comm_s: float
+    decode_comm_s: float
+    prefill_comm_bytes: float
+    decode_comm_bytes: float
+    weights_bytes: float
+    kv_cache_bytes: float
+    activation_bytes: float
+    overhead_bytes: float
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.weights_bytes + self.kv_cache_bytes + self.activation_bytes + self.overhead_bytes
+
+
+@dataclass(frozen=True)
+class Metrics:
+    ttft_s: float
+    tpot_s: float
+    e2e_latency_s: float
+    throughput_tokens_per_s: float
+    throughput_tokens_per_s_per_gpu: float
+    objective: float
+
+
+def kind_counts(kinds: tuple[LayerKind, ...], layer_kinds: tuple[LayerKind, ...], first: int,
+                end: int) -> dict[LayerKind, int]:
+    counts = dict.fromkeys(kinds, 0)
+    for layer in range(first, end):
+        counts[layer_kinds[layer]] += 1
+    return counts
+
+
+def _extras(costs: CandidateCosts, stage: int) -> list[LayerCost]:
+    pp = costs.shape.pp
+    extras = []
+    if stage == 0:
+        extras.append(costs.first_stage)
+    if stage == pp - 1:
+        extras.append(costs.last_stage)
+    else:
+        extras.append(costs.transfer)
+    return extras
+
+
+def evaluate_stage(costs: CandidateCosts, layer_kinds: tuple[LayerKind, ...], stage: int,
+                   first: int, end: int) -> StageEval:
+    """One pipeline stage holding transformer layers [first, end)."""
+    counts = kind_counts(costs.kinds, layer_kinds, first, end)
+    parts: list[tuple[LayerCost, int]] = [(costs.layer[k], n) for k, n in counts.items()]
+    parts += [(extra, 1) for extra in _extras(costs, stage)]
+    prefill = sum(c.prefill.time_s * n for c, n in parts)
+    decode = sum(c.decode.time_s * n for c, n in parts)
+    activation = costs.activation_bytes
+    if stage == costs.shape.pp - 1:
+        activation += costs.last_stage_activation_bytes
+    return StageEval(
+        stage=stage,
+        first_layer=first,
+        last_layer=end - 1,
+        prefill_s=prefill,
+        decode_s=decode,
+        prefill_comm_s=sum(c.prefill.comm_s * n for c, n in parts),
+        decode_comm_s=sum(c.decode.comm_s * n for c, n in parts),
+        prefill_comm_bytes=sum(c.prefill.comm_bytes * n for c, n in parts),
+        decode_comm_bytes=sum(c.decode.comm_bytes * n for c, n in parts),
+        weights_bytes=sum(c.weight_bytes * n for c, n in parts),
+        kv_cache_bytes=sum(c.kv_cache_bytes * n for c, n in parts),
+        activation_bytes=activation,
+        overhead_bytes=costs.overhead_bytes,
+    )
+
+
+def evaluate_stages(costs: CandidateCosts, layer_kinds: tuple[LayerKind, ...],
+                    boundaries: list[int]) -> list[StageEval]:
+    """`boundaries` = [0, b_1, ..., num_layers]: stage s holds layers [b_s, b_{s+1})."""
+    return [
+        evaluate_stage(costs, layer_kinds, s, boundaries[s], boundaries[s + 1])
+        for s in range(len(boundaries) - 1)
+    ]
+
+
+def serving_metrics(condition: Condition, costs: CandidateCosts, stages: list[StageEval],
+                    normalizers: Normalizers) -> Metrics:
+    m_prefill, m_decode = costs.prefill_microbatches, costs.decode_microbatches
+    prefill = [s.prefill_s for s in stages]
+    decode = [s.decode_s for s in stages]
+    ttft = sum(prefill) + (m_prefill - 1) * max(prefill)
+    tpot = max(sum(decode), m_decode * max(decode))
+    out = condition.workload.output_tokens
+    e2e = ttft + out * tpot
+    shape = costs.shape
+    throughput = shape.dp * costs.batch_size * out / e2e
+    objective = normalizers.objective_per_e2e_second(condition, costs) * e2e
+    return Metrics(
+        ttft_s=ttft,
+        tpot_s=tpot,
+        e2e_latency_s=e2e,
+        throughput_tokens_per_s=throughput,
+        throughput_tokens_per_s_per_gpu=throughput / shape.gpus_used,
+        objective=objective,
+    )

@@ -1,0 +1,109 @@
+"""`paraplan check`: grade a given plan (plan.json or a short YAML) against a condition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from solver.document.plan import Plan, SolverInfo, build_plan
+from solver.document.verify import ConstraintCheck, verify_plan
+from solver.inputs.condition import Condition
+from solver.inputs.loading import read_mapping, validation_error
+from solver.optimize.formulation import balanced_boundaries
+from solver.optimize.problem import expert_placements
+from solver.physics.shapes import ParallelShape, shape_violations
+
+_DEGREE = Field(default=1, ge=1, le=1_000_000)
+
+
+class ShortPlan(BaseModel):
+    """A hand-made plan: degrees, batch, and optionally how many layers each stage holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    tp: int = _DEGREE
+    pp: int = _DEGREE
+    dp: int = _DEGREE
+    ep: int = _DEGREE
+    etp: int = _DEGREE
+    attn_dp: int = _DEGREE
+    sp: int = _DEGREE
+    batch_size: int = Field(ge=1, le=1_000_000)
+    layers_per_stage: list[int] | None = None
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    plan: Plan | None
+    checks: list[ConstraintCheck]
+
+    @property
+    def violations(self) -> list[ConstraintCheck]:
+        return [c for c in self.checks if not c.passed]
+
+
+def _fail(name: str, value: object, limit: object) -> ConstraintCheck:
+    return ConstraintCheck(name=name, value=str(value), limit=str(limit), passed=False)
+
+
+def _boundaries(short: ShortPlan, num_layers: int) -> tuple[list[int] | None, list[ConstraintCheck]]:
+    if short.pp > num_layers:
+        return None, [_fail("layers.each_on_one_stage", f"pp={short.pp}", f"<= {num_layers} layers")]
+    if short.layers_per_stage is None:
+        return balanced_boundaries(num_layers, short.pp), []
+    sizes = short.layers_per_stage
+    problems = []
+    if len(sizes) != short.pp:
+        problems.append(_fail("layers.each_on_one_stage", f"{len(sizes)} stages listed", f"pp={short.pp}"))
+    if any(n < 1 for n in sizes):
+        problems.append(_fail("layers.each_on_one_stage", "a stage with no layers", ">= 1 per stage"))
+    if sum(sizes) != num_layers:
+        problems.append(_fail("layers.each_on_one_stage", f"{sum(sizes)} layers", f"= {num_layers}"))
+    if problems:
+        return None, problems
+    bounds = [0]
+    for n in sizes:
+        bounds.append(bounds[-1] + n)
+    return bounds, []
+
+
+def _check_short(condition: Condition, short: ShortPlan) -> CheckResult:
+    shape = ParallelShape(tp=short.tp, pp=short.pp, dp=short.dp, ep=short.ep, etp=short.etp,
+                          attn_dp=short.attn_dp, sp=short.sp)
+    bounds, problems = _boundaries(short, condition.model.num_hidden_layers)
+    if shape.gpus_used > condition.cluster.num_gpus:  # do not build a device map for it
+        bounds = None
+        problems.append(_fail("gpu_count.available", shape.gpus_used, f"<= {condition.cluster.num_gpus}"))
+    if bounds is None:
+        rules = [_fail("divisibility_and_policy", p, "-") for p in shape_violations(shape, condition)]
+        return CheckResult(plan=None, checks=problems + rules)
+    info = SolverInfo(method="check", objective=None, best_bound=None, gap=None,
+                      candidates=0, candidates_in_model=0, candidates_removed={})
+    placement = None
+    if condition.model.is_moe and not shape_violations(shape, condition):
+        # the hand-made plan gets the best expert placement for its EP degree
+        placement = expert_placements(condition, {shape.ep})[0].get(shape.ep)
+    plan = build_plan(condition, shape, short.batch_size, bounds, "checked", info, placement)
+    return CheckResult(plan=plan, checks=verify_plan(condition, plan))
+
+
+def load_plan_file(path: Path) -> Plan | ShortPlan:
+    data: dict[str, Any] = read_mapping(path)
+    model: type[BaseModel] = Plan if "schema_version" in data else ShortPlan
+    try:
+        return model.model_validate(data)  # type: ignore[return-value]
+    except ValidationError as exc:
+        raise validation_error(exc, str(path), model) from None
+
+
+def check_given(condition: Condition, given: Plan | ShortPlan) -> CheckResult:
+    """Grade a loaded plan (plan.json or a short plan) against a condition."""
+    if isinstance(given, ShortPlan):
+        return _check_short(condition, given)
+    # a plan may be graded against another condition than its own: that is the point of check
+    return CheckResult(plan=given, checks=verify_plan(condition, given))
+
+
+def check_plan(condition: Condition, plan_path: Path) -> CheckResult:
+    return check_given(condition, load_plan_file(plan_path))

@@ -1,0 +1,117 @@
+"""CP-SAT must reach exactly the exhaustive optimum (same integer objective) on a generated corpus."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from solver.errors import InfeasibleError
+from solver.inputs.condition import build_condition
+from solver.optimize.exhaustive import solve_exhaustive
+from solver.optimize.formulation import SolverSettings, evaluate_split, solve_cpsat
+from solver.optimize.planner import solve
+from solver.optimize.problem import build_problem
+from tests.corpus import generate
+
+CORPUS = generate()
+
+
+def _problem(data):
+    return build_problem(build_condition(data, data["name"], data["name"]))
+
+
+@cache
+def _oracle(index: int):
+    problem = _problem(CORPUS[index])
+    return problem, solve_exhaustive(problem)
+
+
+@pytest.mark.parametrize("index", range(len(CORPUS)), ids=[d["name"] for d in CORPUS])
+def test_cpsat_matches_exhaustive(index):
+    problem, oracle = _oracle(index)
+    for screen in (True, False):
+        result = solve_cpsat(problem, SolverSettings(time_limit_s=60, screen_candidates=screen))
+        if oracle.objective is None:
+            assert result.status == "infeasible", f"screen={screen}: oracle says infeasible"
+            continue
+        assert result.status == "optimal", f"screen={screen}"
+        assert result.objective == oracle.objective, f"screen={screen}"
+        assert result.best_bound == oracle.objective
+        # the decoded split really achieves the objective it claims
+        assert evaluate_split(problem, result.table, result.boundaries) == result.objective
+
+
+def test_corpus_is_interesting():
+    """The corpus exercises pipelines, MoE, infeasible cases and several layer kinds."""
+    outcomes = {"feasible": 0, "infeasible": 0, "pp>1": 0, "moe": 0, "multi-kind": 0}
+    for index in range(len(CORPUS)):
+        problem, oracle = _oracle(index)
+        if oracle.table is None:
+            outcomes["infeasible"] += 1
+            continue
+        outcomes["feasible"] += 1
+        outcomes["pp>1"] += oracle.table.pp > 1
+        outcomes["moe"] += problem.condition.model.is_moe
+        outcomes["multi-kind"] += len(problem.kinds) > 1
+    assert len(CORPUS) >= 30
+    assert outcomes["feasible"] >= 20 and outcomes["infeasible"] >= 2
+    assert outcomes["pp>1"] >= 3 and outcomes["moe"] >= 5 and outcomes["multi-kind"] >= 3
+
+
+@pytest.mark.parametrize("data", CORPUS[:12], ids=[d["name"] for d in CORPUS[:12]])
+def test_plan_objective_matches_float_evaluator(data):
+    """The float objective of the decoded plan is within rounding of the integer optimum."""
+    condition = build_condition(data, data["name"], data["name"])
+    try:
+        solution = solve(condition)
+    except InfeasibleError:
+        return
+    plan = solution.plan
+    assert plan.solver.objective == pytest.approx(plan.metrics.objective, rel=1e-5)
+
+
+# ---- closed-form layer counts (the model has no arrays of length L) ----------------------------
+def test_layer_pattern_counts_match_the_layer_kinds():
+    """LayerPattern's closed form equals counting Architecture.layer_kind, for every boundary."""
+    from solver.inputs.cards import ModelCard
+    from solver.physics.architecture import Architecture, LayerPattern
+
+    for layers, first_dense, every in [(7, 0, None), (9, 3, None), (12, 0, 2), (13, 5, 3), (10, 4, 1),
+                                       (8, 7, 4), (6, 1, 5)]:
+        card = ModelCard(name="t", num_hidden_layers=layers, hidden_size=64, num_attention_heads=4,
+                         intermediate_size=128, vocab_size=100, num_experts=4, num_experts_per_tok=2,
+                         moe_intermediate_size=32, first_k_dense_layers=first_dense,
+                         sliding_window=8 if every else None, sliding_window_every=every)
+        arch = Architecture(card)
+        pattern = arch.layer_pattern
+        for b in range(layers + 1):
+            counts = pattern.counts_before(b)
+            for kind in arch.distinct_kinds:
+                expected = sum(1 for k in arch.layer_kinds[:b] if k == kind)
+                assert counts[LayerPattern.key(kind)] == expected, (layers, first_dense, every, b, kind)
+
+
+FOUR_KINDS = [  # dense-first MoE with windows on every 2nd / 3rd layer: all four layer kinds
+    {"name": f"four-kinds-{i}", "model": {
+        "name": "four", "num_hidden_layers": layers, "hidden_size": 1024, "num_attention_heads": 8,
+        "num_key_value_heads": 8, "intermediate_size": 4096, "vocab_size": 32000, "num_experts": 8,
+        "num_experts_per_tok": 2, "moe_intermediate_size": 1024, "first_k_dense_layers": dense,
+        "sliding_window": 256, "sliding_window_every": every},
+     "hardware": {"gpu": "l40s", "num_nodes": 1, "gpus_per_node": 8},
+     "workload": {"input_tokens": 1024, "output_tokens": 128, "max_batch_size": 16},
+     "policy": {"pp": pps, "use_all_gpus": False}}
+    for i, (layers, dense, every, pps) in enumerate([(9, 3, 2, [2, 4]), (11, 4, 3, [4, 8]),
+                                                      (8, 2, 2, [2, 8])])
+]
+
+
+@pytest.mark.parametrize("data", FOUR_KINDS, ids=[d["name"] for d in FOUR_KINDS])
+def test_cpsat_matches_exhaustive_with_four_layer_kinds(data):
+    problem = _problem(data)
+    assert len(problem.kinds) == 4
+    oracle = solve_exhaustive(problem)
+    result = solve_cpsat(problem, SolverSettings(screen_candidates=False))
+    assert result.status == "optimal" and result.objective == oracle.objective
+    assert result.table.pp > 1  # boundaries cross the first MoE layer and the windows
+    assert evaluate_split(problem, result.table, result.boundaries) == result.objective

@@ -1,0 +1,78 @@
+"""`paraplan check`: every violation named (exit 3), and the regret line against the optimum."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from solver.cli import app
+from solver.inputs.condition import load_condition
+from solver.optimize.formulation import SolverSettings
+from solver.optimize.planner import solve
+from solver.review.check import ShortPlan, check_given
+from solver.review.regret import regret_of
+from tests.paths import REPO as REPO_ROOT
+
+ROOT = REPO_ROOT
+CONDITIONS = ROOT / "conditions"
+FAST = SolverSettings(time_limit_s=10.0)
+runner = CliRunner()
+
+
+def _short(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_memory_overflow_exits_3_naming_every_stage(tmp_path):
+    plan = _short(tmp_path, "tp: 2\nbatch_size: 1\n")
+    result = runner.invoke(
+        app, ["check", str(CONDITIONS / "infeasible" / "llama405b-l40sx2.yaml"), str(plan)]
+    )
+    assert result.exit_code == 3, result.output
+    assert "VIOLATED memory.stage0" in result.output
+    assert "regret: the condition is infeasible" in result.output
+
+
+def test_divisibility_and_gpu_count_each_named(tmp_path):
+    plan = _short(tmp_path, "tp: 3\npp: 2\nbatch_size: 8\n")
+    result = runner.invoke(
+        app, ["check", str(CONDITIONS / "llama70b-h100x8.yaml"), str(plan), "--json"]
+    )
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.output)
+    failed = " ".join(f"{c['name']} {c['value']}" for c in data["checks"] if not c["passed"])
+    assert "num_attention_heads" in failed and "num_key_value_heads" in failed
+    assert "6 GPUs" in failed or "gpus" in failed.lower()
+    assert data["regret"]["feasible"] is True
+
+
+def test_regret_of_the_optimum_is_one_and_of_another_plan_above_one():
+    condition = load_condition(CONDITIONS / "llama70b-h100x8.yaml")
+    best = solve(condition, settings=FAST).plan
+    same = regret_of(condition, best, FAST)
+    assert abs(same.objective_ratio - 1) < 1e-6 and abs(same.deltas["tpot_ms"]) < 1e-9
+    other = check_given(condition, ShortPlan(tp=8, batch_size=4)).plan
+    worse = regret_of(condition, other, FAST)
+    assert worse.objective_ratio > 1
+    assert worse.deltas["throughput_tokens_per_s"] < 0
+    assert "objective" in "\n".join(worse.lines())
+
+
+def test_cli_regret_line(tmp_path):
+    plan = _short(tmp_path, "tp: 8\nbatch_size: 4\n")
+    result = runner.invoke(app, ["check", str(CONDITIONS / "llama70b-h100x8.yaml"), str(plan)])
+    assert result.exit_code == 0, result.output
+    assert "regret: the optimum is" in result.output and "x the optimum's" in result.output
+    result = runner.invoke(
+        app, ["check", str(CONDITIONS / "llama70b-h100x8.yaml"), str(plan), "--no-regret"]
+    )
+    assert "regret" not in result.output
+
+
+def test_check_without_plan_needs_a_markdown_condition():
+    result = runner.invoke(app, ["check", str(CONDITIONS / "llama70b-h100x8.yaml")])
+    assert result.exit_code == 1 and "no plan given" in result.output
