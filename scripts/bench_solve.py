@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from solver.errors import InfeasibleError  # noqa: E402
 from solver.inputs.condition import build_condition, load_condition  # noqa: E402
-from solver.optimize.planner import solve  # noqa: E402
+from solver.planning.planner import solve  # noqa: E402
 from solver.render.report import render_all  # noqa: E402
 
 

@@ -28,7 +28,7 @@ def bundled_conditions() -> list[Path]:
 def snapshot(out: Path) -> int:
     from solver.errors import InfeasibleError
     from solver.inputs.condition import load_condition
-    from solver.optimize.planner import solve
+    from solver.planning.planner import solve
     from solver.render.report import render_all
     from solver.render.writer import dump_json
 

@@ -36,7 +36,7 @@ from solver.runtime.startup import import_cp_model
 
 if TYPE_CHECKING:
     from solver.inputs.condition import Condition
-    from solver.optimize.formulation import SolverSettings
+    from solver.optimize.settings import SolverSettings
     from solver.render.writer import OutputFolder
 
 # Start-up: `paraplan --help`, `schema`, `import` and every input error must not pay for OR-Tools
@@ -150,8 +150,8 @@ def solve_command(
 
     cond = load_any_condition(condition)  # input errors end here, before the solver is imported
     import_cp_model()
-    from solver.optimize.formulation import SolverSettings
-    from solver.optimize.planner import solve
+    from solver.optimize.settings import SolverSettings
+    from solver.planning.planner import solve
     from solver.render.html import plan_html
     from solver.render.report import plan_with_run_limits, render_all
 
@@ -192,7 +192,7 @@ def solve_command(
 def _explain_infeasible(cond: Condition, exc: InfeasibleError, out: OutputFolder,
                         settings: SolverSettings) -> None:
     """Search the smallest relaxations, write infeasibility.md and print the short version."""
-    from solver.optimize.relax import explain_infeasibility
+    from solver.planning.relax import explain_infeasibility
 
     report = explain_infeasibility(cond, exc, settings)
     written = out.commit({INFEASIBILITY_FILE: report.markdown()})

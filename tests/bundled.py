@@ -12,7 +12,7 @@ import functools
 from pathlib import Path
 
 from solver.inputs.condition import Condition, load_condition
-from solver.optimize.planner import Solution, solve
+from solver.planning.planner import Solution, solve
 
 CONDITIONS = Path(__file__).resolve().parent.parent / "conditions"
 

@@ -18,8 +18,8 @@ import pytest
 from solver.document.verify import violations
 from solver.errors import InputError
 from solver.inputs.condition import build_condition
-from solver.optimize.formulation import SolverSettings
-from solver.optimize.planner import solve
+from solver.optimize.settings import SolverSettings
+from solver.planning.planner import solve
 from solver.render.writer import MANIFEST, TEMP_PREFIX, Manifest, OutputInterrupted, write_outputs
 from tests.corpus import load_script
 from tests.paths import REPO as REPO_ROOT

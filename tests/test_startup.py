@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from solver.inputs.condition import load_condition
-from solver.optimize.planner import solve
+from solver.planning.planner import solve
 from solver.render.report import balance_csv, balance_frame
 from tests.paths import REPO as REPO_ROOT
 

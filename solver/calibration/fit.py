@@ -2,7 +2,7 @@
 
 The measurements (docs/calibration/measured.csv: TensorRT-LLM and NIM tables) are mapped row by
 row onto a paraplan condition and shape, predicted with the shared cost model
-(solver.document.plan.evaluate_plan; there is no second cost model here), and a few physical parameters are
+(solver.physics.evaluate.evaluate_plan; there is no second cost model here), and a few physical parameters are
 fitted on a training split:
 
     per GPU card:                  memory_bandwidth_utilization, layer_overhead_us
@@ -41,13 +41,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from solver.document.plan import evaluate_plan
 from solver.errors import InputError
 from solver.inputs.card_library import bundled_folder, source_checkout
 from solver.inputs.cards import GpuCard
 from solver.inputs.condition import Condition, build_condition
 from solver.physics.cost import CostModel
-from solver.physics.evaluate import evaluate_stages
+from solver.physics.evaluate import evaluate_plan, evaluate_stages
 from solver.physics.shapes import ParallelShape
 
 # The shipped measurements, relative to a source checkout (docs/calibration/README.md: sources)

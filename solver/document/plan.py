@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from solver.inputs.condition import Condition
-from solver.physics.cost import CandidateCosts, CostModel, ExpertLayout
-from solver.physics.evaluate import Metrics, Normalizers, StageEval, evaluate_stages, serving_metrics
+from solver.physics.cost import ExpertLayout
+from solver.physics.evaluate import StageEval, evaluate_plan
 from solver.physics.placement import ExpertPlacement
 from solver.physics.shapes import ParallelShape
 
@@ -213,17 +213,6 @@ def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEv
         prefill_comm_bytes=stage.prefill_comm_bytes,
         decode_comm_bytes=stage.decode_comm_bytes,
     )
-
-
-def evaluate_plan(condition: Condition, shape: ParallelShape, batch_size: int,
-                  boundaries: list[int], expert_layout: ExpertLayout | None = None,
-                  ) -> tuple[CandidateCosts, list[StageEval], Metrics]:
-    """Float evaluation of (shape, batch, split) with the shared cost model."""
-    model = CostModel(condition, {shape.ep: expert_layout} if expert_layout else None)
-    costs = model.candidate(shape, batch_size)
-    stages = evaluate_stages(costs, model.arch.layer_kinds, boundaries)
-    metrics = serving_metrics(condition, costs, stages, Normalizers.of(condition, model))
-    return costs, stages, metrics
 
 
 def build_plan(condition: Condition, shape: ParallelShape, batch_size: int, boundaries: list[int],

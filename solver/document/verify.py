@@ -11,10 +11,11 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict
 
-from solver.document.plan import GB, Device, Plan, evaluate_plan
+from solver.document.plan import Device, Plan
 from solver.inputs.condition import Condition
+from solver.optimize.families import FAMILIES
 from solver.physics.cost import CandidateCosts, ExpertLayout
-from solver.physics.evaluate import Metrics, StageEval
+from solver.physics.evaluate import Metrics, StageEval, evaluate_plan
 from solver.physics.placement import imbalance_of_layers
 from solver.physics.shapes import ParallelShape, shape_violations
 
@@ -166,19 +167,10 @@ def evaluate_plan_document(condition: Condition,
 
 
 def check_memory_and_slo(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
+    """Every constraint family (optimize/families.py) on the plan's float evaluation, and the
+    plan's reported metrics against the cost model."""
     _, stages, metrics = evaluate_plan_document(condition, plan)
-    limit = condition.cluster.usable_memory_bytes
-    rows = []
-    for s in stages:
-        rows.append(_row(f"memory.stage{s.stage}", f"{s.memory_bytes / GB:.2f} GB",
-                         f"<= {limit / GB:.2f} GB", s.memory_bytes <= limit,
-                         "weights + KV at full context + activations + overhead, per GPU"))
-    slo = condition.slo
-    for name, value, bound in (("slo.ttft_ms", metrics.ttft_s * 1e3, slo.ttft_ms),
-                               ("slo.tpot_ms", metrics.tpot_s * 1e3, slo.tpot_ms),
-                               ("slo.e2e_latency_ms", metrics.e2e_latency_s * 1e3, slo.e2e_latency_ms)):
-        if bound is not None:
-            rows.append(_row(name, f"{value:.2f} ms", f"<= {bound:g} ms", value <= bound))
+    rows = [_row(*row) for family in FAMILIES for row in family.verify(condition, stages, metrics)]
     reported = plan.metrics
     same = all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in (
         (reported.ttft_ms, metrics.ttft_s * 1e3), (reported.tpot_ms, metrics.tpot_s * 1e3),

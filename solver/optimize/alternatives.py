@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from solver.optimize.exhaustive import best_split, split_cells
-from solver.optimize.formulation import Classification, _bounds, classify
+from solver.optimize.families import FAMILIES
 from solver.optimize.problem import PlanningProblem
+from solver.optimize.screening import Classification, classify, objective_bound
 from solver.optimize.tables import OBJECTIVE_SCALE, CandidateTable
 from solver.runtime.limits import Deadline
 
@@ -29,13 +30,8 @@ class Alternative:
 # work count, not wall time: a 126-layer model on 16 stages is 260k)
 MAX_SPLIT_CELLS = 2_000_000
 
-REASON_TEXT = {
-    "memory": "memory does not fit",
-    "ttft_slo": "TTFT SLO missed",
-    "tpot_slo": "TPOT SLO missed",
-    "e2e_slo": "e2e SLO missed",
-    "split": "no layer split meets memory and SLOs together",
-}
+REASON_TEXT = {f.reason: f.runner_up for f in FAMILIES} | {
+    "split": "no layer split meets memory and SLOs together"}
 
 
 def _why_infeasible(reasons: dict[str, int], total: int) -> str:
@@ -81,7 +77,7 @@ def _best_of_family(problem: PlanningProblem, family: str, indices: list[int],
             return Alternative(family, None, [], None, f"not computed: an exact split of "
                                f"{problem.num_layers} layers over {t.pp} stage(s) is beyond this "
                                "table's size limit")
-        if best is not None and _bounds(problem, t).objective_lb > best[0]:
+        if best is not None and objective_bound(problem, t) > best[0]:
             continue
         split = best_split(problem, t, cutoff=None if best is None else best[0])
         if split is None:

@@ -1,11 +1,13 @@
 """Exhaustive oracle: every candidate x the optimal contiguous layer split, without CP-SAT.
 
-For a candidate, the objective is  SP + (m_p - 1) * max_prefill + out * max(SD, m_d * max_decode)
-where SP and SD (sums over stages) do not depend on the split. We scan every distinct value a stage's
-decode time can take as the threshold on max_decode, in increasing order, and for each compute the
-smallest achievable max_prefill with a min-max dynamic program over contiguous splits (numpy over
-the (start, end) matrix), subject to per-stage memory. The scan stops once the decode term alone
-exceeds the best objective found. Used by `--method exhaustive` and by the tests against CP-SAT.
+A candidate's metrics are forms over its step kinds' stage sums S (constant: they do not depend on
+the split) and slowest stages M (physics/serving.py). The serving point names two steps: the
+scanned one (a static batch's decode) and the DP one (its prefill). We scan every distinct value a
+stage of the scanned step can take as the threshold on its slowest stage, in increasing order, and
+for each compute the smallest achievable slowest stage of the DP step with a min-max dynamic
+program over contiguous splits (numpy over the (start, end) matrix), subject to per-stage memory.
+The scan stops once the scanned term alone exceeds the best objective found or breaks an SLO. Used
+by `--method exhaustive` and by the tests against CP-SAT.
 """
 
 from __future__ import annotations
@@ -46,23 +48,25 @@ class _Matrices:
         prefix = np.array([problem.prefix_counts[k] for k in problem.kinds], dtype=np.int64)  # K x n+1
         seg = prefix[:, None, :] - prefix[:, :, None]  # K x (n+1) x (n+1): counts in [i, j)
         self.valid = np.triu(np.ones((n + 1, n + 1), dtype=bool), k=1)
-        self.prefill = np.tensordot(np.array(table.prefill_per_kind, dtype=np.int64), seg, axes=1)
-        self.decode = np.tensordot(np.array(table.decode_per_kind, dtype=np.int64), seg, axes=1)
-        self.memory = np.tensordot(np.array(table.memory_per_kind, dtype=np.int64), seg, axes=1)
+        self.steps = {step: np.tensordot(np.array(stages.per_kind, dtype=np.int64), seg, axes=1)
+                      for step, stages in table.steps.items()}
+        self.memory = np.tensordot(np.array(table.memory.per_kind, dtype=np.int64), seg, axes=1)
         self.n = n
 
 
-def _min_max_prefill(m: _Matrices, table: CandidateTable, threshold: int) -> tuple[int, list[int]]:
-    """Smallest max stage prefill with every stage's decode <= threshold and memory <= limit."""
+def _min_max_dp(m: _Matrices, table: CandidateTable, threshold: int) -> tuple[int, list[int]]:
+    """Smallest slowest stage of the DP step with every stage's scanned step <= threshold and
+    memory <= limit."""
     pp, n = table.pp, m.n
+    dp, scan = table.steps[table.dp_step], table.steps[table.scan_step]
     best = np.full(n + 1, INF, dtype=np.int64)
     best[0] = 0
     choices: list[np.ndarray] = []
     for stage in range(pp):
         ok = (m.valid
-              & (m.decode + table.decode_extra[stage] <= threshold)
-              & (m.memory + table.memory_extra[stage] <= table.memory_limit))
-        cand = np.maximum(best[:, None], m.prefill + table.prefill_extra[stage])
+              & (m.steps[table.scan_step] + scan.extra[stage] <= threshold)
+              & (m.memory + table.memory.extra[stage] <= table.memory_limit))
+        cand = np.maximum(best[:, None], m.steps[table.dp_step] + dp.extra[stage])
         cand = np.where(ok & (best[:, None] < INF), cand, INF)
         if stage == pp - 1:
             cand[:, :n] = INF  # the last stage ends at the last layer
@@ -76,47 +80,55 @@ def _min_max_prefill(m: _Matrices, table: CandidateTable, threshold: int) -> tup
     return int(best[n]), boundaries[::-1]
 
 
-def best_split(problem: PlanningProblem, table: CandidateTable,
-               cutoff: int | None = None) -> SplitResult | None:
-    """The optimal contiguous split of one candidate (None: no feasible split below `cutoff`)."""
-    m = _Matrices(problem, table)
-    pp = table.pp
-    totals = problem.counts(0, problem.num_layers)
-    sp = table.stage_prefill(totals, 0) - table.prefill_extra[0] + sum(table.prefill_extra)
-    sd = table.stage_decode(totals, 0) - table.decode_extra[0] + sum(table.decode_extra)
-    stage_decode = np.concatenate([
-        (m.decode + table.decode_extra[s])[m.valid] for s in range(pp)
-    ])
-    thresholds = np.unique(stage_decode)
-    # feasibility (memory, decode <= threshold) is monotone in the threshold: binary-search the start
-    low, high = 0, len(thresholds)
+def _thresholds(m: _Matrices, table: CandidateTable) -> np.ndarray:
+    """Every value a stage of the scanned step can take, ascending, from the first one at which
+    a split meets memory (feasibility is monotone in the threshold: binary search)."""
+    scan = table.steps[table.scan_step]
+    values = np.unique(np.concatenate([(m.steps[table.scan_step] + scan.extra[s])[m.valid]
+                                       for s in range(table.pp)]))
+    low, high = 0, len(values)
     while low < high:
         middle = (low + high) // 2
-        if _min_max_prefill(m, table, int(thresholds[middle]))[0] < INF:
+        if _min_max_dp(m, table, int(values[middle]))[0] < INF:
             high = middle
         else:
             low = middle + 1
+    return values[low:]
+
+
+def best_split(problem: PlanningProblem, table: CandidateTable,
+               cutoff: int | None = None) -> SplitResult | None:
+    """The optimal contiguous split of one candidate (None: no feasible split below `cutoff`).
+
+    Every form is monotone in both slowest stages. For each threshold on the scanned step's
+    slowest stage (ascending) the DP gives the smallest slowest stage of the other step; a family
+    broken even at that step's lower bound stays broken at every later threshold (stop), one
+    broken at the DP's value only at this threshold (next)."""
+    m = _Matrices(problem, table)
+    totals = problem.counts(0, problem.num_layers)
+    sums = {step: stages.total(totals) for step, stages in table.steps.items()}
+    floor = {table.dp_step: -(-sums[table.dp_step] // table.pp)}  # slowest >= average stage
     best: SplitResult | None = None
     bound = INF if cutoff is None else cutoff + 1
-    prefill_floor = (table.prefill_microbatches - 1) * -(-sp // pp)  # max stage >= average stage
-    for threshold in thresholds[low:]:
-        tpot = max(sd, table.decode_microbatches * int(threshold))
-        if table.tpot_limit is not None and tpot > table.tpot_limit:
+    objective = table.forms["objective"]
+    for threshold in _thresholds(m, table):
+        lowest = floor | {table.scan_step: int(threshold)}
+        if any(limit is not None and table.forms[form].value(sums, lowest, table.microbatches) > limit
+               for form, limit in table.limits.items()):
             break
-        if sp + prefill_floor + table.output_tokens * tpot >= bound:
-            break  # every later threshold has a larger decode term
-        max_prefill, boundaries = _min_max_prefill(m, table, int(threshold))
-        if max_prefill >= INF:
+        if objective.value(sums, lowest, table.microbatches) >= bound:
+            break  # every later threshold has a larger scanned term
+        slowest, boundaries = _min_max_dp(m, table, int(threshold))
+        if slowest >= INF:
             continue
-        ttft = sp + (table.prefill_microbatches - 1) * max_prefill
-        if table.ttft_limit is not None and ttft > table.ttft_limit:
+        maxima = {table.dp_step: slowest, table.scan_step: int(threshold)}
+        if any(limit is not None and table.forms[form].value(sums, maxima, table.microbatches) > limit
+               for form, limit in table.limits.items()):
             continue
-        objective = ttft + table.output_tokens * tpot
-        if table.e2e_limit is not None and objective > table.e2e_limit:
-            continue
-        if objective < bound:
-            bound = objective
-            best = SplitResult(objective, boundaries)
+        value = objective.value(sums, maxima, table.microbatches)
+        if value < bound:
+            bound = value
+            best = SplitResult(int(value), boundaries)
     return best
 
 

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solver.inputs.condition import DEGREE_NAMES, Condition
 from solver.optimize.tables import CandidateTable, TableGrid, build_table, table_grid
+
+if TYPE_CHECKING:
+    from solver.optimize.bounds import Bounds
 from solver.physics.architecture import Architecture, LayerKind, LayerPattern
 from solver.physics.cost import CostModel, ExpertLayout
 from solver.physics.evaluate import Normalizers
 from solver.physics.placement import PLACEMENT_WORK, ExpertPlacement, PlacementWork, place_all_degrees
-from solver.physics.shapes import ParallelShape, ShapeGrid, _geometric_grid, enumerate_shapes
+from solver.physics.shapes import ParallelShape, ShapeGrid, enumerate_shapes, geometric_grid
 from solver.runtime.limits import Deadline
 
 log = logging.getLogger(__name__)
@@ -33,7 +37,7 @@ def batch_grid(condition: Condition) -> list[int]:
     w = condition.workload
     if w.batch_size is not None:
         return [w.batch_size]
-    return _geometric_grid(int(w.max_batch_size or 1))
+    return geometric_grid(int(w.max_batch_size or 1))
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class PlanningProblem:
     candidates: Candidates
     prefix_counts: dict[LayerKind, list[int]] = field(default_factory=dict)
     placements: dict[int, ExpertPlacement] = field(default_factory=dict)  # by ep degree
-    bounds_cache: dict[int, object] = field(default_factory=dict)  # formulation._bounds by table
+    bounds_cache: dict[int, Bounds] = field(default_factory=dict)  # screening.bounds_of, by table
     placement_work: PlacementWork = field(default_factory=PlacementWork)
     screen_cache: dict[str, object] = field(default_factory=dict)  # formulation's grid screening
     _tables: dict[int, CandidateTable] = field(default_factory=dict)

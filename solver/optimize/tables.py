@@ -1,8 +1,11 @@
 """Integer tables for CP-SAT and the exhaustive oracle: the one place where scaling happens.
 
-For a (shape, batch) candidate the objective is k * e2e (evaluate.Normalizers), so each candidate
-gets its own time unit: one unit = 1 / (k * OBJECTIVE_SCALE) seconds, and the integer objective
-of the chosen candidate is e2e in its units, i.e. OBJECTIVE_SCALE x the float objective.
+A candidate (shape, batch) has step kinds (a static batch: prefill and decode; physics/serving.py),
+each priced per layer kind and per stage position, and its metrics are linear forms over the step
+kinds' stage sums and maxima. The objective of a candidate is k * e2e (evaluate.Normalizers), so
+each candidate gets its own time unit: one unit = 1 / (k * OBJECTIVE_SCALE) seconds, and the
+integer objective of the chosen candidate is e2e in its units, i.e. OBJECTIVE_SCALE x the float
+objective.
 
 Rounding is conservative: costs are rounded up, limits (memory, SLOs) down, so a plan the
 integer model accepts is also accepted by the float evaluator. Memory is in kilobytes (1e3 B).
@@ -20,12 +23,15 @@ from typing import Any
 import numpy as np
 
 from solver.inputs.condition import Condition
-from solver.physics.cost import CandidateCosts, LayerCost, vwhere
-from solver.physics.evaluate import Normalizers
+from solver.physics.cost import CandidateCosts, LayerCost
+from solver.physics.evaluate import Normalizers, serving_point
+from solver.physics.numeric import Num, vmax, vwhere
+from solver.physics.serving import MAX, ROUND, SUM, LinearForm, ServingPoint
 
 OBJECTIVE_SCALE = 1e8  # integer objective units per unit of the (unitless) float objective
 MEMORY_UNIT_BYTES = 1e3
 MAX_INT = 2**50  # anything larger is treated as "does not fit"
+FORMS = ("ttft", "tpot", "e2e")  # metrics an SLO may bound (condition keys slo.<form>_ms)
 
 
 def _up(value: Any) -> Any:
@@ -49,53 +55,74 @@ def _down(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class IntForm:
+    """A metric in a candidate's integer units: sum of coefficient * aggregate (see LinearForm).
+    Coefficients may be arrays on the grid (one per candidate)."""
+
+    terms: tuple[tuple[str, str, Num], ...]
+
+    @classmethod
+    def of(cls, form: LinearForm) -> IntForm:
+        """The same form on integer stage times: its coefficients must be whole numbers (a
+        static batch's are: 1, m - 1 and the output tokens)."""
+        for _, _, c in form.terms:
+            if not np.all(np.asarray(c) == np.round(np.asarray(c))):
+                raise ValueError(f"form coefficient {c} is not an integer")
+        return cls(form.terms)
+
+    def value(self, sums: dict[str, Num], maxima: dict[str, Num], microbatches: Num) -> Num:
+        total: Num = 0
+        for step, which, coefficient in self.terms:
+            if which == SUM:
+                total = total + coefficient * sums[step]
+            elif which == MAX:
+                total = total + coefficient * maxima[step]
+            else:
+                total = total + coefficient * vmax(sums[step], microbatches * maxima[step])
+        return total
+
+    def rounds(self) -> list[str]:
+        """Step kinds whose round max(S, m M) the form uses."""
+        return [step for step, which, _ in self.terms if which == ROUND]
+
+
+@dataclass(frozen=True)
+class StageTable:
+    """One integer stage quantity: stage s = sum_k counts[k] * per_kind[k] + extra[s]."""
+
+    per_kind: tuple[int, ...]
+    extra: tuple[int, ...]  # per stage position s = 0..pp-1
+
+    def stage(self, counts: list[int], stage: int) -> int:
+        return sum(n * c for n, c in zip(counts, self.per_kind, strict=True)) + self.extra[stage]
+
+    def total(self, totals: list[int]) -> int:
+        """Summed over the stages of a pipeline holding `totals` layers of each kind."""
+        return self.stage(totals, 0) - self.extra[0] + sum(self.extra)
+
+
+@dataclass(frozen=True)
 class CandidateTable:
-    """Integer view of one candidate. Stage s time = sum_k count[s][k] * per_kind[k] + extra[s]."""
+    """Integer view of one candidate: stage times per step kind, stage memory, metric forms and
+    limits, all in this candidate's units."""
 
     index: int
     costs: CandidateCosts
     pp: int
-    prefill_microbatches: int
-    decode_microbatches: int
-    output_tokens: int
-    prefill_per_kind: tuple[int, ...]
-    decode_per_kind: tuple[int, ...]
-    memory_per_kind: tuple[int, ...]  # weights + KV cache of one layer, KB
-    prefill_extra: tuple[int, ...]  # per stage position s = 0..pp-1
-    decode_extra: tuple[int, ...]
-    memory_extra: tuple[int, ...]  # embedding / head / activations / overhead, KB
+    microbatches: int
+    steps: dict[str, StageTable]  # per step kind, in the serving point's order
+    memory: StageTable  # weights + KV cache per layer; embedding / head / workspace as extras, KB
     memory_limit: int
-    ttft_limit: int | None
-    tpot_limit: int | None
-    e2e_limit: int | None
+    forms: dict[str, IntForm]  # ttft, tpot, e2e and the objective
+    limits: dict[str, int | None]  # SLO per form (None: no SLO)
+    dp_step: str  # the step whose slowest stage the oracle minimizes by dynamic programming
+    scan_step: str  # the step whose slowest stage the oracle scans by threshold
 
-    def stage_prefill(self, counts: list[int], stage: int) -> int:
-        return sum(n * c for n, c in zip(counts, self.prefill_per_kind, strict=True)) + (
-            self.prefill_extra[stage]
-        )
-
-    def stage_decode(self, counts: list[int], stage: int) -> int:
-        return sum(n * c for n, c in zip(counts, self.decode_per_kind, strict=True)) + (
-            self.decode_extra[stage]
-        )
-
-    def stage_memory(self, counts: list[int], stage: int) -> int:
-        return sum(n * c for n, c in zip(counts, self.memory_per_kind, strict=True)) + (
-            self.memory_extra[stage]
-        )
-
-    def objective(self, prefill_sum: int, prefill_max: int, decode_sum: int, decode_max: int) -> int:
-        """Integer objective = TTFT + output_tokens * TPOT in this candidate's units."""
-        return objective_units(prefill_sum, prefill_max, decode_sum, decode_max,
-                               self.prefill_microbatches, self.decode_microbatches, self.output_tokens)
-
-
-def objective_units(prefill_sum: Any, prefill_max: Any, decode_sum: Any, decode_max: Any,
-                    prefill_microbatches: Any, decode_microbatches: Any, output_tokens: int) -> Any:
-    """TTFT + output_tokens * TPOT from stage sums and maxima (one candidate, or arrays)."""
-    tpot = np.maximum(decode_sum, decode_microbatches * decode_max) if isinstance(
-        decode_sum, np.ndarray) else max(decode_sum, decode_microbatches * decode_max)
-    return prefill_sum + (prefill_microbatches - 1) * prefill_max + output_tokens * tpot
+    @property
+    def rounds(self) -> list[str]:
+        """Step kinds whose round any form uses, in step order."""
+        used = {step for form in self.forms.values() for step in form.rounds()}
+        return [step for step in self.steps if step in used]
 
 
 def _position_extra(costs: CandidateCosts, first: bool, last: bool, pick: str) -> Any:
@@ -114,16 +141,33 @@ def _position_extra(costs: CandidateCosts, first: bool, last: bool, pick: str) -
     return sum(getattr(p, pick).time_s for p in parts)
 
 
+def _scaled(value: Any, pick: str, unit_per_s: Any) -> Any:
+    """A stage time in the candidate's units, or a memory size in kilobytes."""
+    return value / MEMORY_UNIT_BYTES if pick == "memory" else value * unit_per_s
+
+
+def _layer_memory(costs: CandidateCosts) -> list[Any]:
+    return [_up((costs.layer[k].weight_bytes + costs.layer[k].kv_cache_bytes) / MEMORY_UNIT_BYTES)
+            for k in costs.kinds]
+
+
 def _unit_per_s(condition: Condition, costs: CandidateCosts, normalizers: Normalizers) -> Any:
     """Integer objective units per second of e2e latency (each candidate its own unit)."""
     return normalizers.objective_per_e2e_second(condition, costs) * OBJECTIVE_SCALE
 
 
-def _time_limits(condition: Condition, unit_per_s: Any) -> tuple[Any, Any, Any]:
-    """TTFT, TPOT and e2e SLOs in the candidate's units (None when not set), rounded down."""
+def _limits(condition: Condition, unit_per_s: Any) -> dict[str, Any]:
+    """Each SLO in the candidate's units (None when not set), rounded down."""
     slo = condition.slo
-    return tuple(None if ms is None else _down(ms / 1e3 * unit_per_s)  # type: ignore[return-value]
-                 for ms in (slo.ttft_ms, slo.tpot_ms, slo.e2e_latency_ms))
+    ms = {"ttft": slo.ttft_ms, "tpot": slo.tpot_ms, "e2e": slo.e2e_latency_ms}
+    return {form: None if value is None else _down(value / 1e3 * unit_per_s)
+            for form, value in ms.items()}
+
+
+def _forms(point: ServingPoint) -> dict[str, IntForm]:
+    """The metrics, and the objective: e2e in the candidate's own units (see the module doc)."""
+    forms = {name: IntForm.of(getattr(point, name)) for name in FORMS}
+    return forms | {"objective": forms["e2e"]}
 
 
 def _memory_limit(condition: Condition) -> int:
@@ -134,32 +178,27 @@ def build_table(index: int, condition: Condition, costs: CandidateCosts,
                 normalizers: Normalizers) -> CandidateTable:
     unit_per_s = _unit_per_s(condition, costs, normalizers)
     pp = costs.shape.pp
-    ttft_limit, tpot_limit, e2e_limit = _time_limits(condition, unit_per_s)
+    point = serving_point(condition, costs)
 
-    def extra(pick: str, scale: float) -> tuple[int, ...]:
-        return tuple(_up(_position_extra(costs, s == 0, s == pp - 1, pick) * scale) for s in range(pp))
+    def extra(pick: str) -> tuple[int, ...]:
+        return tuple(_up(_scaled(_position_extra(costs, s == 0, s == pp - 1, pick), pick, unit_per_s))
+                     for s in range(pp))
 
+    steps = {step: StageTable(tuple(_up(getattr(costs.layer[k], step).time_s * unit_per_s)
+                                    for k in costs.kinds), extra(step))
+             for step in point.steps}
     return CandidateTable(
         index=index,
         costs=costs,
         pp=pp,
-        prefill_microbatches=costs.prefill_microbatches,
-        decode_microbatches=costs.decode_microbatches,
-        output_tokens=condition.workload.output_tokens,
-        prefill_per_kind=tuple(_up(costs.layer[k].prefill.time_s * unit_per_s) for k in costs.kinds),
-        decode_per_kind=tuple(_up(costs.layer[k].decode.time_s * unit_per_s) for k in costs.kinds),
-        memory_per_kind=tuple(
-            _up((costs.layer[k].weight_bytes + costs.layer[k].kv_cache_bytes) / MEMORY_UNIT_BYTES)
-            for k in costs.kinds
-        ),
-        prefill_extra=extra("prefill", unit_per_s),
-        decode_extra=extra("decode", unit_per_s),
-        memory_extra=tuple(_up(_position_extra(costs, s == 0, s == pp - 1, "memory") / MEMORY_UNIT_BYTES)
-                           for s in range(pp)),
+        microbatches=point.microbatches,
+        steps=steps,
+        memory=StageTable(tuple(_layer_memory(costs)), extra("memory")),
         memory_limit=_memory_limit(condition),
-        ttft_limit=ttft_limit,
-        tpot_limit=tpot_limit,
-        e2e_limit=e2e_limit,
+        forms=_forms(point),
+        limits=_limits(condition, unit_per_s),
+        dp_step=point.dp_step,
+        scan_step=point.scan_step,
     )
 
 
@@ -169,61 +208,60 @@ POSITIONS = {"only": (True, True), "first": (True, False), "middle": (False, Fal
 
 
 @dataclass(frozen=True)
+class GridStages:
+    """One stage quantity of every candidate: per layer kind, and the extras by position."""
+
+    per_kind: list[np.ndarray]
+    extras: dict[str, np.ndarray]  # position -> array
+
+    def extra_sum(self, pp: np.ndarray) -> np.ndarray:
+        """Sum over a pipeline's stages of the extras."""
+        e = self.extras
+        return vwhere(pp == 1, e["only"], e["first"] + (pp - 2) * e["middle"] + e["last"])
+
+    def extra_max(self, pp: np.ndarray) -> np.ndarray:
+        """Largest extra of any stage."""
+        e = self.extras
+        return np.where(pp == 1, e["only"], np.maximum(np.maximum(e["first"], e["last"]),
+                                                       np.where(pp > 2, e["middle"], 0.0)))
+
+
+@dataclass(frozen=True)
 class TableGrid:
     """The integers of every candidate's CandidateTable, as float64 arrays (one entry per
     candidate); stage extras by position instead of by stage. Equal to build_table's integers up
-    to the last-ulp differences numpy's transcendental functions may have (see `margin`)."""
+    to the last-ulp differences numpy's transcendental functions may have (see screening's
+    slack)."""
 
     pp: np.ndarray
-    microbatches: np.ndarray  # prefill = decode micro-batches
-    output_tokens: int
-    prefill_per_kind: list[np.ndarray]
-    decode_per_kind: list[np.ndarray]
-    memory_per_kind: list[np.ndarray]
-    extras: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # position -> prefill, decode, memory
+    microbatches: np.ndarray
+    steps: dict[str, GridStages]
+    memory: GridStages
     memory_limit: int
-    ttft_limit: np.ndarray | None
-    tpot_limit: np.ndarray | None
-    e2e_limit: np.ndarray | None
-
-    def extra_sums(self) -> tuple[np.ndarray, ...]:
-        """Sum over a pipeline's stages of each extra (prefill, decode, memory)."""
-        pp = self.pp
-        only, first, middle, last = (self.extras[p] for p in POSITIONS)
-        return tuple(vwhere(pp == 1, o, f + (pp - 2) * m + x)
-                     for o, f, m, x in zip(only, first, middle, last, strict=True))
-
-    def extra_maxima(self) -> tuple[np.ndarray, ...]:
-        """Largest extra of any stage (prefill, decode, memory)."""
-        pp = self.pp
-        only, first, middle, last = (self.extras[p] for p in POSITIONS)
-        return tuple(np.where(pp == 1, o, np.maximum(np.maximum(f, x), np.where(pp > 2, m, 0.0)))
-                     for o, f, m, x in zip(only, first, middle, last, strict=True))
+    forms: dict[str, IntForm]
+    limits: dict[str, np.ndarray | None]
 
 
 def table_grid(condition: Condition, costs: CandidateCosts, normalizers: Normalizers) -> TableGrid:
     """Every candidate's integers from CostModel.candidate_grid costs (same formulas as
     build_table)."""
     unit_per_s = _unit_per_s(condition, costs, normalizers)
-    ttft_limit, tpot_limit, e2e_limit = _time_limits(condition, unit_per_s)
-    extras = {
-        name: (_up(_position_extra(costs, first, last, "prefill") * unit_per_s),
-               _up(_position_extra(costs, first, last, "decode") * unit_per_s),
-               _up(_position_extra(costs, first, last, "memory") / MEMORY_UNIT_BYTES))
-        for name, (first, last) in POSITIONS.items()
-    }
+    point = serving_point(condition, costs)
+
+    def stages(pick: str, per_kind: list[Any]) -> GridStages:
+        return GridStages(per_kind, {
+            name: _up(_scaled(_position_extra(costs, first, last, pick), pick, unit_per_s))
+            for name, (first, last) in POSITIONS.items()})
+
+    steps = {step: stages(step, [_up(getattr(costs.layer[k], step).time_s * unit_per_s)
+                                 for k in costs.kinds])
+             for step in point.steps}
     return TableGrid(
         pp=costs.shape.pp,
-        microbatches=np.asarray(costs.prefill_microbatches, dtype=float),
-        output_tokens=condition.workload.output_tokens,
-        prefill_per_kind=[_up(costs.layer[k].prefill.time_s * unit_per_s) for k in costs.kinds],
-        decode_per_kind=[_up(costs.layer[k].decode.time_s * unit_per_s) for k in costs.kinds],
-        memory_per_kind=[
-            _up((costs.layer[k].weight_bytes + costs.layer[k].kv_cache_bytes) / MEMORY_UNIT_BYTES)
-            for k in costs.kinds],
-        extras=extras,
+        microbatches=np.asarray(point.microbatches, dtype=float),
+        steps=steps,
+        memory=stages("memory", _layer_memory(costs)),
         memory_limit=_memory_limit(condition),
-        ttft_limit=ttft_limit,
-        tpot_limit=tpot_limit,
-        e2e_limit=e2e_limit,
+        forms=_forms(point),
+        limits=_limits(condition, unit_per_s),
     )

@@ -18,43 +18,15 @@ conditionals, ceil) go through the helpers below, which keep plain Python arithm
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
-from typing import Any
 
 import numpy as np
 
 from solver.inputs.cards import BYTES_PER_ELEMENT
 from solver.inputs.condition import Condition
 from solver.physics.architecture import Architecture, LayerKind
+from solver.physics.numeric import Num, ceil_div, ceil_log2, is_array, vmax, vmin, vwhere
 from solver.physics.shapes import ParallelShape, ShapeGrid, group_within_node
-
-Num = Any  # a float or int, or a numpy array with one value per candidate (candidate_grid)
-
-
-def _is_array(*values: Num) -> bool:
-    return any(isinstance(v, np.ndarray) for v in values)
-
-
-def vmax(a: Num, b: Num) -> Num:
-    return np.maximum(a, b) if _is_array(a, b) else max(a, b)
-
-
-def vmin(a: Num, b: Num) -> Num:
-    return np.minimum(a, b) if _is_array(a, b) else min(a, b)
-
-
-def vwhere(condition: Num, a: Num, b: Num) -> Num:
-    return np.where(condition, a, b) if _is_array(condition) else (a if condition else b)
-
-
-def ceil_div(a: Num, b: Num) -> Num:
-    """Exact ceil(a / b) of non-negative integers (or integer arrays)."""
-    return -(-a // b)
-
-
-def _ceil_log2(n: Num) -> Num:
-    return np.ceil(np.log2(n)) if _is_array(n) else math.ceil(math.log2(n))
 
 
 @dataclass(frozen=True)
@@ -82,7 +54,7 @@ class PhaseCost:
 
     def where(self, condition: Num) -> PhaseCost:
         """This cost where `condition` holds, nothing elsewhere (per candidate on a grid)."""
-        if not _is_array(condition):
+        if not is_array(condition):
             return self if condition else PhaseCost()
         return PhaseCost(*(np.where(condition, getattr(self, f.name), 0.0) for f in fields(self)))
 
@@ -189,7 +161,7 @@ class CostModel:
         """`size_bytes` is what one rank holds before the exchange; (n-1)/n of it leaves."""
         moved = (ranks - 1) / ranks * size_bytes
         # every rank sends to all peers concurrently: latency grows like log2(n), not n
-        hops = _ceil_log2(ranks)
+        hops = ceil_log2(ranks)
         time = moved / self.link_bytes_per_s(ranks if span is None else span) + hops * self.hw.alpha_s
         return PhaseCost(comm_s=time, comm_bytes=moved).where((ranks > 1) & (size_bytes > 0))
 
@@ -207,7 +179,7 @@ class CostModel:
     def expert_layout(self, ep: Num) -> ExpertLayout:
         """The layout for an EP degree; uniform spread when no placement was computed for it.
         For an array of degrees, the layout's fields are arrays too."""
-        if _is_array(ep):
+        if is_array(ep):
             layouts = [self.expert_layout(int(e)) for e in np.unique(ep)]
             index = np.searchsorted(np.unique(ep), ep)
             return ExpertLayout(np.array([x.slots_per_gpu for x in layouts], dtype=float)[index],
@@ -335,7 +307,7 @@ class CostModel:
 
     def _overlap(self, compute: PhaseCost, comm: PhaseCost) -> PhaseCost:
         """Ring attention overlaps the KV exchange with compute: the longer one counts."""
-        if not _is_array(comm.comm_s) and comm.comm_s == 0:
+        if not is_array(comm.comm_s) and comm.comm_s == 0:
             return compute
         hidden = vmin(compute.compute_s, comm.comm_s)
         return PhaseCost(

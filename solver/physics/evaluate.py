@@ -1,12 +1,9 @@
 """Float evaluation of a concrete plan: stage times, memory, serving metrics, objective.
 
 This is the authority for every number a plan reports; the CP-SAT objective is only used to choose.
-Serving model (docs/design.md §3), for one replica with batch B split into m micro-batches:
-
-    TTFT = sum_s prefill_s + (m - 1) * max_s prefill_s     (the last micro-batch's first token)
-    TPOT = max(sum_s decode_s, m * max_s decode_s)         (one token per sequence per round)
-    e2e  = TTFT + output_tokens * TPOT
-    throughput = dp * B * output_tokens / e2e               (output tokens/s)
+The serving metrics are the forms of physics/serving.py (for a static batch B in m micro-batches:
+TTFT = fill(prefill), TPOT = round(decode), e2e = TTFT + output_tokens * TPOT) evaluated on the
+stage times; throughput = dp * B * output_tokens / e2e (output tokens/s).
 
 Objective (unitless, minimized): latency_weight * e2e / ideal_e2e
                                  + throughput_weight * ideal_throughput / throughput
@@ -19,7 +16,9 @@ from dataclasses import dataclass
 
 from solver.inputs.condition import Condition
 from solver.physics.architecture import LayerKind
-from solver.physics.cost import CandidateCosts, CostModel, LayerCost
+from solver.physics.cost import CandidateCosts, CostModel, ExpertLayout, LayerCost
+from solver.physics.serving import PipelineAggregates, ServingPoint, static_point
+from solver.physics.shapes import ParallelShape
 
 
 @dataclass(frozen=True)
@@ -139,17 +138,19 @@ def evaluate_stages(costs: CandidateCosts, layer_kinds: tuple[LayerKind, ...],
     ]
 
 
+def serving_point(condition: Condition, costs: CandidateCosts) -> ServingPoint:
+    """The operating point of a candidate (a static batch; on the screening grid, arrays)."""
+    return static_point(costs.batch_size, costs.prefill_microbatches, condition.workload.output_tokens)
+
+
 def serving_metrics(condition: Condition, costs: CandidateCosts, stages: list[StageEval],
                     normalizers: Normalizers) -> Metrics:
-    m_prefill, m_decode = costs.prefill_microbatches, costs.decode_microbatches
-    prefill = [s.prefill_s for s in stages]
-    decode = [s.decode_s for s in stages]
-    ttft = sum(prefill) + (m_prefill - 1) * max(prefill)
-    tpot = max(sum(decode), m_decode * max(decode))
-    out = condition.workload.output_tokens
-    e2e = ttft + out * tpot
+    point = serving_point(condition, costs)
+    aggregates = PipelineAggregates.of(point.microbatches, {"prefill": [s.prefill_s for s in stages],
+                                                            "decode": [s.decode_s for s in stages]})
+    ttft, tpot, e2e = (form.value(aggregates) for form in (point.ttft, point.tpot, point.e2e))
     shape = costs.shape
-    throughput = shape.dp * costs.batch_size * out / e2e
+    throughput = shape.dp * point.sequences * point.output_tokens / e2e
     objective = normalizers.objective_per_e2e_second(condition, costs) * e2e
     return Metrics(
         ttft_s=ttft,
@@ -159,3 +160,14 @@ def serving_metrics(condition: Condition, costs: CandidateCosts, stages: list[St
         throughput_tokens_per_s_per_gpu=throughput / shape.gpus_used,
         objective=objective,
     )
+
+
+def evaluate_plan(condition: Condition, shape: ParallelShape, batch_size: int,
+                  boundaries: list[int], expert_layout: ExpertLayout | None = None,
+                  ) -> tuple[CandidateCosts, list[StageEval], Metrics]:
+    """Float evaluation of (shape, batch, split) with the shared cost model."""
+    model = CostModel(condition, {shape.ep: expert_layout} if expert_layout else None)
+    costs = model.candidate(shape, batch_size)
+    stages = evaluate_stages(costs, model.arch.layer_kinds, boundaries)
+    metrics = serving_metrics(condition, costs, stages, Normalizers.of(condition, model))
+    return costs, stages, metrics

@@ -215,12 +215,12 @@ def _gpu_totals(condition: Condition) -> list[int]:
     if cluster.fixed and condition.policy.use_all_gpus:
         return [cluster.num_gpus]
     per_node = cluster.gpus_per_node
-    whole_nodes = [k * per_node for k in _geometric_grid(cluster.num_gpus // per_node)]
+    whole_nodes = [k * per_node for k in geometric_grid(cluster.num_gpus // per_node)]
     sizes = set(divisors(per_node)) | set(whole_nodes)
     return sorted(n for n in sizes if n <= cluster.num_gpus)
 
 
-def _geometric_grid(limit: int) -> list[int]:
+def geometric_grid(limit: int) -> list[int]:
     """1, 2, 3, 4, 6, 8, 12, 16, ... (x2 and x1.5 steps) up to `limit`.
 
     The grid is a fixed sequence cut at the limit (the limit itself is not added), so raising a

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from solver.render import charts
 from solver.document.plan import Plan
 from solver.document.verify import ConstraintCheck
 from solver.inputs.condition import Condition
 from solver.optimize.problem import PlanningProblem
+from solver.render import charts
 
 if TYPE_CHECKING:  # batch and sweep pages get DataFrames; a plan page never imports pandas
     import pandas as pd

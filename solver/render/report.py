@@ -6,14 +6,14 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
-from solver.document.plan import Plan, evaluate_plan
+from solver.document.plan import Plan
 from solver.document.verify import ConstraintCheck, evaluate_plan_document
 from solver.inputs.condition import Condition
 from solver.optimize.alternatives import Alternative, best_per_family
 from solver.optimize.problem import PlanningProblem
 from solver.physics.architecture import Architecture
 from solver.physics.cost import CostModel
-from solver.physics.evaluate import Normalizers
+from solver.physics.evaluate import Normalizers, evaluate_plan
 from solver.render.display import for_markdown, markdown_code
 from solver.render.writer import dump_json
 from solver.runtime.limits import Deadline

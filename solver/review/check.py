@@ -11,8 +11,8 @@ from solver.document.plan import Plan, SolverInfo, build_plan
 from solver.document.verify import ConstraintCheck, verify_plan
 from solver.inputs.condition import Condition
 from solver.inputs.loading import read_mapping, validation_error
-from solver.optimize.formulation import balanced_boundaries
 from solver.optimize.problem import expert_placements
+from solver.optimize.screening import balanced_boundaries
 from solver.physics.shapes import ParallelShape, shape_violations
 
 _DEGREE = Field(default=1, ge=1, le=1_000_000)

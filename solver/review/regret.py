@@ -14,9 +14,9 @@ from solver.document.plan import Plan
 from solver.document.verify import evaluate_plan_document
 from solver.errors import InfeasibleError
 from solver.inputs.condition import Condition
-from solver.optimize.formulation import SolverSettings
-from solver.optimize.planner import solve
+from solver.optimize.settings import SolverSettings
 from solver.physics.evaluate import Metrics
+from solver.planning.planner import solve
 
 DEFAULT_TIME_LIMIT_S = 20.0
 

@@ -158,8 +158,8 @@ def plan_row(plan: Any) -> dict[str, Any]:
 
 def run_task(task: Task) -> TaskResult:
     """Validate, solve and (optionally) render one condition. Never raises for a bad condition."""
-    from solver.optimize.formulation import SolverSettings
-    from solver.optimize.planner import solve
+    from solver.optimize.settings import SolverSettings
+    from solver.planning.planner import solve
 
     started = time.perf_counter()
     row = empty_row(task.name, task.source)

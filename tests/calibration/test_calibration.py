@@ -20,11 +20,10 @@ from typer.testing import CliRunner
 
 from solver.calibration import fit as cal
 from solver.cli import app
-from solver.document.plan import evaluate_plan
 from solver.inputs.card_library import bundled_folder
 from solver.inputs.cards import GpuCard
 from solver.physics.cost import CostModel
-from solver.physics.evaluate import evaluate_stages
+from solver.physics.evaluate import evaluate_plan, evaluate_stages
 from tests.paths import ASSETS
 from tests.paths import REPO as REPO_ROOT
 

@@ -19,9 +19,9 @@ from solver.importers.registry import detect, import_source, load_any_condition,
 from solver.inputs.cards import ModelCard
 from solver.inputs.condition import build_condition, load_condition, load_model_card
 from solver.inputs.loading import parse_mapping
-from solver.optimize.formulation import SolverSettings
-from solver.optimize.planner import solve
+from solver.optimize.settings import SolverSettings
 from solver.physics.architecture import Architecture
+from solver.planning.planner import solve
 from tests.paths import REPO as REPO_ROOT
 
 ROOT = REPO_ROOT

@@ -6,9 +6,9 @@ import pytest
 
 from solver.errors import InfeasibleError
 from solver.inputs.condition import build_condition
-from solver.optimize.formulation import binding_families
-from solver.optimize.planner import solve
+from solver.optimize.core import binding_families
 from solver.optimize.problem import build_problem
+from solver.planning.planner import solve
 
 BASE = {"model": "llama-3.1-8b", "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 1, "gpus_per_node": 2},
         "workload": {"input_tokens": 1024, "output_tokens": 128, "batch_size": 8}}

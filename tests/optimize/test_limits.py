@@ -12,16 +12,18 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-import solver.optimize.formulation as formulation
-import solver.optimize.relax as relax
+import solver.optimize.core as core
+import solver.planning.relax as relax
 from solver.cli import app
 from solver.errors import InfeasibleError, InputError
 from solver.inputs.condition import build_condition, load_condition
 from solver.optimize.exhaustive import MAX_ORACLE_LAYERS
-from solver.optimize.formulation import PlacementModel, Screening, SolverSettings
-from solver.optimize.planner import solve
+from solver.optimize.formulation import PlacementModel
 from solver.optimize.problem import build_problem
+from solver.optimize.screening import Screening
+from solver.optimize.settings import SolverSettings
 from solver.physics.placement import PLACEMENT_WORK, place_all_degrees, zipf_loads
+from solver.planning.planner import solve
 from solver.render.report import plan_json, render_all
 from solver.runtime.limits import Deadline
 from tests.paths import REPO as REPO_ROOT
@@ -107,7 +109,7 @@ def test_infeasibility_core_is_skipped_above_its_model_size(monkeypatch):
             "workload": {"input_tokens": 1024, "output_tokens": 128, "max_batch_size": 8},
             "slo": {"tpot_ms": 0.01}}
     condition = build_condition(data, "tight", "tight")
-    monkeypatch.setattr(formulation, "MAX_CORE_STAGE_ROWS", 10)
+    monkeypatch.setattr(core, "MAX_CORE_STAGE_ROWS", 10)
     with pytest.raises(InfeasibleError) as err:
         solve(condition)
     assert not any("infeasibility core" in b for b in err.value.binding)

@@ -7,8 +7,8 @@ import pytest
 from solver.document.plan import build_plan
 from solver.document.verify import verify_plan, violations
 from solver.inputs.condition import load_condition
-from solver.optimize.formulation import SolverSettings
-from solver.optimize.planner import solve
+from solver.optimize.settings import SolverSettings
+from solver.planning.planner import solve
 from solver.render.report import plan_json, render_all
 from solver.runtime.limits import Deadline
 from tests.bundled import bundled_solution

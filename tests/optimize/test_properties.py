@@ -15,9 +15,10 @@ from solver.document.verify import violations
 from solver.errors import InfeasibleError
 from solver.inputs.condition import Condition, build_condition
 from solver.optimize.exhaustive import solve_exhaustive
-from solver.optimize.formulation import SolverSettings, solve_cpsat
-from solver.optimize.planner import solve
+from solver.optimize.formulation import solve_cpsat
 from solver.optimize.problem import build_problem
+from solver.optimize.settings import SolverSettings
+from solver.planning.planner import solve
 
 PROPERTY_SETTINGS = settings(max_examples=20, deadline=None, derandomize=True,
                              suppress_health_check=[HealthCheck.too_slow])

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 from solver.cli import app
 from solver.errors import InfeasibleError
 from solver.inputs.condition import build_condition, load_condition
-from solver.optimize.formulation import SolverSettings
-from solver.optimize.planner import solve
-from solver.optimize.relax import Relaxation, _nice_up, _ranges, apply_changes, explain_infeasibility
+from solver.optimize.settings import SolverSettings
+from solver.planning.planner import solve
+from solver.planning.relax import Relaxation, _nice_up, _ranges, apply_changes, explain_infeasibility
 from tests.paths import REPO as REPO_ROOT
 
 ROOT = REPO_ROOT

@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 
 from solver.inputs.condition import build_condition, load_condition
-from solver.optimize.formulation import (
-    _bounds,
+from solver.optimize.problem import build_problem
+from solver.optimize.screening import (
     balanced_boundaries,
     bound_violation,
+    bounds_of,
     classify,
     evaluate_split,
+    objective_bound,
     presolve_candidates,
 )
-from solver.optimize.problem import build_problem
 from solver.physics.cost import LayerCost, PhaseCost
 from tests.corpus import generate
 from tests.paths import REPO as REPO_ROOT
@@ -44,12 +45,12 @@ def _reference(problem):
     """Screening from full tables: (removed counts, kept indices)."""
     removed, survivors, best = {}, [], None
     for t in problem.tables:
-        b = _bounds(problem, t)
+        b = bounds_of(problem, t)
         reason = bound_violation(t, b)
         if reason is not None:
             removed[reason] = removed.get(reason, 0) + 1
             continue
-        survivors.append((t.index, b.objective_lb))
+        survivors.append((t.index, objective_bound(problem, t)))
         value = evaluate_split(problem, t, balanced_boundaries(problem.num_layers, t.pp))
         if value is not None and (best is None or value < best):
             best = value
@@ -96,9 +97,9 @@ def test_screening_equals_the_full_table_definition(problem_of, arg):
     assert [t.index for t in screening.kept] == kept
     verdict = classify(problem)
     for t in problem.tables:  # every grid bound within its slack of the exact one, same verdict
-        b = _bounds(problem, t)
+        b = bounds_of(problem, t)
         assert verdict.reasons[t.index] == bound_violation(t, b)
-        assert abs(verdict.objective_lb[t.index] - b.objective_lb) <= verdict.slack[t.index]
+        assert abs(verdict.objective_lb[t.index] - objective_bound(problem, t)) <= verdict.slack[t.index]
 
 
 def test_deepseek_144_builds_full_tables_only_for_survivors():

@@ -9,9 +9,11 @@ import pytest
 from solver.errors import InfeasibleError
 from solver.inputs.condition import build_condition
 from solver.optimize.exhaustive import solve_exhaustive
-from solver.optimize.formulation import SolverSettings, evaluate_split, solve_cpsat
-from solver.optimize.planner import solve
+from solver.optimize.formulation import solve_cpsat
 from solver.optimize.problem import build_problem
+from solver.optimize.screening import evaluate_split
+from solver.optimize.settings import SolverSettings
+from solver.planning.planner import solve
 from tests.corpus import generate
 
 CORPUS = generate()

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from solver.document.plan import evaluate_plan
 from solver.inputs.condition import build_condition
 from solver.physics.cost import CostModel
-from solver.physics.evaluate import Normalizers, evaluate_stages, serving_metrics
+from solver.physics.evaluate import Normalizers, evaluate_plan, evaluate_stages, serving_metrics
 from solver.physics.shapes import ParallelShape
 
 REL = 1e-9

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from solver.document.plan import build_plan, evaluate_plan
+from solver.document.plan import build_plan
 from solver.inputs.condition import build_condition
+from solver.physics.evaluate import evaluate_plan
 from solver.physics.shapes import ParallelShape
 
 REL = 1e-12

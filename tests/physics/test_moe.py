@@ -8,13 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from solver.cli import app
-from solver.document.plan import evaluate_plan
 from solver.document.verify import violations
 from solver.errors import InfeasibleError, InputError
 from solver.inputs.condition import build_condition, load_condition
 from solver.optimize.exhaustive import best_split
-from solver.optimize.planner import solve
 from solver.optimize.problem import build_problem
+from solver.physics.evaluate import evaluate_plan
 from solver.physics.placement import (
     LOAD_SCALE,
     PackingProblem,
@@ -25,6 +24,7 @@ from solver.physics.placement import (
     water_fill,
     zipf_loads,
 )
+from solver.planning.planner import solve
 from tests.bundled import bundled_solution
 from tests.paths import REPO as REPO_ROOT
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from solver.render import charts
 from solver.cli import app
 from solver.inputs.condition import build_condition
-from solver.optimize.planner import solve
+from solver.planning.planner import solve
+from solver.render import charts
 from solver.render.html import plan_html
 from tests.paths import REPO as REPO_ROOT
 

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from solver.cli import app
 from solver.inputs.condition import load_condition
-from solver.optimize.formulation import SolverSettings
-from solver.optimize.planner import solve
+from solver.optimize.settings import SolverSettings
+from solver.planning.planner import solve
 from solver.review.check import ShortPlan, check_given
 from solver.review.regret import regret_of
 from tests.paths import REPO as REPO_ROOT

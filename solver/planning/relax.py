@@ -28,9 +28,9 @@ from solver.document.plan import Plan
 from solver.errors import InfeasibleError, InputError
 from solver.inputs.cards import BYTES_PER_ELEMENT
 from solver.inputs.condition import DEGREE_NAMES, MAX_GPUS, Condition, build_condition
-from solver.optimize.formulation import SolverSettings
-from solver.optimize.planner import solve
+from solver.optimize.settings import SolverSettings
 from solver.physics.architecture import Architecture
+from solver.planning.planner import solve
 from solver.render.display import for_markdown, markdown_code
 from solver.runtime.interrupts import checkpoint
 

@@ -1,51 +1,33 @@
-"""solve(): condition -> problem -> optimizer -> plan -> verification. The library entry point."""
+"""Run the chosen method on a planning problem: the optimizer's choice, before it becomes a Plan.
+
+CP-SAT (screening, the model, the canonical tie-break) or the exhaustive oracle; when no plan
+exists, an InfeasibleError naming the constraint families that bind (core.py) and what screening
+removed for each (families.FAMILIES' wording).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from solver.document.plan import Plan, SolverInfo, build_plan
-from solver.document.verify import ConstraintCheck, verify_plan, violations
-from solver.errors import InfeasibleError, VerificationError
+from solver.errors import InfeasibleError
 from solver.inputs.condition import DEGREE_NAMES, Condition
+from solver.optimize.core import binding_families
 from solver.optimize.exhaustive import solve_exhaustive
-from solver.optimize.formulation import (
-    CpSatResult,
-    PlacementModel,
-    Screening,
-    SolverSettings,
-    _bounds,
-    binding_families,
-    presolve_candidates,
-)
-from solver.optimize.problem import PlanningProblem, build_problem
-from solver.optimize.tables import OBJECTIVE_SCALE, CandidateTable
+from solver.optimize.families import FAMILIES, MEMORY
+from solver.optimize.formulation import CpSatResult, PlacementModel
+from solver.optimize.problem import PlanningProblem
+from solver.optimize.screening import DOMINATED, Screening, objective_bound, presolve_candidates
+from solver.optimize.settings import SolverSettings
+from solver.optimize.tables import CandidateTable
 from solver.physics.shapes import ParallelShape, enumerate_shapes, shape_violations
-from solver.runtime.interrupts import keeps_python_sigint
 from solver.runtime.limits import CANONICAL_SOLVE_WORK
 
 log = logging.getLogger(__name__)
 
-REMOVAL_REASONS = {
-    "memory": "per-GPU memory (weights + KV cache + activations + overhead) exceeds the usable memory",
-    "ttft_slo": "TTFT above slo.ttft_ms even with a perfectly balanced pipeline",
-    "tpot_slo": "TPOT above slo.tpot_ms even with a perfectly balanced pipeline",
-    "e2e_slo": "end-to-end latency above slo.e2e_latency_ms even when perfectly balanced",
-    "dominated": "lower bound worse than a feasible plan (not binding)",
-}
-
-
-@dataclass(frozen=True)
-class Solution:
-    plan: Plan
-    checks: list[ConstraintCheck]
-    problem: PlanningProblem
-    screening: Screening | None
-    seconds: float = 0.0  # wall time of solve(): for the console, never in plan.json
-    settings: SolverSettings = field(default_factory=SolverSettings)  # with the run's deadline
+REMOVAL_REASONS = {f.reason: f.removal for f in FAMILIES} | {
+    DOMINATED: "lower bound worse than a feasible plan (not binding)"}
 
 
 def _canonical(problem: PlanningProblem, screening: Screening, objective: int,
@@ -53,7 +35,7 @@ def _canonical(problem: PlanningProblem, screening: Screening, objective: int,
     """Among plans with the optimal objective, the one with the lowest candidate index, found by a
     single-worker solve so the answer does not depend on --workers."""
     model = PlacementModel(problem, screening)
-    model.model.add(sum(model._objective_terms) <= objective)
+    model.model.add(sum(model.objective_terms) <= objective)
     model.model.minimize(sum(t.index * model.use(t) for t in model.tables))
     single = SolverSettings(num_workers=1, random_seed=0, deadline=settings.deadline)
     return model.solve(single, CANONICAL_SOLVE_WORK, "canonical tie-break")
@@ -93,7 +75,7 @@ def explain_no_shapes(condition: Condition) -> list[str]:
 
 def _compact_families(families: list[str]) -> list[str]:
     """'memory on pipeline stage 0..7' instead of eight lines."""
-    prefix = "memory on pipeline stage "
+    prefix = MEMORY.core_prefix
     stages = sorted(int(f[len(prefix):]) for f in families if f.startswith(prefix))
     others = [f for f in families if not f.startswith(prefix)]
     if not stages:
@@ -120,14 +102,14 @@ def _infeasible(problem: PlanningProblem, screening: Screening | None,
                        + " — these constraint families together exclude every plan")
     binding += [f"{reason}: {count} of {n} candidates ({REMOVAL_REASONS[reason]})"
                 for reason, count in sorted(removed.items(), key=lambda kv: -kv[1])
-                if reason != "dominated"]
+                if reason != DOMINATED]
     if not binding:
         binding = ["no split of layers over stages meets memory and the SLOs together"]
     return InfeasibleError(f"no plan meets every hard constraint ({n} candidates tried)", binding)
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class Outcome:
     """What an optimizer chose, before it becomes a Plan."""
 
     table: CandidateTable
@@ -140,7 +122,7 @@ class _Outcome:
     limits: list[str]
 
 
-def _by_oracle(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
+def by_oracle(problem: PlanningProblem, settings: SolverSettings) -> Outcome:
     oracle = solve_exhaustive(problem, settings.deadline)
     if oracle.table is None or oracle.objective is None:
         if not oracle.complete:
@@ -148,11 +130,11 @@ def _by_oracle(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
                                   ["not proven infeasible: raise --time-limit"])
         raise _infeasible(problem, presolve_candidates(problem), settings)
     status, bound = ("optimal", oracle.objective) if oracle.complete else ("feasible", None)
-    return _Outcome(oracle.table, oracle.boundaries, status, oracle.objective, bound,
+    return Outcome(oracle.table, oracle.boundaries, status, oracle.objective, bound,
                     problem.num_candidates, None, [])
 
 
-def _by_cpsat(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
+def by_cpsat(problem: PlanningProblem, settings: SolverSettings) -> Outcome:
     screening = presolve_candidates(problem, settings.screen_candidates)
     if not screening.kept:
         raise _infeasible(problem, screening, settings)
@@ -164,7 +146,7 @@ def _by_cpsat(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
     limits = ["work limit: plan search"] if result.stopped == "work" else []
     objective, bound = result.objective, result.best_bound
     if result.status != "optimal":  # the screening's bounds hold for every plan it kept
-        floor = min(_bounds(problem, t).objective_lb for t in screening.kept)
+        floor = min(objective_bound(problem, t) for t in screening.kept)
         bound = floor if bound is None else max(bound, floor)
         if bound >= objective:  # proven by the bounds after all
             result = dataclasses.replace(result, status="optimal")
@@ -175,49 +157,7 @@ def _by_cpsat(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
         if canonical.table is not None:  # objective <= the optimum: optimal, even if the index
             result = dataclasses.replace(canonical, status="optimal")  # search stopped early
     assert result.table is not None
-    return _Outcome(result.table, result.boundaries, result.status, objective, bound,
+    return Outcome(result.table, result.boundaries, result.status, objective, bound,
                     len(screening.kept), screening, limits)
 
 
-@keeps_python_sigint
-def solve(condition: Condition, method: str = "cp-sat",
-          settings: SolverSettings | None = None) -> Solution:
-    """Plan one condition. `settings.deadline` (started from `time_limit_s` when absent) is the
-    run's wall-clock safety net; deterministic work limits decide the answer."""
-    started = time.perf_counter()
-    settings = (settings or SolverSettings()).with_deadline()
-    problem = build_problem(condition, settings.deadline, settings.placement_work)
-    outcome = _by_oracle(problem, settings) if method == "exhaustive" else _by_cpsat(problem, settings)
-    limits = list(outcome.limits)
-    if problem.placement_work.skipped_for_budget and not problem.placement_work.deadline_hit:
-        limits.append("work limit: expert placement")
-    assert settings.deadline is not None
-    limits += [f"time limit: {stage}" for stage in settings.deadline.hits]
-    table = outcome.table
-    info = _solver_info(method, outcome.objective, outcome.bound, problem, outcome.in_model,
-                        outcome.screening, limits)
-    plan = build_plan(condition, table.costs.shape, table.costs.batch_size, outcome.boundaries,
-                      outcome.status, info, problem.placements.get(table.costs.shape.ep))
-    checks = verify_plan(condition, plan)
-    failed = violations(checks)
-    if failed:
-        names = ", ".join(f"{c.name} ({c.value} vs {c.limit})" for c in failed)
-        raise VerificationError(f"internal error: the verifier rejected the solver's plan: {names}")
-    return Solution(plan, checks, problem, outcome.screening, time.perf_counter() - started, settings)
-
-
-def _solver_info(method: str, objective: int, bound: int | None, problem: PlanningProblem,
-                 in_model: int, screening: Screening | None, limits: list[str]) -> SolverInfo:
-    gap = None
-    if bound is not None and objective:
-        gap = max(0.0, (objective - bound) / objective)
-    return SolverInfo(
-        method=method,
-        objective=objective / OBJECTIVE_SCALE,
-        best_bound=None if bound is None else bound / OBJECTIVE_SCALE,
-        gap=gap,
-        candidates=problem.num_candidates,
-        candidates_in_model=in_model,
-        candidates_removed=dict(sorted(screening.removed.items())) if screening else {},
-        limits_hit=limits,
-    )

@@ -1,0 +1,92 @@
+"""What binds when no plan exists: a minimized CP-SAT core over the constraint families.
+
+Every candidate goes into one model whose constraint families (families.FAMILIES: memory on each
+pipeline stage, each SLO) sit behind assumption literals; a single-worker feasibility solve gives
+sufficient assumptions, which are minimized by deletion (first a whole group, every "memory on
+pipeline stage" family, then one family at a time).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ortools.sat.python import cp_model
+
+from solver.optimize.families import MEMORY
+from solver.optimize.formulation import PlacementModel
+from solver.optimize.problem import PlanningProblem
+from solver.optimize.screening import Screening
+from solver.runtime.limits import CORE_WORK, Deadline, DeadlineExceeded, new_cp_solver, status_of, stop_reason
+
+log = logging.getLogger(__name__)
+
+# The core puts every candidate into one model (three constraints per pipeline stage each); above
+# this many stages in total it is not built, and the screening counts name what binds instead.
+MAX_CORE_STAGE_ROWS = 100_000
+MAX_CORE_SOLVES = 24  # feasibility checks for one core (CP-SAT's deterministic time misses presolve)
+
+
+def _core_model(problem: PlanningProblem, deadline: Deadline | None) -> PlacementModel | None:
+    """Every candidate behind assumption literals; None when there are too many candidate stages
+    or the deadline passes while building."""
+    if not problem.num_candidates:
+        return None
+    rows = int(problem.table_grid().pp.sum())
+    if rows > MAX_CORE_STAGE_ROWS:
+        log.info("infeasibility core skipped: %d stage rows over all candidates", rows)
+        return None
+    try:
+        for index in range(problem.num_candidates):  # every full table, within the deadline
+            if deadline is not None and index % 256 == 0:
+                deadline.enforce("infeasibility core")
+            problem.table(index)
+        return PlacementModel(problem, Screening(kept=problem.tables), with_assumptions=True,
+                              deadline=deadline)
+    except DeadlineExceeded:
+        return None
+
+
+def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
+                     work_limit: float = CORE_WORK) -> list[str] | None:
+    """Constraint families that together make the problem infeasible, minimized by deletion. None
+    when not proven within the limits: work (deterministic time and solve count) or the deadline."""
+    model = _core_model(problem, deadline)
+    if model is None:
+        return None
+    spent = {"work": 0.0, "solves": 0}
+
+    def out_of_work() -> bool:
+        return (spent["work"] >= work_limit or spent["solves"] >= MAX_CORE_SOLVES
+                or (deadline is not None and deadline.check("infeasibility core")))
+
+    def infeasible_with(literals: list[cp_model.IntVar]) -> list[int] | None:
+        """Sufficient assumption indices if infeasible with only `literals` enforced."""
+        model.model.clear_assumptions()
+        model.model.add_assumptions(literals)
+        solver = new_cp_solver(max(0.0, work_limit - spent["work"]), deadline)
+        solver.parameters.stop_after_first_solution = True  # feasibility is all that is asked
+        solver.parameters.cp_model_presolve = False  # 10x faster here, and its work is not counted
+        status = status_of(solver, solver.solve(model.model), model.model)
+        spent["work"] += solver.deterministic_time
+        spent["solves"] += 1
+        stop_reason(solver, status, deadline, "infeasibility core")
+        if status != "infeasible":
+            return None
+        return list(solver.sufficient_assumptions_for_infeasibility())
+
+    literals = model.family_literals
+    by_index = {var.index: var for var in literals.values()}
+    core = infeasible_with(list(by_index.values()))
+    if core is None:
+        return None
+    kept = [by_index[i] for i in core if i in by_index]
+    memory = [v for name, v in literals.items() if name.startswith(MEMORY.core_prefix)]
+    groups = [memory] if len([v for v in kept if v in memory]) > 1 else []
+    for group in groups + [[v] for v in list(kept)]:
+        trial = [v for v in kept if all(v is not g for g in group)]
+        if len(trial) == len(kept) or out_of_work():
+            continue
+        if infeasible_with(trial) is not None:
+            kept = trial
+    names = {var.index: name for name, var in literals.items()}
+    return sorted(names[v.index] for v in kept)

@@ -1,0 +1,119 @@
+"""How an engine schedules work, and the serving metrics as linear forms of pipeline stage times.
+
+A replica runs steps (a forward pass of one micro-batch); the cost model prices every step kind per
+pipeline stage. The metrics are functions of two aggregates per step kind over the stages: the sum
+S of the stage times and the slowest stage M. With m micro-batches in flight:
+
+    fill(x)  = S_x + (m - 1) * M_x      the last of m micro-batches leaves the pipeline
+    round(x) = max(S_x, m * M_x)        a micro-batch comes back to the first stage
+
+Static batching (a fixed batch B, m = min(pp, B) micro-batches; docs/design.md, "Serving model"):
+
+    TTFT = fill(prefill)                 (the last micro-batch's first token)
+    TPOT = round(decode)                 (one token per sequence per round)
+    e2e  = TTFT + output_tokens * TPOT
+    throughput = B * output_tokens / e2e per replica
+
+Every metric is a `LinearForm` over the aggregates, defined once here and used by the float
+evaluator (physics/evaluate.py), the integer tables, the CP-SAT model, the exhaustive oracle and
+the verifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUM, MAX, ROUND = "sum", "max", "round"
+STATIC = "static"
+
+
+@dataclass(frozen=True)
+class LinearForm:
+    """sum of coefficient * aggregate, in seconds; terms keep the order they were written in.
+
+    A term is (step kind, aggregate, coefficient) with aggregate "sum" (S), "max" (M) or "round"
+    (max(S, m M)). Coefficients are never negative, so a form is monotone in every aggregate.
+    """
+
+    terms: tuple[tuple[str, str, float], ...] = ()
+
+    def __add__(self, other: LinearForm) -> LinearForm:
+        merged: dict[tuple[str, str], float] = {}
+        for step, which, coefficient in self.terms + other.terms:
+            merged[(step, which)] = merged.get((step, which), 0) + coefficient
+        return LinearForm(tuple((s, w, c) for (s, w), c in merged.items()))
+
+    def scaled(self, factor: float) -> LinearForm:
+        return LinearForm(tuple((s, w, c * factor) for s, w, c in self.terms))
+
+    def value(self, aggregates: PipelineAggregates) -> float:
+        total = 0.0
+        for step, which, coefficient in self.terms:
+            total += coefficient * aggregates.get(step, which)
+        return total
+
+
+def fill(step: str, microbatches: int) -> LinearForm:
+    return LinearForm(((step, SUM, 1), (step, MAX, microbatches - 1)))
+
+
+def round_trip(step: str) -> LinearForm:
+    return LinearForm(((step, ROUND, 1),))
+
+
+@dataclass(frozen=True)
+class PipelineAggregates:
+    """S and M of every step kind over the stages of one pipeline (m micro-batches in flight)."""
+
+    microbatches: int
+    sums: dict[str, float]
+    maxima: dict[str, float]
+
+    @classmethod
+    def of(cls, microbatches: int, stage_times: dict[str, list[float]]) -> PipelineAggregates:
+        return cls(microbatches, {k: sum(v) for k, v in stage_times.items()},
+                   {k: max(v) for k, v in stage_times.items()})
+
+    def get(self, step: str, which: str) -> float:
+        if which == SUM:
+            return self.sums[step]
+        if which == MAX:
+            return self.maxima[step]
+        return max(self.sums[step], self.microbatches * self.maxima[step])
+
+
+@dataclass(frozen=True)
+class ServingPoint:
+    """One replica's operating point: its step kinds (in pricing order) and metrics as forms.
+
+    `dp_step` and `scan_step` tell the exhaustive oracle which step's slowest stage it minimizes by
+    dynamic programming and which one it scans by threshold (docs/design.md, "Exhaustive oracle").
+    """
+
+    mode: str
+    sequences: int  # concurrent sequences per replica (plan.json's batch_size)
+    microbatches: int
+    output_tokens: int
+    steps: tuple[str, ...]
+    ttft: LinearForm
+    tpot: LinearForm
+    e2e: LinearForm
+    dp_step: str
+    scan_step: str
+
+    def requests_per_s(self, aggregates: PipelineAggregates) -> float:
+        """Completed requests per second of one replica: B per e2e."""
+        return self.sequences / self.e2e.value(aggregates)
+
+    def output_tokens_per_s(self, aggregates: PipelineAggregates) -> float:
+        return self.sequences * self.output_tokens / self.e2e.value(aggregates)
+
+
+def static_point(batch: int, microbatches: int, output_tokens: int) -> ServingPoint:
+    """A static batch of `batch` sequences in `microbatches` micro-batches (CostModel decides:
+    min(pp, batch)). On the screening grid the numbers are arrays."""
+    m = microbatches
+    ttft = fill("prefill", m)
+    tpot = round_trip("decode")
+    return ServingPoint(STATIC, batch, m, output_tokens, ("prefill", "decode"), ttft, tpot,
+                        ttft + tpot.scaled(output_tokens), dp_step="prefill", scan_step="decode")

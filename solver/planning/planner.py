@@ -1,0 +1,73 @@
+"""solve(): condition -> problem -> optimizer -> plan -> verification. The library entry point."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from solver.document.plan import Plan, SolverInfo, build_plan
+from solver.document.verify import ConstraintCheck, verify_plan, violations
+from solver.errors import VerificationError
+from solver.inputs.condition import Condition
+from solver.optimize.optimizer import by_cpsat, by_oracle
+from solver.optimize.problem import PlanningProblem, build_problem
+from solver.optimize.screening import Screening
+from solver.optimize.settings import SolverSettings
+from solver.optimize.tables import OBJECTIVE_SCALE
+from solver.runtime.interrupts import keeps_python_sigint
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Solution:
+    plan: Plan
+    checks: list[ConstraintCheck]
+    problem: PlanningProblem
+    screening: Screening | None
+    seconds: float = 0.0  # wall time of solve(): for the console, never in plan.json
+    settings: SolverSettings = field(default_factory=SolverSettings)  # with the run's deadline
+
+
+@keeps_python_sigint
+def solve(condition: Condition, method: str = "cp-sat",
+          settings: SolverSettings | None = None) -> Solution:
+    """Plan one condition. `settings.deadline` (started from `time_limit_s` when absent) is the
+    run's wall-clock safety net; deterministic work limits decide the answer."""
+    started = time.perf_counter()
+    settings = (settings or SolverSettings()).with_deadline()
+    problem = build_problem(condition, settings.deadline, settings.placement_work)
+    outcome = by_oracle(problem, settings) if method == "exhaustive" else by_cpsat(problem, settings)
+    limits = list(outcome.limits)
+    if problem.placement_work.skipped_for_budget and not problem.placement_work.deadline_hit:
+        limits.append("work limit: expert placement")
+    assert settings.deadline is not None
+    limits += [f"time limit: {stage}" for stage in settings.deadline.hits]
+    table = outcome.table
+    info = _solver_info(method, outcome.objective, outcome.bound, problem, outcome.in_model,
+                        outcome.screening, limits)
+    plan = build_plan(condition, table.costs.shape, table.costs.batch_size, outcome.boundaries,
+                      outcome.status, info, problem.placements.get(table.costs.shape.ep))
+    checks = verify_plan(condition, plan)
+    failed = violations(checks)
+    if failed:
+        names = ", ".join(f"{c.name} ({c.value} vs {c.limit})" for c in failed)
+        raise VerificationError(f"internal error: the verifier rejected the solver's plan: {names}")
+    return Solution(plan, checks, problem, outcome.screening, time.perf_counter() - started, settings)
+
+
+def _solver_info(method: str, objective: int, bound: int | None, problem: PlanningProblem,
+                 in_model: int, screening: Screening | None, limits: list[str]) -> SolverInfo:
+    gap = None
+    if bound is not None and objective:
+        gap = max(0.0, (objective - bound) / objective)
+    return SolverInfo(
+        method=method,
+        objective=objective / OBJECTIVE_SCALE,
+        best_bound=None if bound is None else bound / OBJECTIVE_SCALE,
+        gap=gap,
+        candidates=problem.num_candidates,
+        candidates_in_model=in_model,
+        candidates_removed=dict(sorted(screening.removed.items())) if screening else {},
+        limits_hit=limits,
+    )
