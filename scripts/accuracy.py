@@ -25,7 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from solver.calibration.fit import (  # noqa: E402
+from solver.calibration.accuracy import TARGETS_PCT, ErrorStats, Prediction, evaluate  # noqa: E402
+from solver.calibration.fit import fit  # noqa: E402
+from solver.calibration.measurements import (  # noqa: E402
     DATA_SOURCE,
     LOAD_LABELS,
     METRIC_LABELS,
@@ -35,19 +37,11 @@ from solver.calibration.fit import (  # noqa: E402
     ROLE_LEGACY,
     ROLE_TEST,
     ROLE_TRAIN,
-    TARGETS_PCT,
-    ErrorStats,
-    Params,
-    Prediction,
     SkippedRow,
-    baseline_params,
-    card_params,
-    evaluate,
-    fit,
     load_measured,
-    params_table,
     role,
 )
+from solver.calibration.parameters import Params, baseline_params, card_params, params_table  # noqa: E402
 from solver.render.writer import write_atomic  # noqa: E402
 
 BEGIN, END = "<!-- generated:begin (scripts/accuracy.py) -->", "<!-- generated:end -->"

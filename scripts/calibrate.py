@@ -3,8 +3,8 @@
 
 Usage: python scripts/calibrate.py [MEASURED_CSV] [--write-cards] [--verbose]
 
-The same library as `paraplan calibrate` (solver/calibration/fit.py): prints the fitted parameters and
-the held-out error; --write-cards writes them into conditions/hardware/*.yaml. Then run
+The same library as `paraplan calibrate` (solver/calibration/): prints the fitted parameters and the
+held-out error; --write-cards writes them into conditions/hardware/*.yaml. Then run
 scripts/accuracy.py to regenerate docs/accuracy.md from the cards.
 """
 
@@ -17,7 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from solver.calibration.fit import DATA_SOURCE, calibrate, summary_lines, write_cards  # noqa: E402
+from solver.calibration.calibrate import calibrate, summary_lines  # noqa: E402
+from solver.calibration.card_writer import write_cards  # noqa: E402
+from solver.calibration.measurements import DATA_SOURCE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -426,8 +426,8 @@ def calibrate_command(
 ) -> None:
     """Fit mfu, bandwidth utilization and per-layer overhead per GPU card on a training split of
     published measurements; print the held-out error (docs/accuracy.md explains the method)."""
-    from solver.calibration.fit import calibrate, summary_lines
-    from solver.calibration.fit import write_cards as write_card_files
+    from solver.calibration.calibrate import calibrate, summary_lines
+    from solver.calibration.card_writer import write_cards as write_card_files
 
     result = calibrate(measured, progress=typer.echo if verbose else None)
     for line in summary_lines(result):

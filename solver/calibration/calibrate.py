@@ -1,0 +1,106 @@
+"""The whole calibration, as `paraplan calibrate` runs it: load the measurements, fit on the
+training rows, predict every usable row with the fitted and the uncalibrated parameters, and the
+text summary the command prints.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from solver.calibration.accuracy import TARGETS_PCT, ErrorStats, Prediction, evaluate
+from solver.calibration.fit import FitResult, fit
+from solver.calibration.measurements import (
+    METRIC_LABELS,
+    METRICS,
+    ROLE_EXCLUDED,
+    ROLE_LEGACY,
+    ROLE_TEST,
+    ROLE_TRAIN,
+    MeasuredRow,
+    SkippedRow,
+    default_measured,
+    load_measured,
+    role,
+)
+from solver.calibration.parameters import Params, baseline_params, params_table
+from solver.errors import InputError
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    source: str
+    rows: list[MeasuredRow]
+    skipped: list[SkippedRow]  # not usable: parsing, unsupported model, protocol, memory
+    fit: FitResult
+    predictions: list[Prediction]  # every usable row with the fitted parameters
+    baseline: list[Prediction]  # the same rows with the uncalibrated defaults
+    date: str
+
+    @property
+    def params(self) -> Params:
+        return self.fit.params
+
+    def held_out(self, metric: str) -> ErrorStats:
+        return ErrorStats.of([p for p in self.predictions
+                              if p.role == ROLE_TEST and p.row.metric == metric])
+
+    def count(self, role_name: str) -> int:
+        return sum(p.role == role_name for p in self.predictions)
+
+
+def calibrate(path: Path | str | None = None, *,
+              progress: Callable[[str], None] | None = None) -> CalibrationResult:
+    """Load (default: docs/calibration/measured.csv), fit on the training rows, evaluate every
+    usable row (fitted and uncalibrated)."""
+    path = default_measured() if path is None else Path(path)
+    rows, skipped = load_measured(path)
+    base = baseline_params(rows)
+    baseline, unusable = evaluate(rows, base)
+    usable_rows = [p.row for p in baseline]
+    train = [r for r in usable_rows if role(r) == ROLE_TRAIN]
+    if not train:
+        raise InputError(str(path), "", "no usable training rows (see the skipped rows)")
+    result = fit(train, base, progress=progress)
+    params = {**base, **result.params}
+    predictions, _ = evaluate(usable_rows, params)
+    return CalibrationResult(source=str(path), rows=usable_rows, skipped=skipped + unusable,
+                             fit=replace(result, params=params), predictions=predictions,
+                             baseline=baseline, date=today())
+
+
+def today() -> str:
+    return _dt.date.today().isoformat()
+
+
+# ---- text report ---------------------------------------------------------------------------------
+
+
+def summary_lines(result: CalibrationResult) -> list[str]:
+    """What `paraplan calibrate` prints."""
+    lines = [f"{len(result.rows)} usable rows ({result.count(ROLE_TRAIN)} fitted, "
+             f"{result.count(ROLE_TEST)} held out, "
+             f"{result.count(ROLE_LEGACY) + result.count(ROLE_EXCLUDED)} evaluated only), "
+             f"{len(result.skipped)} not usable",
+             f"fit: objective {result.fit.start_objective:.4f} -> {result.fit.objective:.4f} "
+             f"({result.fit.rounds} rounds, {result.fit.rows} training rows)", ""]
+    lines += params_table({g: p for g, p in result.params.items()
+                           if any(r.gpu_card == g and role(r) == ROLE_TRAIN for r in result.rows)})
+    lines += ["", "| metric | rows | median abs error | p90 | uncalibrated median | target | met |",
+              "|---|---|---|---|---|---|---|"]
+    for metric in METRICS:
+        stats = result.held_out(metric)
+        base = ErrorStats.of([p for p in result.baseline
+                              if p.role == ROLE_TEST and p.row.metric == metric])
+        target = TARGETS_PCT[metric]
+        lines.append(f"| {METRIC_LABELS[metric]} (held-out) | {stats.n} | {stats.median:.1f}% | "
+                     f"{stats.p90:.1f}% | {base.median:.1f}% | <= {target:.0f}% | "
+                     f"{'yes' if stats.median <= target else 'NO'} |")
+    reasons: dict[str, int] = {}
+    for s in result.skipped:
+        reasons[s.reason] = reasons.get(s.reason, 0) + 1
+    lines += ["", "not usable:"] + [f"  {n:4d}  {reason}" for reason, n in
+                                    sorted(reasons.items(), key=lambda kv: -kv[1])]
+    return lines
