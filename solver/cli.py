@@ -193,10 +193,11 @@ def _explain_infeasible(cond: Condition, exc: InfeasibleError, out: OutputFolder
                         settings: SolverSettings) -> None:
     """Search the smallest relaxations, write infeasibility.md and print the short version."""
     from solver.planning.relax import explain_infeasibility
+    from solver.render.infeasibility import infeasibility_markdown, infeasibility_summary
 
     report = explain_infeasibility(cond, exc, settings)
-    written = out.commit({INFEASIBILITY_FILE: report.markdown()})
-    for line in report.short():
+    written = out.commit({INFEASIBILITY_FILE: infeasibility_markdown(report)})
+    for line in infeasibility_summary(report):
         _say(line)
     _say(f"  wrote {written[0]}")
     for note in out.notes:

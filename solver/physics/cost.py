@@ -18,45 +18,16 @@ conditionals, ceil) go through the helpers below, which keep plain Python arithm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from solver.inputs.cards import BYTES_PER_ELEMENT
 from solver.inputs.condition import Condition
 from solver.physics.architecture import Architecture, LayerKind
-from solver.physics.numeric import Num, ceil_div, ceil_log2, is_array, vmax, vmin, vwhere
-from solver.physics.shapes import ParallelShape, ShapeGrid, group_within_node
-
-
-@dataclass(frozen=True)
-class PhaseCost:
-    """One layer (or extra) in one phase: compute and communication time, bytes moved."""
-
-    compute_s: float = 0.0
-    comm_s: float = 0.0
-    comm_bytes: float = 0.0
-    flops: float = 0.0
-    hbm_bytes: float = 0.0
-
-    @property
-    def time_s(self) -> float:
-        return self.compute_s + self.comm_s
-
-    def __add__(self, other: PhaseCost) -> PhaseCost:
-        return PhaseCost(
-            self.compute_s + other.compute_s,
-            self.comm_s + other.comm_s,
-            self.comm_bytes + other.comm_bytes,
-            self.flops + other.flops,
-            self.hbm_bytes + other.hbm_bytes,
-        )
-
-    def where(self, condition: Num) -> PhaseCost:
-        """This cost where `condition` holds, nothing elsewhere (per candidate on a grid)."""
-        if not is_array(condition):
-            return self if condition else PhaseCost()
-        return PhaseCost(*(np.where(condition, getattr(self, f.name), 0.0) for f in fields(self)))
+from solver.physics.collectives import Hardware, Network, PhaseCost
+from solver.physics.numeric import Num, ceil_div, is_array, vmax, vmin, vwhere
+from solver.physics.shapes import ParallelShape, ShapeGrid
 
 
 @dataclass(frozen=True)
@@ -101,16 +72,6 @@ class ExpertLayout:
     imbalance: float = 1.0
 
 
-@dataclass(frozen=True)
-class _Hardware:
-    flops_per_s: float
-    hbm_bytes_per_s: float
-    intra_bytes_per_s: float
-    inter_bytes_per_s: float
-    alpha_s: float
-    gpus_per_node: int
-
-
 class CostModel:
     """Analytic roofline + alpha-beta cost model for one condition."""
 
@@ -130,7 +91,7 @@ class CostModel:
         self.hidden_bytes_per_element = max(self.act_bytes_per_element, 2.0)
         peak = cluster.gpu.peak_flops(p.activations)
         assert peak is not None, "condition loader checks the compute precision"
-        self.hw = _Hardware(
+        self.hw = Hardware(
             flops_per_s=peak * cluster.mfu,
             hbm_bytes_per_s=cluster.gpu.hbm_tb_per_s * 1e12 * cluster.memory_bandwidth_utilization,
             intra_bytes_per_s=cluster.intra_node_bytes_per_s,
@@ -138,6 +99,7 @@ class CostModel:
             alpha_s=cluster.collective_latency_s,
             gpus_per_node=cluster.gpus_per_node,
         )
+        self.net = Network(self.hw)
 
     # ---- primitives --------------------------------------------------------------------------
     def roofline_s(self, flops: Num, hbm_bytes: Num) -> Num:
@@ -145,36 +107,6 @@ class CostModel:
 
     def _op(self, flops: float, hbm_bytes: float) -> PhaseCost:
         return PhaseCost(compute_s=self.roofline_s(flops, hbm_bytes), flops=flops, hbm_bytes=hbm_bytes)
-
-    def link_bytes_per_s(self, group_size: Num) -> Num:
-        within = group_within_node(group_size, self.hw.gpus_per_node)
-        return vwhere(within, self.hw.intra_bytes_per_s, self.hw.inter_bytes_per_s)
-
-    def all_reduce(self, size_bytes: Num, ranks: Num, span: Num = None) -> PhaseCost:
-        """Ring all-reduce; `span` = consecutive ranks the group covers (strided groups)."""
-        moved = 2 * (ranks - 1) / ranks * size_bytes
-        link = self.link_bytes_per_s(ranks if span is None else span)
-        time = moved / link + 2 * (ranks - 1) * self.hw.alpha_s
-        return PhaseCost(comm_s=time, comm_bytes=moved).where((ranks > 1) & (size_bytes > 0))
-
-    def all_to_all(self, size_bytes: Num, ranks: Num, span: Num = None) -> PhaseCost:
-        """`size_bytes` is what one rank holds before the exchange; (n-1)/n of it leaves."""
-        moved = (ranks - 1) / ranks * size_bytes
-        # every rank sends to all peers concurrently: latency grows like log2(n), not n
-        hops = ceil_log2(ranks)
-        time = moved / self.link_bytes_per_s(ranks if span is None else span) + hops * self.hw.alpha_s
-        return PhaseCost(comm_s=time, comm_bytes=moved).where((ranks > 1) & (size_bytes > 0))
-
-    def all_gather(self, size_bytes: Num, ranks: Num) -> PhaseCost:
-        """Every rank ends with `size_bytes` (the gathered total)."""
-        moved = (ranks - 1) / ranks * size_bytes
-        time = moved / self.link_bytes_per_s(ranks) + (ranks - 1) * self.hw.alpha_s
-        return PhaseCost(comm_s=time, comm_bytes=moved).where((ranks > 1) & (size_bytes > 0))
-
-    def point_to_point(self, size_bytes: Num, crosses_node: Num) -> PhaseCost:
-        bw = vwhere(crosses_node, self.hw.inter_bytes_per_s, self.hw.intra_bytes_per_s)
-        return PhaseCost(comm_s=size_bytes / bw + self.hw.alpha_s,
-                         comm_bytes=size_bytes).where(size_bytes > 0)
 
     def expert_layout(self, ep: Num) -> ExpertLayout:
         """The layout for an EP degree; uniform spread when no placement was computed for it.
@@ -290,13 +222,13 @@ class CostModel:
             core = self._op(core_flops, kv_read)
             # sequence-parallel decode: partial attention results combined across sp ranks
             hidden = self.condition.model.hidden_size * self.hidden_bytes_per_element
-            core = core + self.all_reduce(
+            core = core + self.net.all_reduce(
                 tokens * hidden / shape.tp,
                 shape.sp,
                 span=shape.tp * shape.sp,  # sp ranks are tp apart
             )
         out_bytes = tokens * self.condition.model.hidden_size * self.hidden_bytes_per_element
-        return proj + core + self.all_reduce(out_bytes, shape.tp)
+        return proj + core + self.net.all_reduce(out_bytes, shape.tp)
 
     @staticmethod
     def _causal_pairs(tokens: int, window: int | None) -> float:
@@ -323,7 +255,7 @@ class CostModel:
         kv_total = attn_seqs * w.input_tokens * self.kv_bytes_per_token_per_gpu(shape)
         group = shape.tp * shape.sp  # the sp ranks of one attention group are tp apart
         moved = (shape.sp - 1) / shape.sp * kv_total
-        bw = self.link_bytes_per_s(group)
+        bw = self.net.link_bytes_per_s(group)
         return PhaseCost(comm_s=moved / bw + (shape.sp - 1) * self.hw.alpha_s,
                          comm_bytes=moved).where(shape.sp > 1)
 
@@ -336,7 +268,7 @@ class CostModel:
         params = 3 * card.hidden_size * int(card.intermediate_size or 0)
         gemm = self._op(2 * tokens * params / shape.tp, params * self.weight_bytes_per_element / shape.tp)
         out_bytes = tokens * card.hidden_size * self.hidden_bytes_per_element
-        return gemm + self.all_reduce(out_bytes, shape.tp)
+        return gemm + self.net.all_reduce(out_bytes, shape.tp)
 
     def _moe(self, shape: ParallelShape, seqs: int, phase: str) -> PhaseCost:
         """Routed experts spread uniformly over the expert grid; dispatch/combine all-to-all."""
@@ -361,9 +293,9 @@ class CostModel:
         per_gpu = tokens / g * k * card.hidden_size * self.act_bytes_per_element
         combined = per_gpu * self.hidden_bytes_per_element / self.act_bytes_per_element
         # ep ranks are etp apart; the most loaded GPU receives `imbalance` x the mean
-        dispatch = self.all_to_all(per_gpu * layout.imbalance, shape.ep, span=g)
-        exchange = dispatch + self.all_to_all(combined * layout.imbalance, shape.ep, span=g)
-        expert_tp = self.all_reduce(combined, shape.etp)
+        dispatch = self.net.all_to_all(per_gpu * layout.imbalance, shape.ep, span=g)
+        exchange = dispatch + self.net.all_to_all(combined * layout.imbalance, shape.ep, span=g)
+        expert_tp = self.net.all_reduce(combined, shape.etp)
         return routed + shared + exchange + expert_tp
 
     # ---- memory --------------------------------------------------------------------------------
@@ -402,10 +334,10 @@ class CostModel:
         weight = self.arch.embedding_params * self.weight_bytes_per_element / shape.tp
         prefill_tokens = seqs * w.input_tokens
         h_bytes = card.hidden_size * self.hidden_bytes_per_element
-        prefill = self._op(0, prefill_tokens * h_bytes) + self.all_reduce(
+        prefill = self._op(0, prefill_tokens * h_bytes) + self.net.all_reduce(
             prefill_tokens * h_bytes / shape.attn_dp / shape.sp, shape.tp
         )
-        decode = self._op(0, seqs * h_bytes) + self.all_reduce(seqs * h_bytes / shape.attn_dp, shape.tp)
+        decode = self._op(0, seqs * h_bytes) + self.net.all_reduce(seqs * h_bytes / shape.attn_dp, shape.tp)
         return LayerCost(prefill=prefill, decode=decode, weight_bytes=weight, kv_cache_bytes=0.0)
 
     def _head_cost(self, shape: ParallelShape, seqs: int) -> LayerCost:
@@ -417,7 +349,7 @@ class CostModel:
         # attention-DP groups each compute the logits of their own sequences
         rows = ceil_div(seqs, shape.attn_dp)
         gemm = self._op(2 * rows * params / shape.tp, weight)
-        gather = self.all_gather(rows * self.condition.model.vocab_size * 4.0, shape.tp)
+        gather = self.net.all_gather(rows * self.condition.model.vocab_size * 4.0, shape.tp)
         # a tied head shares the embedding's weights only when both sit on the same stage
         tied_here = self.condition.model.tie_word_embeddings and shape.pp == 1
         norm = self.condition.model.hidden_size * self.weight_bytes_per_element
@@ -431,11 +363,11 @@ class CostModel:
         crosses = shape.gpus_per_replica > self.hw.gpus_per_node
         senders = vmax(1, shape.gpus_per_stage // shape.tp)  # tp ranks hold copies; send once
         size = seqs * w.input_tokens * card.hidden_size * self.hidden_bytes_per_element / senders
-        return self.point_to_point(size, crosses).where(shape.pp > 1)
+        return self.net.point_to_point(size, crosses).where(shape.pp > 1)
 
     def decode_transfer(self, shape: ParallelShape, seqs: int) -> PhaseCost:
         card = self.condition.model
         crosses = shape.gpus_per_replica > self.hw.gpus_per_node
         senders = vmax(1, shape.gpus_per_stage // shape.tp)
         size = seqs * card.hidden_size * self.hidden_bytes_per_element / senders
-        return self.point_to_point(size, crosses).where(shape.pp > 1)
+        return self.net.point_to_point(size, crosses).where(shape.pp > 1)

@@ -31,7 +31,6 @@ from solver.inputs.condition import DEGREE_NAMES, MAX_GPUS, Condition, build_con
 from solver.optimize.settings import SolverSettings
 from solver.physics.architecture import Architecture
 from solver.planning.planner import solve
-from solver.render.display import for_markdown, markdown_code
 from solver.runtime.interrupts import checkpoint
 
 SLO_METRICS = {"ttft_ms": "ttft_ms", "tpot_ms": "tpot_ms", "e2e_latency_ms": "e2e_latency_ms"}
@@ -65,61 +64,8 @@ class InfeasibilityReport:
     binding: list[str]
     relaxations: list[Relaxation] = field(default_factory=list)
     solves: int = 0
-    budget_hit: str | None = None  # None | "solves" (MAX_RELAXATION_SOLVES) | "time" (--time-limit)
-
-    def short(self) -> list[str]:
-        found = [r for r in self.relaxations if r.found]
-        lines = [
-            "smallest fixes (each solves; see infeasibility.md):"
-            if found
-            else "no single relaxation tried makes the condition feasible (see infeasibility.md)"
-        ]
-        lines += [f"  {r.kind}: {r.summary} -> {r.plan}" for r in found]
-        return lines
-
-    def markdown(self) -> str:
-        out = [
-            f"# Infeasible: {for_markdown(self.name)}",
-            "",
-            f"Source: {markdown_code(self.source)}",
-            "",
-            "No plan meets every hard constraint of this condition.",
-            "",
-            f"Solver: {self.message}.",
-            "",
-            "## Binding constraints",
-            "",
-        ]
-        out += [f"- {b}" for b in self.binding] or ["- (not named by the solver)"]
-        out += [
-            "",
-            "## Smallest relaxations",
-            "",
-            "Each row changes one thing in the condition and solves again with the same planner.",
-            "",
-            "| kind | change | result |",
-            "|---|---|---|",
-        ]
-        for r in self.relaxations:
-            result = f"solves: {r.plan}" if r.found else "no fix of this kind"
-            out.append(f"| {r.kind} | {r.summary.replace('|', '/')} | {result.replace('|', '/')} |")
-        fixes = [r for r in self.relaxations if r.found]
-        if fixes:
-            out += ["", "To apply a fix, set these keys in the condition file:", ""]
-            for r in fixes:
-                keys = ", ".join(f"`{k}: {_show(v)}`" for k, v in r.changes.items())
-                out.append(f"- {r.kind}: {keys}")
-        stopped = {
-            "solves": f" (stopped at the limit of {MAX_RELAXATION_SOLVES} solves; later kinds were "
-            "not tried)",
-            "time": " (stopped at --time-limit; later kinds were not tried)",
-        }
-        out += ["", f"Relaxed conditions solved: {self.solves}{stopped.get(self.budget_hit or '', '')}."]
-        return "\n".join(out) + "\n"
-
-
-def _show(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    solve_limit: int = MAX_RELAXATION_SOLVES
+    budget_hit: str | None = None  # None | "solves" (solve_limit reached) | "time" (--time-limit)
 
 
 def apply_changes(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -392,7 +338,8 @@ def explain_infeasibility(
     Bounded by MAX_RELAXATION_SOLVES solves and by `settings.deadline` (the run's --time-limit).
     """
     search = _Search(condition, settings or SolverSettings())
-    report = InfeasibilityReport(condition.name, condition.source, str(error), list(error.binding))
+    report = InfeasibilityReport(condition.name, condition.source, str(error), list(error.binding),
+                                 solve_limit=MAX_RELAXATION_SOLVES)
     steps: list[Any] = [lambda: relax_gpus(search)]
     steps += [
         lambda k=k: relax_slo(search, k)

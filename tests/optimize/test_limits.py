@@ -24,6 +24,7 @@ from solver.optimize.screening import Screening
 from solver.optimize.settings import SolverSettings
 from solver.physics.placement import PLACEMENT_WORK, place_all_degrees, zipf_loads
 from solver.planning.planner import solve
+from solver.render.infeasibility import infeasibility_markdown
 from solver.render.report import plan_json, render_all
 from solver.runtime.limits import Deadline
 from tests.paths import REPO as REPO_ROOT
@@ -144,7 +145,7 @@ def test_relaxations_stop_at_their_solve_count(monkeypatch):
     monkeypatch.setattr(relax, "MAX_RELAXATION_SOLVES", 2)
     report = relax.explain_infeasibility(condition, err.value, SolverSettings())
     assert report.solves == 2 and report.budget_hit == "solves"
-    assert "stopped at the limit of 2 solves" in report.markdown()
+    assert "stopped at the limit of 2 solves" in infeasibility_markdown(report)
 
 
 def test_relaxations_stop_at_the_run_deadline():
@@ -154,7 +155,7 @@ def test_relaxations_stop_at_the_run_deadline():
     deadline = Deadline(0.0)
     report = relax.explain_infeasibility(condition, err.value, SolverSettings(deadline=deadline))
     assert report.solves == 0 and report.budget_hit == "time"
-    assert "stopped at --time-limit" in report.markdown() and deadline.hits == ["relaxations"]
+    assert "stopped at --time-limit" in infeasibility_markdown(report) and deadline.hits == ["relaxations"]
 
 
 def test_runner_up_table_stops_at_the_deadline_and_plan_json_says_so():

@@ -13,6 +13,7 @@ from solver.inputs.condition import build_condition, load_condition
 from solver.optimize.settings import SolverSettings
 from solver.planning.planner import solve
 from solver.planning.relax import Relaxation, _nice_up, _ranges, apply_changes, explain_infeasibility
+from solver.render.infeasibility import infeasibility_markdown
 from tests.paths import REPO as REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -78,7 +79,8 @@ def test_unreachable_tpot_binds_tpot_and_gets_the_loosest_needed_value(unreachab
     assert _solves(condition, slo.changes)
     assert not _solves(condition, {"slo.tpot_ms": value / 1.03})  # tight to the bisection tolerance
     assert not next(r for r in report.relaxations if r.kind == "gpus").found  # no cluster helps
-    assert "slo.tpot_ms" in report.markdown() and "Binding constraints" in report.markdown()
+    markdown = infeasibility_markdown(report)
+    assert "slo.tpot_ms" in markdown and "Binding constraints" in markdown
 
 
 def test_fixed_batch_relaxes_to_the_largest_batch_that_fits():

@@ -143,7 +143,7 @@ def h100_model() -> CostModel:
 @pytest.mark.parametrize("n", [2, 4, 8])
 def test_all_reduce_intra_node(h100_model: CostModel, n: int) -> None:
     size = 64e6
-    cost = h100_model.all_reduce(size, n)
+    cost = h100_model.net.all_reduce(size, n)
     assert cost.comm_s == pytest.approx(
         2 * (n - 1) / n * size / 450e9 + 2 * (n - 1) * 5e-6, rel=REL)
     assert cost.comm_bytes == pytest.approx(2 * (n - 1) / n * size, rel=REL)
@@ -152,14 +152,14 @@ def test_all_reduce_intra_node(h100_model: CostModel, n: int) -> None:
 
 def test_all_reduce_across_nodes_uses_network_bandwidth(h100_model: CostModel) -> None:
     size = 64e6
-    cost = h100_model.all_reduce(size, 16)  # 16 ranks > 8 GPUs per node
+    cost = h100_model.net.all_reduce(size, 16)  # 16 ranks > 8 GPUs per node
     assert cost.comm_s == pytest.approx(2 * 15 / 16 * size / 50e9 + 2 * 15 * 5e-6, rel=REL)
 
 
 @pytest.mark.parametrize("n,bw", [(2, 450e9), (8, 450e9), (16, 50e9)])
 def test_all_to_all(h100_model: CostModel, n: int, bw: float) -> None:
     size = 10e6
-    cost = h100_model.all_to_all(size, n)
+    cost = h100_model.net.all_to_all(size, n)
     # concurrent pairwise exchange: ceil(log2 n) latency hops
     hops = {2: 1, 4: 2, 8: 3, 16: 4}[n]
     assert cost.comm_s == pytest.approx((n - 1) / n * size / bw + hops * 5e-6, rel=REL)
@@ -168,20 +168,20 @@ def test_all_to_all(h100_model: CostModel, n: int, bw: float) -> None:
 
 def test_all_gather_is_half_an_all_reduce(h100_model: CostModel) -> None:
     size = 8e6
-    cost = h100_model.all_gather(size, 4)
+    cost = h100_model.net.all_gather(size, 4)
     assert cost.comm_s == pytest.approx(3 / 4 * size / 450e9 + 3 * 5e-6, rel=REL)
-    assert 2 * cost.comm_s == pytest.approx(h100_model.all_reduce(size, 4).comm_s, rel=REL)
+    assert 2 * cost.comm_s == pytest.approx(h100_model.net.all_reduce(size, 4).comm_s, rel=REL)
 
 
 def test_point_to_point(h100_model: CostModel) -> None:
-    assert h100_model.point_to_point(1e6, False).comm_s == pytest.approx(1e6 / 450e9 + 5e-6)
-    assert h100_model.point_to_point(1e6, True).comm_s == pytest.approx(1e6 / 50e9 + 5e-6)
+    assert h100_model.net.point_to_point(1e6, False).comm_s == pytest.approx(1e6 / 450e9 + 5e-6)
+    assert h100_model.net.point_to_point(1e6, True).comm_s == pytest.approx(1e6 / 50e9 + 5e-6)
 
 
 def test_single_rank_or_empty_collectives_are_free(h100_model: CostModel) -> None:
-    assert h100_model.all_reduce(1e9, 1).comm_s == 0
-    assert h100_model.all_to_all(1e9, 1).comm_s == 0
-    assert h100_model.all_gather(0.0, 8).comm_s == 0
+    assert h100_model.net.all_reduce(1e9, 1).comm_s == 0
+    assert h100_model.net.all_to_all(1e9, 1).comm_s == 0
+    assert h100_model.net.all_gather(0.0, 8).comm_s == 0
 
 
 def test_link_choice_by_group_size_vs_gpus_per_node() -> None:
@@ -190,12 +190,12 @@ def test_link_choice_by_group_size_vs_gpus_per_node() -> None:
                       hardware={"gpus_per_node": 4, "intra_node_gb_per_s": 200,
                                 "inter_node_gb_per_s": 20, "collective_latency_us": 2})
     model = CostModel(cond)
-    assert model.link_bytes_per_s(4) == pytest.approx(200e9)
-    assert model.link_bytes_per_s(2) == pytest.approx(200e9)
-    assert model.link_bytes_per_s(8) == pytest.approx(20e9)
-    assert model.all_reduce(1e6, 8).comm_s == pytest.approx(
+    assert model.net.link_bytes_per_s(4) == pytest.approx(200e9)
+    assert model.net.link_bytes_per_s(2) == pytest.approx(200e9)
+    assert model.net.link_bytes_per_s(8) == pytest.approx(20e9)
+    assert model.net.all_reduce(1e6, 8).comm_s == pytest.approx(
         2 * 7 / 8 * 1e6 / 20e9 + 2 * 7 * 2e-6, rel=REL)
-    assert model.all_reduce(1e6, 4).comm_s == pytest.approx(
+    assert model.net.all_reduce(1e6, 4).comm_s == pytest.approx(
         2 * 3 / 4 * 1e6 / 200e9 + 2 * 3 * 2e-6, rel=REL)
 
 

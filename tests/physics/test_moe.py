@@ -14,16 +14,15 @@ from solver.inputs.condition import build_condition, load_condition
 from solver.optimize.exhaustive import best_split
 from solver.optimize.problem import build_problem
 from solver.physics.evaluate import evaluate_plan
-from solver.physics.placement import (
+from solver.physics.packing import (
     LOAD_SCALE,
     PackingProblem,
-    _items,
     greedy_pack,
     imbalance,
-    place_experts,
+    replica_items,
     water_fill,
-    zipf_loads,
 )
+from solver.physics.placement import place_experts, zipf_loads
 from solver.planning.planner import solve
 from tests.bundled import bundled_solution
 from tests.paths import REPO as REPO_ROOT
@@ -41,7 +40,7 @@ def test_placement_never_worse_than_greedy(experts, ep, redundant, alpha):
     loads = zipf_loads(experts, alpha)
     placement = place_experts(loads, ep, redundant)
     replicas = water_fill(loads, redundant, ep)
-    greedy = greedy_pack(_items(loads, replicas), ep, (experts + redundant) // ep)
+    greedy = greedy_pack(replica_items(loads, replicas), ep, (experts + redundant) // ep)
     assert placement.max_over_mean <= imbalance(greedy, loads) + 1e-4
     assert placement.max_over_mean == pytest.approx(imbalance(placement.experts_by_gpu, loads))
     hosted = sorted(e for gpu in placement.experts_by_gpu for e in gpu)
