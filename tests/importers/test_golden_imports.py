@@ -31,7 +31,8 @@ runner = CliRunner()
 
 def _sources() -> list[str]:
     """Paths relative to the repository, `#method` suffixes for the paper configs."""
-    files = sorted(p for p in SEED.rglob("*") if p.is_file() and p.suffix in (".md", ".json"))
+    files = sorted(p for p in SEED.rglob("*")
+                   if p.is_file() and p.suffix in (".md", ".json") and p.name != "README.md")
     found = [str(p.relative_to(REPO)) for p in files if p.parent.name != "paper-plans"]
     found.append(str((SEED / "json-trio").relative_to(REPO)))
     found += [f"{p.relative_to(REPO)}{m}" for p in files if p.parent.name == "paper-plans"
