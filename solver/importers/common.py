@@ -12,6 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from solver.errors import InputError
@@ -81,6 +82,11 @@ class Imported:
 def origin(source: str, line_no: int, text: str) -> str:
     """`file:line: "text"` for a provenance comment."""
     return f'{source.rsplit("/", 1)[-1]}:{line_no}: "{text.strip()}"'
+
+
+def key_origin(path: Path, key: str, value: Any) -> str:
+    """`file.json: "key": value` for a provenance comment."""
+    return f'{path.name}: "{key}": {value!r}'
 
 
 def _clip(text: str, limit: int = MAX_COMMENT_CHARS) -> str:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from solver.errors import InputError
 from solver.importers.common import Imported, precision_of
+from solver.importers.source import Format, Source
 from solver.inputs.cards import ModelCard
 from solver.inputs.loading import validation_error
 
@@ -286,3 +287,31 @@ def _validate(imp: Imported) -> ModelCard:
 
 def is_hf_config(data: dict[str, Any]) -> bool:
     return "architectures" in data or "model_type" in data
+
+
+def recognizes(source: Source) -> bool:
+    data = source.json
+    return data is not None and is_hf_config(data)
+
+
+def import_hf_config(source: Source) -> Imported:
+    """A bare config.json as a model card (`paraplan import`); the precision it states goes to the
+    notes, since a card has no precision (the condition's precision.weights sets it)."""
+    card, precision = model_from_hf(source.content, str(source.path), source.default_name)
+    if precision:
+        card.read_only.append(
+            f"weights precision stated by the config: {precision} (set it in the "
+            "condition's precision.weights)"
+        )
+    return card
+
+
+FORMAT = Format(
+    name="hf-config",
+    yields="model",
+    recognizes=recognizes,
+    read=import_hf_config,
+    not_a_condition="a model config alone is not a condition (no hardware, workload "
+    "or SLOs): name it in a condition (model: path/to/config.json) or run "
+    "`paraplan import` on it for a model card",
+)

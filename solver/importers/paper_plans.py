@@ -14,6 +14,7 @@ from typing import Any
 
 from solver.errors import InputError
 from solver.importers.common import Imported
+from solver.importers.source import Format, Source
 from solver.inputs.cards import ModelCard
 
 METHODS = ("proposed_method", "baseline_method")
@@ -60,16 +61,19 @@ NOTED = {
 }
 
 
-def split_method(path_text: str) -> tuple[str, str | None]:
-    """`EP.json#baseline_method` -> ("EP.json", "baseline_method")."""
-    if "#" in path_text:
-        path, method = path_text.rsplit("#", 1)
-        return path, method
-    return path_text, None
-
-
 def is_paper_plan(data: dict[str, Any]) -> bool:
     return any(m in data for m in METHODS) and "paper" in data
+
+
+def recognizes(source: Source) -> bool:
+    data = source.json
+    return data is not None and is_paper_plan(data)
+
+
+def read_paper_plan(source: Source) -> Imported:
+    """The plan of `source.method` (proposed_method by default), compared with `source.card` when
+    it is read to grade it against a condition."""
+    return import_paper_plan(source.content, str(source.path), source.method, source.card)
 
 
 def import_paper_plan(
@@ -259,3 +263,14 @@ def _compare_model(
                 f"{where}.{key} = {params[key]}, but the condition's model has "
                 f"{field} = {ours}: the paper's model differs from the condition's"
             )
+
+
+FORMAT = Format(
+    name="paper",
+    yields="plan",
+    recognizes=recognizes,
+    read=read_paper_plan,
+    plan=read_paper_plan,
+    not_a_condition="a paper deployment config is a plan: grade it with "
+    "`paraplan check CONDITION FILE.json[#baseline_method]`",
+)

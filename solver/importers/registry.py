@@ -1,19 +1,21 @@
-"""Read conditions and plans in the formats people already have.
+"""Read conditions and plans in the formats people already have, through one list of formats.
 
-    load_any_condition(path)   condition YAML/JSON, seed markdown (.md), the JSON trio (a folder or
-                               its hardware_env.json), a condition whose `model:` is a path to a
-                               Hugging Face config.json
-    import_source(path)        the same sources as an `Imported` document (`paraplan import`), plus
-                               a bare config.json (-> model card) and paper configs (-> short plan)
+    import_source(path)        any source as an `Imported` document (`paraplan import`): a condition,
+                               a plan or a model card, whatever its format yields
+    condition_data(path)       a condition's data, unvalidated (batch and sweep validate it themselves)
+    load_any_condition(path)   the same, built: condition YAML/JSON, seed markdown (.md), the JSON
+                               trio (a folder or its hardware_env.json), a condition whose `model:` is
+                               a path to a Hugging Face config.json
     load_any_plan(path, cond)  plan.json / short YAML, the Parallelism Strategy section of a seed
                                markdown file, a paper deployment config (`FILE.json#method`)
 
-Formats are detected by extension and content, never by guessing at values.
+Formats are detected by extension and content, never by guessing at values. Adding a format is one
+module defining its `FORMAT` (solver/importers/source.py says what a format declares) and one line
+in `FORMATS` below.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,17 +23,24 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from solver.errors import InputError
+from solver.importers import hf_config, native, paper_plans, seed_json, seed_markdown
 from solver.importers.common import Imported
-from solver.importers.hf_config import is_hf_config, model_from_hf
-from solver.importers.paper_plans import import_paper_plan, is_paper_plan, split_method
-from solver.importers.seed_json import HARDWARE_FILE, import_trio
-from solver.importers.seed_markdown import import_markdown
+from solver.importers.source import ConditionData, Format, Source, split_method
 from solver.inputs.condition import Condition, build_condition
-from solver.inputs.loading import parse_mapping, read_text, validation_error
+from solver.inputs.loading import validation_error
 
 if TYPE_CHECKING:  # plans need the solver's modules (OR-Tools): imported when a plan is read
     from solver.document.plan import Plan
     from solver.review.check import ShortPlan
+
+# The formats in the order they are tried: the first that recognizes a source reads it.
+FORMATS: tuple[Format, ...] = (
+    seed_markdown.FORMAT,  # .md / .markdown
+    seed_json.FORMAT,  # a folder, hardware_env.json, a config.json beside one
+    paper_plans.FORMAT,  # JSON with `paper` and proposed_method / baseline_method
+    hf_config.FORMAT,  # JSON with `architectures` or `model_type`
+    native.FORMAT,  # paraplan's own YAML/JSON: recognizes anything, so it comes last
+)
 
 
 @dataclass(frozen=True)
@@ -40,109 +49,37 @@ class LoadedPlan:
     notes: list[str] = field(default_factory=list)  # what the import could not carry over
 
 
-def _default_name(path: Path) -> str:
-    return path.parent.name if path.name == "config.json" else path.stem
+def format_of(source: Source) -> Format:
+    return next(f for f in FORMATS if f.recognizes(source))
 
 
 def detect(path: Path) -> str:
-    """markdown | trio | hf-config | paper | condition (plain YAML/JSON)."""
-    if path.is_dir():
-        return "trio"
-    if path.suffix.lower() in (".md", ".markdown"):
-        return "markdown"
-    if path.name == HARDWARE_FILE:
-        return "trio"
-    if path.suffix.lower() == ".json" and path.is_file():
-        data = parse_mapping(read_text(path), str(path))
-        if is_paper_plan(data):
-            return "paper"
-        if is_hf_config(data):
-            return "trio" if (path.parent / HARDWARE_FILE).is_file() else "hf-config"
-    return "condition"
+    """The name of the format that reads `path`: markdown | trio | paper | hf-config | condition."""
+    return format_of(Source(path)).name
 
 
 def import_source(path: Path | str) -> Imported:
     """Any supported source as an Imported document (condition, plan or model card)."""
     text = str(path)
     file_part, method = split_method(text)
-    path = Path(file_part)
-    kind = detect(path) if path.exists() else "missing"
-    if kind == "missing":
+    source = Source(Path(file_part), method)
+    if not source.path.exists():
         raise InputError(text, "", "file not found")
-    if kind == "markdown":
-        return import_markdown(read_text(path), str(path), path.stem)
-    if kind == "trio":
-        return import_trio(path if path.is_dir() else path.parent)
-    if kind == "hf-config":
-        card, precision = model_from_hf(
-            parse_mapping(read_text(path), str(path)), str(path), _default_name(path)
-        )
-        if precision:
-            card.read_only.append(
-                f"weights precision stated by the config: {precision} (set it in the "
-                "condition's precision.weights)"
-            )
-        return card
-    if kind == "paper":
-        return import_paper_plan(parse_mapping(read_text(path), str(path)), str(path), method)
-    data = parse_mapping(read_text(path), str(path))
-    raise InputError(
-        str(path),
-        "",
-        "already a paraplan condition or plan: nothing to import"
-        if "model" in data or "tp" in data or "schema_version" in data
-        else "format not recognized (expected a seed markdown file, a JSON trio folder or "
-        "hardware_env.json, a Hugging Face config.json or a paper deployment config)",
-    )
+    return format_of(source).read(source)
 
 
-def _inline_hf_model(data: dict[str, Any], path: Path) -> dict[str, Any]:
-    """`model: path/to/config.json` (relative to the condition file) -> the mapped inline card."""
-    model = data.get("model")
-    if not (isinstance(model, str) and model.endswith(".json")):
-        return data
-    target = Path(model) if Path(model).is_absolute() else path.parent / model
-    config = parse_mapping(read_text(target), str(target))
-    if not is_hf_config(config):
-        raise InputError(
-            str(path),
-            "model",
-            f"{model} is not a Hugging Face config.json (no 'architectures' or 'model_type')",
-        )
-    card, _ = model_from_hf(config, str(target), _default_name(target))
-    data = copy.deepcopy(data)
-    data["model"] = card.data
-    if card.assumptions:
-        data["assumptions"] = list(data.get("assumptions", [])) + card.assumptions
-    return data
-
-
-def condition_data(path: Path | str) -> tuple[dict[str, Any], str, str]:
+def condition_data(path: Path | str) -> ConditionData:
     """Condition data from any supported source, unvalidated: (data, source, default name).
 
     For callers that validate themselves (batch, sweep); `load_any_condition` builds it."""
-    path = Path(path)
-    kind = detect(path) if path.exists() else "condition"
-    if kind == "condition":
-        data = parse_mapping(read_text(path), str(path))
-        return _inline_hf_model(data, path), str(path), path.stem
-    if kind == "hf-config":
-        raise InputError(
-            str(path),
-            "",
-            "a model config alone is not a condition (no hardware, workload "
-            "or SLOs): name it in a condition (model: path/to/config.json) or run "
-            "`paraplan import` on it for a model card",
-        )
-    if kind == "paper":
-        raise InputError(
-            str(path),
-            "",
-            "a paper deployment config is a plan: grade it with "
-            "`paraplan check CONDITION FILE.json[#baseline_method]`",
-        )
-    imported = import_source(path)
-    return imported.with_assumptions(), imported.source, _default_name(path)
+    source = Source(Path(path))
+    found = format_of(source) if source.path.exists() else native.FORMAT
+    if found.condition is not None:
+        return found.condition(source)
+    if found.yields != "condition":
+        raise InputError(str(source.path), "", found.not_a_condition)
+    imported = import_source(source.path)
+    return imported.with_assumptions(), imported.source, source.default_name
 
 
 def load_any_condition(path: Path | str) -> Condition:
@@ -166,17 +103,10 @@ def load_any_plan(path: Path | str, condition: Condition | None = None) -> Loade
     target = Path(file_part)
     if method is None or Path(text).exists():
         target, method = Path(text), None
-    kind = detect(target) if target.exists() else "condition"
-    if kind == "markdown":
-        imported = import_markdown(read_text(target), str(target), target.stem).plan
-        if imported is None:
-            raise InputError(str(target), "", "no 'Parallelism Strategy' section: nothing to check")
-    elif kind == "paper":
-        card = condition.model if condition is not None else None
-        imported = import_paper_plan(
-            parse_mapping(read_text(target), str(target)), str(target), method, card
-        )
-    else:
+    source = Source(target, method, condition.model if condition is not None else None)
+    found = format_of(source) if target.exists() else native.FORMAT
+    if found.plan is None:
         return LoadedPlan(load_plan_file(target))
+    imported = found.plan(source)
     plan = _validated(ShortPlan, imported.data, imported.source)
     return LoadedPlan(plan, list(imported.read_only))
