@@ -231,7 +231,7 @@ def build_plan(condition: Condition, shape: ParallelShape, batch_size: int, boun
         gpu=condition.cluster.gpu.name,
         parallelism=Parallelism(**shape.as_dict()),
         batch_size=batch_size,
-        microbatches=costs.decode_microbatches,
+        microbatches=costs.microbatches,
         gpus=GpuCount(
             available=condition.cluster.num_gpus,
             used=shape.gpus_used,

@@ -23,6 +23,7 @@ from solver.physics.architecture import Architecture, LayerKind, LayerPattern
 from solver.physics.cost import CostModel, ExpertLayout
 from solver.physics.evaluate import Normalizers
 from solver.physics.placement import PLACEMENT_WORK, ExpertPlacement, PlacementWork, place_all_degrees
+from solver.physics.serving import StaticLoad
 from solver.physics.shapes import ParallelShape, ShapeGrid, enumerate_shapes, geometric_grid
 from solver.runtime.limits import Deadline
 
@@ -101,7 +102,7 @@ class PlanningProblem:
         table = self._tables.get(index)
         if table is None:
             costs = self.cost_model.candidate(self.candidates.shape(index),
-                                              int(self.candidates.batch[index]))
+                                              StaticLoad(int(self.candidates.batch[index])))
             table = self._tables[index] = build_table(index, self.condition, costs, self.normalizers)
         return table
 
@@ -117,7 +118,7 @@ class PlanningProblem:
     def table_grid(self) -> TableGrid:
         """Every candidate's integers at once (numpy), for screening."""
         if self._grid is None:
-            costs = self.cost_model.candidate_grid(self.candidates.grid(), self.candidates.batch)
+            costs = self.cost_model.candidate_grid(self.candidates.grid(), StaticLoad(self.candidates.batch))
             self._grid = table_grid(self.condition, costs, self.normalizers)
         return self._grid
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from solver.inputs.condition import Condition
 from solver.physics.cost import CandidateCosts, LayerCost
-from solver.physics.evaluate import Normalizers, serving_point
+from solver.physics.evaluate import Normalizers
 from solver.physics.numeric import Num, vmax, vwhere
 from solver.physics.serving import MAX, ROUND, SUM, LinearForm, ServingPoint
 
@@ -138,7 +138,7 @@ def _position_extra(costs: CandidateCosts, first: bool, last: bool, pick: str) -
         if last:
             extra += costs.last_stage_activation_bytes
         return extra
-    return sum(getattr(p, pick).time_s for p in parts)
+    return sum(p.steps[pick].time_s for p in parts)
 
 
 def _scaled(value: Any, pick: str, unit_per_s: Any) -> Any:
@@ -178,13 +178,13 @@ def build_table(index: int, condition: Condition, costs: CandidateCosts,
                 normalizers: Normalizers) -> CandidateTable:
     unit_per_s = _unit_per_s(condition, costs, normalizers)
     pp = costs.shape.pp
-    point = serving_point(condition, costs)
+    point = costs.point
 
     def extra(pick: str) -> tuple[int, ...]:
         return tuple(_up(_scaled(_position_extra(costs, s == 0, s == pp - 1, pick), pick, unit_per_s))
                      for s in range(pp))
 
-    steps = {step: StageTable(tuple(_up(getattr(costs.layer[k], step).time_s * unit_per_s)
+    steps = {step: StageTable(tuple(_up(costs.layer[k].steps[step].time_s * unit_per_s)
                                     for k in costs.kinds), extra(step))
              for step in point.steps}
     return CandidateTable(
@@ -246,14 +246,14 @@ def table_grid(condition: Condition, costs: CandidateCosts, normalizers: Normali
     """Every candidate's integers from CostModel.candidate_grid costs (same formulas as
     build_table)."""
     unit_per_s = _unit_per_s(condition, costs, normalizers)
-    point = serving_point(condition, costs)
+    point = costs.point
 
     def stages(pick: str, per_kind: list[Any]) -> GridStages:
         return GridStages(per_kind, {
             name: _up(_scaled(_position_extra(costs, first, last, pick), pick, unit_per_s))
             for name, (first, last) in POSITIONS.items()})
 
-    steps = {step: stages(step, [_up(getattr(costs.layer[k], step).time_s * unit_per_s)
+    steps = {step: stages(step, [_up(costs.layer[k].steps[step].time_s * unit_per_s)
                                  for k in costs.kinds])
              for step in point.steps}
     return TableGrid(

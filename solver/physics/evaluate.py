@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from solver.inputs.condition import Condition
 from solver.physics.architecture import LayerKind
 from solver.physics.cost import CandidateCosts, CostModel, ExpertLayout, LayerCost
-from solver.physics.serving import PipelineAggregates, ServingPoint, static_point
+from solver.physics.serving import Load, PipelineAggregates
 from solver.physics.shapes import ParallelShape
 
 
@@ -52,15 +52,18 @@ class Normalizers:
 
 @dataclass(frozen=True)
 class StageEval:
+    """One pipeline stage: its time, communication and memory per GPU, per step kind.
+
+    `prefill_*` and `decode_*` name the serving point's prefill and decode roles (a static batch:
+    its prefill and decode steps), the stage times plan.json reports."""
+
     stage: int
     first_layer: int
     last_layer: int  # inclusive
-    prefill_s: float
-    decode_s: float
-    prefill_comm_s: float
-    decode_comm_s: float
-    prefill_comm_bytes: float
-    decode_comm_bytes: float
+    step_s: dict[str, float]
+    step_comm_s: dict[str, float]
+    step_comm_bytes: dict[str, float]
+    roles: dict[str, str]  # prefill | decode -> step kind
     weights_bytes: float
     kv_cache_bytes: float
     activation_bytes: float
@@ -69,6 +72,30 @@ class StageEval:
     @property
     def memory_bytes(self) -> float:
         return self.weights_bytes + self.kv_cache_bytes + self.activation_bytes + self.overhead_bytes
+
+    @property
+    def prefill_s(self) -> float:
+        return self.step_s[self.roles["prefill"]]
+
+    @property
+    def decode_s(self) -> float:
+        return self.step_s[self.roles["decode"]]
+
+    @property
+    def prefill_comm_s(self) -> float:
+        return self.step_comm_s[self.roles["prefill"]]
+
+    @property
+    def decode_comm_s(self) -> float:
+        return self.step_comm_s[self.roles["decode"]]
+
+    @property
+    def prefill_comm_bytes(self) -> float:
+        return self.step_comm_bytes[self.roles["prefill"]]
+
+    @property
+    def decode_comm_bytes(self) -> float:
+        return self.step_comm_bytes[self.roles["decode"]]
 
 
 @dataclass(frozen=True)
@@ -107,8 +134,7 @@ def evaluate_stage(costs: CandidateCosts, layer_kinds: tuple[LayerKind, ...], st
     counts = kind_counts(costs.kinds, layer_kinds, first, end)
     parts: list[tuple[LayerCost, int]] = [(costs.layer[k], n) for k, n in counts.items()]
     parts += [(extra, 1) for extra in _extras(costs, stage)]
-    prefill = sum(c.prefill.time_s * n for c, n in parts)
-    decode = sum(c.decode.time_s * n for c, n in parts)
+    steps = costs.point.steps
     activation = costs.activation_bytes
     if stage == costs.shape.pp - 1:
         activation += costs.last_stage_activation_bytes
@@ -116,12 +142,10 @@ def evaluate_stage(costs: CandidateCosts, layer_kinds: tuple[LayerKind, ...], st
         stage=stage,
         first_layer=first,
         last_layer=end - 1,
-        prefill_s=prefill,
-        decode_s=decode,
-        prefill_comm_s=sum(c.prefill.comm_s * n for c, n in parts),
-        decode_comm_s=sum(c.decode.comm_s * n for c, n in parts),
-        prefill_comm_bytes=sum(c.prefill.comm_bytes * n for c, n in parts),
-        decode_comm_bytes=sum(c.decode.comm_bytes * n for c, n in parts),
+        step_s={s: sum(c.steps[s].time_s * n for c, n in parts) for s in steps},
+        step_comm_s={s: sum(c.steps[s].comm_s * n for c, n in parts) for s in steps},
+        step_comm_bytes={s: sum(c.steps[s].comm_bytes * n for c, n in parts) for s in steps},
+        roles=costs.point.roles,
         weights_bytes=sum(c.weight_bytes * n for c, n in parts),
         kv_cache_bytes=sum(c.kv_cache_bytes * n for c, n in parts),
         activation_bytes=activation,
@@ -138,16 +162,11 @@ def evaluate_stages(costs: CandidateCosts, layer_kinds: tuple[LayerKind, ...],
     ]
 
 
-def serving_point(condition: Condition, costs: CandidateCosts) -> ServingPoint:
-    """The operating point of a candidate (a static batch; on the screening grid, arrays)."""
-    return static_point(costs.batch_size, costs.prefill_microbatches, condition.workload.output_tokens)
-
-
 def serving_metrics(condition: Condition, costs: CandidateCosts, stages: list[StageEval],
                     normalizers: Normalizers) -> Metrics:
-    point = serving_point(condition, costs)
-    aggregates = PipelineAggregates.of(point.microbatches, {"prefill": [s.prefill_s for s in stages],
-                                                            "decode": [s.decode_s for s in stages]})
+    point = costs.point
+    aggregates = PipelineAggregates.of(point.microbatches,
+                                       {step: [s.step_s[step] for s in stages] for step in point.steps})
     ttft, tpot, e2e = (form.value(aggregates) for form in (point.ttft, point.tpot, point.e2e))
     shape = costs.shape
     throughput = shape.dp * point.sequences * point.output_tokens / e2e
@@ -162,12 +181,13 @@ def serving_metrics(condition: Condition, costs: CandidateCosts, stages: list[St
     )
 
 
-def evaluate_plan(condition: Condition, shape: ParallelShape, batch_size: int,
+def evaluate_plan(condition: Condition, shape: ParallelShape, load: Load | int,
                   boundaries: list[int], expert_layout: ExpertLayout | None = None,
                   ) -> tuple[CandidateCosts, list[StageEval], Metrics]:
-    """Float evaluation of (shape, batch, split) with the shared cost model."""
+    """Float evaluation of (shape, load, split) with the shared cost model; an int load is a
+    static batch."""
     model = CostModel(condition, {shape.ep: expert_layout} if expert_layout else None)
-    costs = model.candidate(shape, batch_size)
+    costs = model.candidate(shape, load)
     stages = evaluate_stages(costs, model.arch.layer_kinds, boundaries)
     metrics = serving_metrics(condition, costs, stages, Normalizers.of(condition, model))
     return costs, stages, metrics

@@ -22,9 +22,57 @@ the verifier.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from solver.physics.numeric import Num, ceil_div, vmax, vmin
+
+if TYPE_CHECKING:
+    from solver.inputs.condition import Condition
 
 SUM, MAX, ROUND = "sum", "max", "round"
 STATIC = "static"
+
+
+@dataclass(frozen=True)
+class StepMix:
+    """What one forward pass of one micro-batch holds, summed over the replica's attention groups.
+
+    decode_seqs sequences generate one token each, attending to decode_context keys; prefill_tokens
+    prompt tokens of prefill_seqs prompts (each prompt_tokens long, processed in prefill_chunks
+    chunks, so a chunk also reads the KV cache of the prompt's earlier chunks).
+    whole_sequences: sequences go to attention-DP groups as whole sequences (a static batch);
+    otherwise the counts are steady-state averages and split evenly. Numbers may be arrays.
+    """
+
+    decode_seqs: Num
+    decode_context: Num
+    prefill_tokens: Num
+    prefill_seqs: Num
+    prompt_tokens: int
+    prefill_chunks: Num = 1
+    whole_sequences: bool = False
+
+
+def static_prefill(sequences: Num, input_tokens: int) -> StepMix:
+    """All prompts of a static micro-batch prefilled in one pass."""
+    return StepMix(0.0, 0.0, sequences * input_tokens * 1.0, sequences * 1.0, input_tokens,
+                   whole_sequences=True)
+
+
+def static_decode(sequences: Num, input_tokens: int, output_tokens: int) -> StepMix:
+    """One decode step of a static micro-batch at the mean context (prompt + half the output)."""
+    return StepMix(sequences * 1.0, input_tokens + output_tokens / 2, 0.0, 0.0, input_tokens,
+                   whole_sequences=True)
+
+
+@dataclass(frozen=True)
+class StaticLoad:
+    """A fixed batch of sequences per replica (numbers may be arrays: one per candidate)."""
+
+    batch: Num
+
+
+Load = StaticLoad
 
 
 @dataclass(frozen=True)
@@ -91,15 +139,21 @@ class ServingPoint:
     """
 
     mode: str
-    sequences: int  # concurrent sequences per replica (plan.json's batch_size)
-    microbatches: int
+    sequences: Num  # concurrent sequences per replica (plan.json's batch_size)
+    microbatches: Num
+    sequences_per_microbatch: Num
     output_tokens: int
-    steps: tuple[str, ...]
+    mixes: dict[str, StepMix]  # the step kinds, in pricing order
     ttft: LinearForm
     tpot: LinearForm
     e2e: LinearForm
     dp_step: str
     scan_step: str
+    roles: dict[str, str]  # prefill | decode -> the step plan.json reports under that name
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        return tuple(self.mixes)
 
     def requests_per_s(self, aggregates: PipelineAggregates) -> float:
         """Completed requests per second of one replica: B per e2e."""
@@ -109,11 +163,20 @@ class ServingPoint:
         return self.sequences * self.output_tokens / self.e2e.value(aggregates)
 
 
-def static_point(batch: int, microbatches: int, output_tokens: int) -> ServingPoint:
-    """A static batch of `batch` sequences in `microbatches` micro-batches (CostModel decides:
-    min(pp, batch)). On the screening grid the numbers are arrays."""
-    m = microbatches
+def static_point(batch: Num, pp: Num, input_tokens: int, output_tokens: int) -> ServingPoint:
+    """A static batch of `batch` sequences in min(pp, batch) micro-batches of ceil(batch / m)."""
+    m = vmax(1, vmin(pp, batch))
+    per_mb = ceil_div(batch, m)
     ttft = fill("prefill", m)
     tpot = round_trip("decode")
-    return ServingPoint(STATIC, batch, m, output_tokens, ("prefill", "decode"), ttft, tpot,
-                        ttft + tpot.scaled(output_tokens), dp_step="prefill", scan_step="decode")
+    mixes = {"prefill": static_prefill(per_mb, input_tokens),
+             "decode": static_decode(per_mb, input_tokens, output_tokens)}
+    return ServingPoint(STATIC, batch, m, per_mb, output_tokens, mixes, ttft, tpot,
+                        ttft + tpot.scaled(output_tokens), dp_step="prefill", scan_step="decode",
+                        roles={"prefill": "prefill", "decode": "decode"})
+
+
+def serving_point(load: Load, pp: Any, condition: Condition) -> ServingPoint:
+    """The operating point of a replica with `pp` stages under `load`."""
+    w = condition.workload
+    return static_point(load.batch, pp, w.input_tokens, w.output_tokens)

@@ -264,11 +264,11 @@ class PlanReport:
         out = self.condition.workload.output_tokens
         return "\n".join([
             "## Predicted metrics and the formulas used", "",
-            f"- m = {c.decode_microbatches} micro-batch(es) of {c.sequences_per_microbatch} sequences.",
+            f"- m = {c.microbatches} micro-batch(es) of {c.point.sequences_per_microbatch} sequences.",
             f"- TTFT = sum(stage prefill) + (m-1) x max(stage prefill) = {sum(prefill):,.2f} + "
-            f"{c.prefill_microbatches - 1} x {max(prefill):,.2f} = **{m.ttft_s * 1e3:,.2f} ms**",
+            f"{c.microbatches - 1} x {max(prefill):,.2f} = **{m.ttft_s * 1e3:,.2f} ms**",
             f"- TPOT = max(sum(stage decode), m x max(stage decode)) = max({sum(decode):,.3f}, "
-            f"{c.decode_microbatches} x {max(decode):,.3f}) = **{m.tpot_s * 1e3:,.3f} ms**",
+            f"{c.microbatches} x {max(decode):,.3f}) = **{m.tpot_s * 1e3:,.3f} ms**",
             f"- e2e = TTFT + {out} x TPOT = **{m.e2e_latency_s * 1e3:,.1f} ms**",
             f"- throughput = dp x B x out / e2e = {self.plan.parallelism.dp} x {self.plan.batch_size} x "
             f"{out} / {m.e2e_latency_s:,.3f} s = **{m.throughput_tokens_per_s:,.1f} tokens/s** "

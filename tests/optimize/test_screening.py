@@ -65,6 +65,9 @@ def _leaves(x, ys, name):
     if isinstance(x, (PhaseCost, LayerCost)):
         for f in fields(x):
             yield from _leaves(getattr(x, f.name), [getattr(y, f.name) for y in ys], f"{name}.{f.name}")
+    elif isinstance(x, dict):  # a LayerCost's step kinds
+        for key in x:
+            yield from _leaves(x[key], [y[key] for y in ys], f"{name}.{key}")
     else:
         yield name, np.broadcast_to(np.asarray(x, dtype=float), (len(ys),)), np.array(ys, dtype=float)
 
@@ -78,8 +81,10 @@ def test_grid_costs_equal_the_scalar_cost_model(name):
     scalar = [model.candidate(problem.candidates.shape(i), int(problem.candidates.batch[i]))
               for i in range(problem.num_candidates)]
     parts = [(f, getattr(grid, f), [getattr(s, f) for s in scalar]) for f in (
-        "prefill_microbatches", "sequences_per_microbatch", "activation_bytes",
-        "last_stage_activation_bytes", "first_stage", "last_stage", "transfer")]
+        "microbatches", "activation_bytes", "last_stage_activation_bytes", "first_stage", "last_stage",
+        "transfer")]
+    parts.append(("sequences per micro-batch", grid.point.sequences_per_microbatch,
+                  [s.point.sequences_per_microbatch for s in scalar]))
     parts += [(k.label, grid.layer[k], [s.layer[k] for s in scalar]) for k in grid.kinds]
     for field_name, value, values in parts:
         for leaf, got, want in _leaves(value, values, field_name):

@@ -65,7 +65,7 @@ def test_llama70b_decode_layer_is_memory_bound_by_hand() -> None:
     cond = _condition()
     costs = CostModel(cond).candidate(ParallelShape(tp=4, dp=2), 12)
     (kind,) = costs.kinds
-    decode = costs.layer[kind].decode
+    decode = costs.layer[kind].steps["decode"]
     hbm = H100_HBM * MBU  # 2.68e12 B/s
     flops_s = H100_BF16 * MFU  # compute dtype is the activation dtype (bf16)
     b, tp = 12, 4
@@ -89,8 +89,8 @@ def test_llama70b_decode_layer_comm_two_all_reduces() -> None:
     (kind,) = costs.kinds
     size = 12 * H * 2  # one token per sequence, bf16 activations
     expected = 2 * (2 * 3 / 4 * size / H100_INTRA + 2 * 3 * ALPHA)  # attention + FFN
-    assert costs.layer[kind].decode.comm_s == pytest.approx(expected, rel=REL)
-    assert costs.layer[kind].decode.comm_bytes == pytest.approx(2 * 2 * 3 / 4 * size, rel=REL)
+    assert costs.layer[kind].steps["decode"].comm_s == pytest.approx(expected, rel=REL)
+    assert costs.layer[kind].steps["decode"].comm_bytes == pytest.approx(2 * 2 * 3 / 4 * size, rel=REL)
 
 
 def test_decode_time_scales_with_hbm_utilization_override() -> None:
@@ -98,8 +98,8 @@ def test_decode_time_scales_with_hbm_utilization_override() -> None:
     slow = CostModel(_condition(hardware={"memory_bandwidth_utilization": 0.4})).candidate(
         ParallelShape(tp=4, dp=2), 12)
     (kind,) = base.kinds
-    assert slow.layer[kind].decode.compute_s == pytest.approx(
-        2 * base.layer[kind].decode.compute_s, rel=REL)
+    assert slow.layer[kind].steps["decode"].compute_s == pytest.approx(
+        2 * base.layer[kind].steps["decode"].compute_s, rel=REL)
 
 
 # ---- prefill: compute-bound at large token counts ------------------------------------------------
@@ -109,7 +109,7 @@ def test_llama70b_prefill_layer_is_compute_bound_by_hand() -> None:
     cond = _condition()
     costs = CostModel(cond).candidate(ParallelShape(tp=4, dp=2), 12)
     (kind,) = costs.kinds
-    prefill = costs.layer[kind].prefill
+    prefill = costs.layer[kind].steps["prefill"]
     flops_s = H100_BF16 * MFU
     hbm = H100_HBM * MBU
     b, s, tp = 12, 2048, 4
@@ -128,8 +128,8 @@ def test_prefill_time_scales_inversely_with_mfu() -> None:
     base = CostModel(_condition()).candidate(ParallelShape(tp=4, dp=2), 12)
     fast = CostModel(_condition(hardware={"mfu": 0.3})).candidate(ParallelShape(tp=4, dp=2), 12)
     (kind,) = base.kinds
-    assert fast.layer[kind].prefill.compute_s == pytest.approx(
-        2 * base.layer[kind].prefill.compute_s, rel=REL)
+    assert fast.layer[kind].steps["prefill"].compute_s == pytest.approx(
+        2 * base.layer[kind].steps["prefill"].compute_s, rel=REL)
 
 
 # ---- collectives ---------------------------------------------------------------------------------
@@ -227,12 +227,12 @@ def test_mixtral_decode_touches_expected_distinct_experts() -> None:
     routed = roof(2 * tokens * k * expert / 4, (E / ep) * touched * expert * 2)
     router = roof(2 * tokens * h * E / tp, h * E * 2 / tp)
     expected = proj + core + routed + router
-    assert costs.layer[kind].decode.compute_s == pytest.approx(expected, rel=REL)
+    assert costs.layer[kind].steps["decode"].compute_s == pytest.approx(expected, rel=REL)
     # comm: attention all-reduce over tp + dispatch and combine all-to-all over ep
     per_gpu = tokens / 4 * k * h * 2
     a2a = 3 / 4 * per_gpu / 300e9 + 2 * ALPHA  # ceil(log2 4) = 2 latency hops
     ar = _all_reduce_s(tokens * h * 2, 4, 300e9)
-    assert costs.layer[kind].decode.comm_s == pytest.approx(ar + 2 * a2a, rel=REL)
+    assert costs.layer[kind].steps["decode"].comm_s == pytest.approx(ar + 2 * a2a, rel=REL)
 
 
 # ---- sliding window (gpt-oss) --------------------------------------------------------------------
@@ -251,12 +251,12 @@ def test_sliding_window_layers_read_less_kv_in_decode() -> None:
     hbm = 3.35e12 * 0.8
     per_token = 2 * 8 * 64 * 2 / 4  # K+V bytes per token per GPU (bf16, 8 KV heads / tp 4)
     mean_ctx = 2048 + 512 / 2
-    assert windowed.decode.compute_s < full.decode.compute_s
+    assert windowed.steps["decode"].compute_s < full.steps["decode"].compute_s
     # same weights, same FFN; only the KV read differs (both memory-bound)
     expected_gap = 4 * (mean_ctx - 128) * per_token / hbm
-    gap = full.decode.compute_s - windowed.decode.compute_s
+    gap = full.steps["decode"].compute_s - windowed.steps["decode"].compute_s
     assert gap == pytest.approx(expected_gap, rel=1e-6)
-    assert full.decode.hbm_bytes - windowed.decode.hbm_bytes == pytest.approx(
+    assert full.steps["decode"].hbm_bytes - windowed.steps["decode"].hbm_bytes == pytest.approx(
         4 * (mean_ctx - 128) * per_token, rel=REL)
 
 
@@ -267,7 +267,7 @@ def test_sliding_window_prefill_attention_flops() -> None:
     full_pairs = s * (s + 1) / 2
     window_pairs = w * (w + 1) / 2 + (s - w) * w  # query i sees min(i, w) keys
     per_pair = 2 * n_h * (d + d)
-    assert full.prefill.flops - windowed.prefill.flops == pytest.approx(
+    assert full.steps["prefill"].flops - windowed.steps["prefill"].flops == pytest.approx(
         b * per_pair * (full_pairs - window_pairs) / tp, rel=REL)
 
 
@@ -281,15 +281,15 @@ def test_pp2_stage_times_compose_layers_and_extras() -> None:
     layer = costs.layer[kind]
     # stage 0: 38 layers + embedding + send to stage 1; stage 1: 42 layers + LM head
     assert stages[0].prefill_s == pytest.approx(
-        38 * layer.prefill.time_s + costs.first_stage.prefill.time_s
-        + costs.transfer.prefill.time_s, rel=REL)
+        38 * layer.steps["prefill"].time_s + costs.first_stage.steps["prefill"].time_s
+        + costs.transfer.steps["prefill"].time_s, rel=REL)
     assert stages[1].prefill_s == pytest.approx(
-        42 * layer.prefill.time_s + costs.last_stage.prefill.time_s, rel=REL)
+        42 * layer.steps["prefill"].time_s + costs.last_stage.steps["prefill"].time_s, rel=REL)
     assert stages[0].decode_s == pytest.approx(
-        38 * layer.decode.time_s + costs.first_stage.decode.time_s
-        + costs.transfer.decode.time_s, rel=REL)
+        38 * layer.steps["decode"].time_s + costs.first_stage.steps["decode"].time_s
+        + costs.transfer.steps["decode"].time_s, rel=REL)
     assert stages[1].decode_s == pytest.approx(
-        42 * layer.decode.time_s + costs.last_stage.decode.time_s, rel=REL)
+        42 * layer.steps["decode"].time_s + costs.last_stage.steps["decode"].time_s, rel=REL)
 
 
 def test_pp2_transfer_is_point_to_point_of_microbatch_hidden_states() -> None:
@@ -298,14 +298,14 @@ def test_pp2_transfer_is_point_to_point_of_microbatch_hidden_states() -> None:
     seqs = 6  # 12 sequences in 2 micro-batches
     prefill_bytes = seqs * 2048 * H * 2
     decode_bytes = seqs * H * 2
-    assert costs.transfer.prefill.comm_s == pytest.approx(prefill_bytes / 450e9 + ALPHA, rel=REL)
-    assert costs.transfer.decode.comm_s == pytest.approx(decode_bytes / 450e9 + ALPHA, rel=REL)
+    assert costs.transfer.steps["prefill"].comm_s == pytest.approx(prefill_bytes / 450e9 + ALPHA, rel=REL)
+    assert costs.transfer.steps["decode"].comm_s == pytest.approx(decode_bytes / 450e9 + ALPHA, rel=REL)
 
 
 def test_pp_transfer_across_nodes_uses_network() -> None:
     cond = _condition(num_nodes=2)
     costs = CostModel(cond).candidate(ParallelShape(tp=8, pp=2), 12)  # replica spans 2 nodes
-    assert costs.transfer.decode.comm_s == pytest.approx(6 * H * 2 / 50e9 + ALPHA, rel=REL)
+    assert costs.transfer.steps["decode"].comm_s == pytest.approx(6 * H * 2 / 50e9 + ALPHA, rel=REL)
 
 
 @pytest.mark.parametrize("batch,pp,mb,seqs", [(12, 2, 2, 6), (5, 2, 2, 3), (1, 2, 1, 1),
@@ -313,8 +313,8 @@ def test_pp_transfer_across_nodes_uses_network() -> None:
 def test_microbatch_split(batch: int, pp: int, mb: int, seqs: int) -> None:
     cond = _condition(batch=batch)
     costs = CostModel(cond).candidate(ParallelShape(tp=8 // pp, pp=pp), batch)
-    assert costs.prefill_microbatches == costs.decode_microbatches == mb
-    assert costs.sequences_per_microbatch == seqs == math.ceil(batch / mb)
+    assert costs.microbatches == mb
+    assert costs.point.sequences_per_microbatch == seqs == math.ceil(batch / mb)
 
 
 def test_serving_metrics_pp2_recomputed_from_stage_evals() -> None:
@@ -392,7 +392,7 @@ def test_ep_all_to_all_strided_across_nodes_uses_network() -> None:
     a2a = 3 / 4 * per_gpu / 25e9 + 2 * ALPHA  # crosses nodes: network bandwidth; log2(4) hops
     expert_tp = _all_reduce_s(per_gpu, 2, 300e9)  # etp pair: consecutive, one node
     expected = attention + 2 * a2a + expert_tp
-    assert costs.layer[kind].decode.comm_s == pytest.approx(expected, rel=REL)
+    assert costs.layer[kind].steps["decode"].comm_s == pytest.approx(expected, rel=REL)
 
 
 def test_sp_decode_all_reduce_strided_across_nodes_uses_network() -> None:
@@ -402,4 +402,4 @@ def test_sp_decode_all_reduce_strided_across_nodes_uses_network() -> None:
     size = 12 * H * 2  # one token per sequence, bf16
     sp_combine = _all_reduce_s(size / 4, 4, H100_INTER)  # SP group {0, 4, 8, 12}: two nodes
     tp_reduces = 2 * _all_reduce_s(size, 4, H100_INTRA)  # attention + FFN, tp ranks consecutive
-    assert costs.layer[kind].decode.comm_s == pytest.approx(sp_combine + tp_reduces, rel=REL)
+    assert costs.layer[kind].steps["decode"].comm_s == pytest.approx(sp_combine + tp_reduces, rel=REL)

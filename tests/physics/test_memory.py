@@ -172,7 +172,7 @@ def test_pp2_stage0_holds_embedding_stage1_holds_lm_head() -> None:
 def test_pp2_logits_buffer_only_on_last_stage() -> None:
     cond = _condition()
     costs, stages, _ = evaluate_plan(cond, ParallelShape(tp=4, pp=2), 12, [0, 40, 80])
-    assert costs.prefill_microbatches == 2 and costs.sequences_per_microbatch == 6
+    assert costs.microbatches == 2 and costs.point.sequences_per_microbatch == 6
     workspace = min(6 * 2048, 8192) * (6 * 8192 + 2 * 28672 / 4) * 2
     logits = 6 * 128256 / 4 * 4.0
     assert stages[0].activation_bytes == pytest.approx(workspace, rel=REL)
