@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,8 +124,8 @@ def _run_processes(
         with deferred_sigint():
             pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(),
                                        initializer=_worker_start)
-            futures: dict[Future[Any], int] = {pool.submit(_call, fn, t): i
-                                               for i, t in enumerate(tasks)}
+            futures, refused = _submit(pool, fn, tasks)
+        yield from refused
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -140,6 +140,21 @@ def _run_processes(
             _interrupt_workers(pool)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(pool: ProcessPoolExecutor, fn: Callable[[Any], Any], tasks: Sequence[Any],
+            ) -> tuple[dict[Future[Any], int], list[tuple[int, BaseException]]]:
+    """Every task submitted: {future: index}, and (index, exception) of the tasks the pool refused.
+    A worker that dies while tasks are still being submitted breaks the pool at once (its next
+    `submit` raises BrokenProcessPool): that is the refused task's error, not the whole batch's."""
+    futures: dict[Future[Any], int] = {}
+    refused: list[tuple[int, BaseException]] = []
+    for i, task in enumerate(tasks):
+        try:
+            futures[pool.submit(_call, fn, task)] = i
+        except BrokenExecutor as exc:
+            refused.append((i, exc))
+    return futures, refused
 
 
 def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
