@@ -2,17 +2,22 @@
 
 For every family (tp only, tp+pp, tp+ep, ...) the candidates are scanned in order of their lower
 bound (the screening's vectorized bounds) and split exactly (exhaustive.best_split), stopping once
-the bound passes the family's best; ties go to the lowest candidate index.
+the bound passes the family's best; ties go to the lowest candidate index. `runner_ups` evaluates
+each family's best and compares it with the chosen plan: the planner carries the result in its
+Solution, and the reports (plan.md, report.html) only format it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from solver.document.plan import Plan, evaluate_plan
 from solver.optimize.exhaustive import best_split, split_cells
 from solver.optimize.formulation import Classification, _bounds, classify
 from solver.optimize.problem import PlanningProblem
 from solver.optimize.tables import OBJECTIVE_SCALE, CandidateTable
+from solver.physics.evaluate import Metrics
+from solver.physics.shapes import ParallelShape
 from solver.runtime.limits import Deadline
 
 
@@ -23,6 +28,24 @@ class Alternative:
     boundaries: list[int]
     objective: float | None  # unitless, as the optimizer sees it
     reason: str
+
+
+@dataclass(frozen=True)
+class RunnerUp:
+    """The best plan of one other shape family, as the reports show it: evaluated with the expert
+    placement the solver costed for its EP degree, and compared with the chosen plan. A family
+    without a plan has only `family` and `reason`."""
+
+    family: str
+    reason: str  # why the family has no plan ("infeasible: ...", "not computed: ..."); "" if it has
+    shape: ParallelShape | None = None
+    batch_size: int | None = None  # concurrent sequences per replica
+    boundaries: tuple[int, ...] = ()  # first layer of every stage, then the number of layers
+    metrics: Metrics | None = None  # seconds, tokens/s and the objective, as for the chosen plan
+    objective: float | None = None  # unitless, as the optimizer sees it (integer objective / scale)
+    objective_ratio: float | None = None  # its objective / the chosen plan's (> 1: worse)
+    throughput_per_gpu_ratio: float | None = None  # its tokens/s per GPU / the chosen plan's
+    e2e_ratio: float | None = None  # its end-to-end latency / the chosen plan's (> 1: slower)
 
 
 # pp x (L + 1)^2 cells of one DP pass of an exact split; beyond it the family is not searched (a
@@ -43,9 +66,33 @@ def _why_infeasible(reasons: dict[str, int], total: int) -> str:
     return f"infeasible: {REASON_TEXT[worst[0]]} ({worst[1]} of {total} candidates)"
 
 
-def best_per_family(problem: PlanningProblem, chosen: CandidateTable,
+def runner_ups(problem: PlanningProblem, plan: Plan, deadline: Deadline | None = None) -> list[RunnerUp]:
+    """The best plan of every family but `plan`'s, evaluated and compared with `plan`; families not
+    reached before the run's deadline say so."""
+    return [_runner_up(problem, plan, alternative)
+            for alternative in best_per_family(problem, plan.parallelism.shape().family, deadline)]
+
+
+def _runner_up(problem: PlanningProblem, plan: Plan, alternative: Alternative) -> RunnerUp:
+    if alternative.table is None or alternative.objective is None:
+        return RunnerUp(alternative.family, alternative.reason)
+    shape, batch = alternative.table.costs.shape, alternative.table.costs.batch_size
+    layout = problem.cost_model.expert_layout(shape.ep)  # the placement the solver costed
+    _, _, metrics = evaluate_plan(problem.condition, shape, batch, alternative.boundaries, layout)
+    ours = plan.metrics
+    return RunnerUp(
+        alternative.family, alternative.reason, shape, batch, tuple(alternative.boundaries), metrics,
+        alternative.objective,
+        objective_ratio=metrics.objective / ours.objective,
+        throughput_per_gpu_ratio=(metrics.throughput_tokens_per_s_per_gpu
+                                  / ours.throughput_tokens_per_s_per_gpu),
+        e2e_ratio=metrics.e2e_latency_s * 1e3 / ours.e2e_latency_ms,
+    )
+
+
+def best_per_family(problem: PlanningProblem, chosen_family: str,
                     deadline: Deadline | None = None) -> list[Alternative]:
-    """The best plan of every family but the chosen one's; families not reached before the run's
+    """The best plan of every family but the chosen one; families not reached before the run's
     deadline say so."""
     verdict = classify(problem)
     family_of_shape = [shape.family for shape in problem.shapes]
@@ -54,7 +101,7 @@ def best_per_family(problem: PlanningProblem, chosen: CandidateTable,
         families.setdefault(family_of_shape[shape_index], []).append(i)
     out: list[Alternative] = []
     for family, indices in sorted(families.items()):
-        if family == chosen.costs.shape.family:
+        if family == chosen_family:
             continue
         out.append(_best_of_family(problem, family, indices, verdict, deadline))
     return out

@@ -11,7 +11,9 @@ from solver.document.plan import Plan, SolverInfo, build_plan
 from solver.document.verify import ConstraintCheck, verify_plan, violations
 from solver.errors import InfeasibleError, VerificationError
 from solver.inputs.condition import DEGREE_NAMES, Condition
+from solver.optimize.alternatives import RunnerUp, runner_ups
 from solver.optimize.exhaustive import solve_exhaustive
+from solver.optimize.figures import PlanFigures, plan_figures
 from solver.optimize.formulation import (
     CpSatResult,
     PlacementModel,
@@ -25,7 +27,7 @@ from solver.optimize.problem import PlanningProblem, build_problem
 from solver.optimize.tables import OBJECTIVE_SCALE, CandidateTable
 from solver.physics.shapes import ParallelShape, enumerate_shapes, shape_violations
 from solver.runtime.interrupts import keeps_python_sigint
-from solver.runtime.limits import CANONICAL_SOLVE_WORK
+from solver.runtime.limits import CANONICAL_SOLVE_WORK, Deadline
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,16 @@ REMOVAL_REASONS = {
 
 @dataclass(frozen=True)
 class Solution:
+    """The verified plan and every number the reports show (they only format them)."""
+
     plan: Plan
     checks: list[ConstraintCheck]
     problem: PlanningProblem
     screening: Screening | None
+    figures: PlanFigures  # the plan evaluated as written, its balance, the model's sizes
     seconds: float = 0.0  # wall time of solve(): for the console, never in plan.json
     settings: SolverSettings = field(default_factory=SolverSettings)  # with the run's deadline
+    runner_ups: tuple[RunnerUp, ...] | None = None  # best plan of every other family; None: not asked
 
 
 def _canonical(problem: PlanningProblem, screening: Screening, objective: int,
@@ -180,10 +186,12 @@ def _by_cpsat(problem: PlanningProblem, settings: SolverSettings) -> _Outcome:
 
 
 @keeps_python_sigint
-def solve(condition: Condition, method: str = "cp-sat",
-          settings: SolverSettings | None = None) -> Solution:
+def solve(condition: Condition, method: str = "cp-sat", settings: SolverSettings | None = None,
+          *, with_runner_ups: bool = False) -> Solution:
     """Plan one condition. `settings.deadline` (started from `time_limit_s` when absent) is the
-    run's wall-clock safety net; deterministic work limits decide the answer."""
+    run's wall-clock safety net; deterministic work limits decide the answer. `with_runner_ups`:
+    also the best plan of every other shape family (the reports' runner-up table), searched within
+    the same deadline; off for the internal re-solves (relaxations, regret)."""
     started = time.perf_counter()
     settings = (settings or SolverSettings()).with_deadline()
     problem = build_problem(condition, settings.deadline, settings.placement_work)
@@ -203,7 +211,22 @@ def solve(condition: Condition, method: str = "cp-sat",
     if failed:
         names = ", ".join(f"{c.name} ({c.value} vs {c.limit})" for c in failed)
         raise VerificationError(f"internal error: the verifier rejected the solver's plan: {names}")
-    return Solution(plan, checks, problem, outcome.screening, time.perf_counter() - started, settings)
+    others = None
+    if with_runner_ups:
+        others = tuple(runner_ups(problem, plan, settings.deadline))
+        plan = _with_time_limits(plan, settings.deadline)
+    return Solution(plan, checks, problem, outcome.screening, plan_figures(plan, problem),
+                    time.perf_counter() - started, settings, others)
+
+
+def _with_time_limits(plan: Plan, deadline: Deadline) -> Plan:
+    """The plan with the stages the run's deadline cut after it was built (the runner-up table)."""
+    hits = [f"time limit: {stage}" for stage in deadline.hits]
+    missing = [h for h in hits if h not in plan.solver.limits_hit]
+    if not missing:
+        return plan
+    solver = plan.solver.model_copy(update={"limits_hit": [*plan.solver.limits_hit, *missing]})
+    return plan.model_copy(update={"solver": solver})
 
 
 def _solver_info(method: str, objective: int, bound: int | None, problem: PlanningProblem,

@@ -6,7 +6,7 @@ instead, so the caller turns it into an error row and the other tasks go on. `fn
 module-level function and the tasks plain picklable data: both travel to other processes.
 
 Local processes use the `forkserver` start method where it exists: a clean server process imports
-paraplan once (`solver.runs.batch`, preloaded) and forks every worker from it, so workers start in
+paraplan once (`solver.runs.tasks`, preloaded) and forks every worker from it, so workers start in
 milliseconds without inheriting the parent's threads (a progress bar, Ray's client, pytest's), which
 plain `fork` would copy in an undefined state. Ctrl-C: see `_task_running` and docs/design.md
 ("Outputs", interrupts); closing the generator run_tasks returns stops the running tasks.
@@ -18,7 +18,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +27,9 @@ from solver.errors import InputError
 from solver.runtime.interrupts import deferred_sigint, sigint_ignored
 
 EXECUTORS = ("local", "ray")
-PRELOAD = ["solver.runs.batch"]
+# The worker's module, and pandas, which OR-Tools' cp_model imports: loaded once by the forkserver
+# rather than by every worker.
+PRELOAD = ["solver.runs.tasks", "pandas"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def run_tasks(
     return _run_processes(fn, tasks, jobs)
 
 
-def _run_inline(fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+def _run_inline(fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Generator[tuple[int, Any], None, None]:
     for i, task in enumerate(tasks):
         try:
             yield i, fn(task)
@@ -114,7 +116,7 @@ def _call(fn: Callable[[Any], Any], task: Any) -> Any:
 
 def _run_processes(
     fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     finished = False
     pool: ProcessPoolExecutor | None = None
     try:
@@ -178,7 +180,7 @@ def ray_available() -> str | None:
 
 def _run_ray(
     fn: Callable[[Any], Any], tasks: Sequence[Any], spec: ExecutorSpec
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     reason = ray_available()
     if reason:
         raise InputError("--executor ray", "", reason)
