@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from solver.errors import InfeasibleError  # noqa: E402
 from solver.inputs.condition import build_condition, load_condition  # noqa: E402
 from solver.planning.planner import solve  # noqa: E402
-from solver.render.report import render_all  # noqa: E402
+from solver.render.outputs import plan_folder_files  # noqa: E402
 
 
 def in_process(path: Path, repeat: int) -> tuple[float, str]:
@@ -39,8 +39,8 @@ def in_process(path: Path, repeat: int) -> tuple[float, str]:
         start = time.perf_counter()
         condition = load_condition(path)
         try:
-            solution = solve(condition)
-            render_all(condition, solution.plan, solution.checks, solution.problem)
+            solution = solve(condition, with_runner_ups=True)  # what `paraplan solve` writes
+            plan_folder_files(condition, solution)
             outcome = (f"{solution.plan.status} {solution.plan.parallelism.shape().label} "
                        f"B={solution.plan.batch_size} cand={solution.plan.solver.candidates}")
         except InfeasibleError:

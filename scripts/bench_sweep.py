@@ -31,9 +31,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from solver.runs.batch import SolveOptions  # noqa: E402
 from solver.runs.executors import ExecutorSpec  # noqa: E402
 from solver.runs.sweep import run_sweep  # noqa: E402
+from solver.runs.tasks import SolveOptions  # noqa: E402
 
 CONDITION = ROOT / "conditions" / "llama70b-h100x8.yaml"
 SETS = [

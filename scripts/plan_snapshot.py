@@ -29,8 +29,8 @@ def snapshot(out: Path) -> int:
     from solver.errors import InfeasibleError
     from solver.inputs.condition import load_condition
     from solver.planning.planner import solve
-    from solver.render.report import render_all
-    from solver.render.writer import dump_json
+    from solver.render.outputs import plan_folder_files
+    from solver.render.writer import BALANCE_CSV, PLAN_JSON, PLAN_MD, dump_json
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -39,8 +39,9 @@ def snapshot(out: Path) -> int:
         name = f"{path.parent.name}-{path.stem}" if path.parent != ROOT / "conditions" else path.stem
         condition = load_condition(path.relative_to(ROOT))  # the source path is in plan.md
         try:
-            solution = solve(condition)
-            files = render_all(condition, solution.plan, solution.checks, solution.problem)
+            solution = solve(condition, with_runner_ups=True)  # as `paraplan solve` does
+            files = plan_folder_files(condition, solution)
+            files = {name: files[name] for name in (PLAN_JSON, PLAN_MD, BALANCE_CSV)}
         except InfeasibleError as exc:
             files = {"plan.json": dump_json({"infeasible": str(exc), "binding": exc.binding})}
         for file, text in files.items():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,16 +19,10 @@ from solver.errors import (
     InputError,
     ParaplanError,
 )
+from solver.render.console import check_json, check_lines, solved_lines, time_limit_lines
 from solver.render.display import for_terminal
-from solver.render.writer import (
-    FINISHED,
-    INFEASIBILITY_FILE,
-    LAUNCH_FOLDER,
-    MANIFEST,
-    PLAN_FILES,
-    dump_json,
-    open_output,
-)
+from solver.render.output_folder import open_output
+from solver.render.writer import FINISHED, INFEASIBILITY_FILE, LAUNCH_FOLDER, MANIFEST, PLAN_FILES
 from solver.runtime.interrupts import checkpoint
 from solver.runtime.limits import Deadline
 from solver.runtime.startup import import_cp_model
@@ -37,7 +30,7 @@ from solver.runtime.startup import import_cp_model
 if TYPE_CHECKING:
     from solver.inputs.condition import Condition
     from solver.optimize.settings import SolverSettings
-    from solver.render.writer import OutputFolder
+    from solver.render.output_folder import OutputFolder
 
 # Start-up: `paraplan --help`, `schema`, `import` and every input error must not pay for OR-Tools
 # (which imports pandas and pyarrow), Jinja2 or rich. Each command imports what it uses, and a
@@ -60,6 +53,11 @@ CardsOption = Annotated[list[Path] | None, typer.Option(
 def _say(message: str) -> None:
     """Print to stdout; names and paths come from the user: control characters are escaped."""
     typer.echo(for_terminal(message))
+
+
+def _say_lines(lines: list[str]) -> None:
+    for line in lines:
+        _say(line)
 
 
 def _err(message: str) -> None:
@@ -152,8 +150,7 @@ def solve_command(
     import_cp_model()
     from solver.optimize.settings import SolverSettings
     from solver.planning.planner import solve
-    from solver.render.html import plan_html
-    from solver.render.report import plan_with_run_limits, render_all
+    from solver.render.outputs import plan_folder_files
 
     settings = SolverSettings(time_limit_s=time_limit, num_workers=workers, random_seed=seed,
                               log_search_progress=log_search, deadline=deadline)
@@ -161,32 +158,18 @@ def solve_command(
     planned = [*PLAN_FILES, *([INFEASIBILITY_FILE] if explain else []), MANIFEST]
     with open_output(outdir, planned, [LAUNCH_FOLDER] if export else []) as out:
         _err(f"solving {cond.name} ({method}, time limit {time_limit:g} s) ...")
-        try:
-            solution = solve(cond, method=method, settings=settings)
+        try:  # the runner-up table of plan.md is searched within the same time limit
+            solution = solve(cond, method=method, settings=settings, with_runner_ups=True)
         except InfeasibleError as exc:
             if explain:
                 _explain_infeasible(cond, exc, out, settings)
             raise InfeasibleError(f"{condition}: {exc}", exc.binding) from None
         checkpoint("solved")
-        files = render_all(cond, solution.plan, solution.checks, solution.problem, deadline)
-        plan = plan_with_run_limits(solution.plan, deadline)
-        files["report.html"] = plan_html(cond, plan, solution.checks, solution.problem)
-        if export:
-            from solver.render.export import render_launch
-
-            files |= render_launch(cond, plan)
-        written = out.commit(files)
-    p, m = plan, plan.metrics
-    _say(f"{p.status}: {p.parallelism.shape().label}, batch {p.batch_size}, "
-         f"{p.gpus.used}/{p.gpus.available} GPUs ({time.monotonic() - deadline.started:.2f} s)")
+        written = out.commit(plan_folder_files(cond, solution, export))
+    first, *rest = solved_lines(solution.plan, time.monotonic() - deadline.started)
+    _say(first)
     _echo_time_limit(deadline)
-    _say(f"  TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
-         f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
-    _say(f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used")
-    for path in written:
-        _say(f"  wrote {path}")
-    for note in out.notes:
-        _say(f"  note: {note}")
+    _say_lines([*rest, *(f"  wrote {path}" for path in written), *(f"  note: {n}" for n in out.notes)])
 
 
 def _explain_infeasible(cond: Condition, exc: InfeasibleError, out: OutputFolder,
@@ -197,20 +180,15 @@ def _explain_infeasible(cond: Condition, exc: InfeasibleError, out: OutputFolder
 
     report = explain_infeasibility(cond, exc, settings)
     written = out.commit({INFEASIBILITY_FILE: infeasibility_markdown(report)})
-    for line in infeasibility_summary(report):
-        _say(line)
-    _say(f"  wrote {written[0]}")
-    for note in out.notes:
-        _say(f"  note: {note}")
+    _say_lines([*infeasibility_summary(report), f"  wrote {written[0]}",
+                *(f"  note: {n}" for n in out.notes)])
     if settings.deadline is not None:
         _echo_time_limit(settings.deadline)
 
 
 def _echo_time_limit(deadline: Deadline) -> None:
-    """Say when the --time-limit safety net cut a stage short (the result may depend on load)."""
-    if deadline.hits:
-        _err(f"  time limit reached ({deadline.limit_s:g} s) in: {', '.join(deadline.hits)}; "
-             "the result may depend on machine load (raise --time-limit)")
+    for line in time_limit_lines(deadline):
+        _err(line)
 
 
 def _safe_name(name: str) -> str:
@@ -245,33 +223,12 @@ def check_command(
     from solver.review.regret import regret_of
 
     result = check_given(cond, loaded.plan)
-    failed = result.violations
     gap = regret_of(cond, result.plan) if regret else None
     if as_json:
-        typer.echo(dump_json({
-            "valid": not failed,
-            "metrics": result.plan.metrics.model_dump() if result.plan else None,
-            "parallelism": result.plan.parallelism.model_dump() if result.plan else None,
-            "checks": [c.model_dump() for c in result.checks],
-            "notes": loaded.notes,
-            "regret": gap.as_dict() if gap else None,
-        }).rstrip())
+        typer.echo(check_json(result, loaded.notes, gap))
     else:
-        for note in loaded.notes:
-            _say(f"note: {note}")
-        if result.plan is not None:
-            m = result.plan.metrics
-            _say(f"{result.plan.parallelism.shape().label}, batch {result.plan.batch_size}: "
-                 f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, "
-                 f"{m.throughput_tokens_per_s:,.0f} tok/s "
-                 f"({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
-        for c in failed:
-            _say(f"VIOLATED {c.name}: {c.value} (limit {c.limit})")
-        _say("valid: every hard constraint holds" if not failed
-             else f"{len(failed)} violation(s)")
-        for line in gap.lines() if gap else []:
-            _say(line)
-    if failed:
+        _say_lines(check_lines(result, loaded.notes, gap))
+    if result.violations:
         raise typer.Exit(EXIT_VIOLATIONS)
 
 
@@ -322,28 +279,12 @@ def schema_command() -> None:
 def _run_options(method: str, time_limit: float, workers: int, executor: str, jobs: int | None,
                  address: str | None) -> tuple[Any, Any]:
     from solver.inputs.card_library import command_folders
-    from solver.runs.batch import SolveOptions
     from solver.runs.executors import ExecutorSpec
+    from solver.runs.tasks import SolveOptions
 
     return (SolveOptions(method=method, time_limit_s=time_limit, workers=workers,
                          card_dirs=command_folders()).validate(),
             ExecutorSpec(kind=executor, jobs=jobs, address=address).validate())
-
-
-def _run_summary(outcome: Any, outdir: Path, what: str) -> None:
-    counts = outcome.frame["status"].value_counts().to_dict()
-    detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    _say(f"{what}: {outcome.solved} of {len(outcome.frame)} solved ({detail}) "
-         f"in {outcome.seconds:.1f} s")
-    skipped = [n for n in outcome.notes if n.startswith("skipped")]
-    for note in outcome.notes:
-        if note not in skipped:
-            _say(f"  note: {note}")
-    if skipped:
-        _say(f"  skipped {len(skipped)} file(s) that are not conditions (cards, other "
-             "mappings; listed in manifest.json)")
-    _say(f"  wrote {len(outcome.written)} files: {outdir / 'summary.csv'}, "
-         f"{outdir / 'report.html'}, ... (every path in {outdir / 'manifest.json'})")
 
 
 @app.command("batch")
@@ -372,7 +313,7 @@ def batch_command(
 
     options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
     outcome = run_batch(paths, output, options=options, spec=spec, echo=_say)
-    _run_summary(outcome, output, "batch")
+    _say_lines(outcome.summary_lines(output, "batch"))
     if outcome.failed:
         raise typer.Exit(EXIT_INVALID_INPUT)
 
@@ -408,7 +349,7 @@ def sweep_command(
     options, spec = _run_options(method, time_limit, workers, executor, jobs, address)
     outcome = run_sweep(condition, sets, output, plans=plans, options=options, spec=spec,
                         echo=_say, confirmed=yes)
-    _run_summary(outcome, output, "sweep")
+    _say_lines(outcome.summary_lines(output, "sweep"))
     front = outcome.frame[outcome.frame["pareto"]]
     _say(f"  Pareto front: {len(front)} point(s); chart in {output / 'pareto.svg'}")
     if outcome.frame["status"].isin(("invalid", "error")).any():
@@ -444,4 +385,4 @@ def main() -> None:  # pragma: no cover - console entry for `python -m solver.cl
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -1,7 +1,7 @@
 """Test order: browser tests last.
 
 .ci/run installs Chromium in the background while the suite runs; the browser test (marked
-`browser`, tests/test_html.py) waits for that install to end, so it goes last to wait least.
+`browser`, tests/render/test_plan_page.py) waits for that install to end, so it goes last to wait least.
 """
 
 from __future__ import annotations

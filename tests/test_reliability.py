@@ -20,7 +20,9 @@ from solver.errors import InputError
 from solver.inputs.condition import build_condition
 from solver.optimize.settings import SolverSettings
 from solver.planning.planner import solve
-from solver.render.writer import MANIFEST, TEMP_PREFIX, Manifest, OutputInterrupted, write_outputs
+from solver.render.manifest import Manifest
+from solver.render.output_folder import OutputInterrupted, write_outputs
+from solver.render.writer import MANIFEST, TEMP_PREFIX
 from tests.corpus import load_script
 from tests.paths import REPO as REPO_ROOT
 
@@ -103,12 +105,12 @@ def test_failure_while_writing_leaves_the_previous_folder_intact(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A write that fails (disk full) or is interrupted before the renames leaves every earlier
     file, the manifest and no temporary."""
-    import solver.render.writer as writer
+    import solver.render.output_folder as output_folder
 
     out = tmp_path / "plan"
     write_outputs(out, {"plan.json": "old\n", "plan.md": "old\n"})
     before = attack.snapshot(tmp_path)
-    original = writer._write_temporary
+    original = output_folder.write_temporary
     for failure in (OSError(28, "No space left on device", "plan.md"), KeyboardInterrupt()):
         calls = {"n": 0}
 
@@ -119,13 +121,13 @@ def test_failure_while_writing_leaves_the_previous_folder_intact(tmp_path: Path,
                 raise failure
             return original(folder, data)
 
-        monkeypatch.setattr(writer, "_write_temporary", flaky)
+        monkeypatch.setattr(output_folder, "write_temporary", flaky)
         expected = InputError if isinstance(failure, OSError) else OutputInterrupted
         with pytest.raises(expected) as info:
             write_outputs(out, {"plan.json": "new\n", "plan.md": "new\n"})
         assert ("No space left" in str(info.value)) if expected is InputError else (
             "nothing was written" in info.value.account)
-        monkeypatch.setattr(writer, "_write_temporary", original)
+        monkeypatch.setattr(output_folder, "write_temporary", original)
         assert attack.snapshot(tmp_path) == before
 
 

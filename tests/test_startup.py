@@ -17,7 +17,7 @@ import pytest
 
 from solver.inputs.condition import load_condition
 from solver.planning.planner import solve
-from solver.render.report import balance_csv, balance_frame
+from solver.render.balance import balance_csv, balance_frame
 from tests.paths import REPO as REPO_ROOT
 
 ROOT = REPO_ROOT

@@ -6,8 +6,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 from tests.paths import REPO
 
 PACKAGE = REPO / "solver"
@@ -20,8 +18,7 @@ MAX_FUNCTION_LINES = 60
 # -> verify, relaxations) above both.
 LAYERS = ("errors", "runtime", "inputs", "physics", "optimize", "document", "planning", "review",
           "render", "importers", "calibration", "runs", "cli", "entry")
-# While the restructuring (issue 12) is under way in parallel branches; removed when it lands.
-IN_PROGRESS = pytest.mark.xfail(reason="issue 12 in progress", strict=False)
+
 
 
 def _modules() -> list[Path]:
@@ -38,14 +35,12 @@ def _module_name(path: Path) -> str:
     return ".".join(path.relative_to(REPO).with_suffix("").parts)
 
 
-@IN_PROGRESS
 def test_modules_are_at_most_400_lines() -> None:
     long = {str(p.relative_to(REPO)): n for p in _modules()
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
-@IN_PROGRESS
 def test_functions_are_at_most_60_lines() -> None:
     long = {}
     for path in _modules():
@@ -66,7 +61,6 @@ def _imports(path: Path) -> list[tuple[str, list[str]]]:
     return found
 
 
-@IN_PROGRESS
 def test_no_private_name_is_imported_across_modules() -> None:
     private = [f"{p.relative_to(REPO)}: {module}.{name}"
                for p in _modules() for module, names in _imports(p)
@@ -74,7 +68,6 @@ def test_no_private_name_is_imported_across_modules() -> None:
     assert not private, f"private names imported from another module: {private}"
 
 
-@IN_PROGRESS
 def test_imports_run_one_way_through_the_layers() -> None:
     upward = []
     for path in _modules():

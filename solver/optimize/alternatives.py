@@ -2,7 +2,8 @@
 
 For every family (tp only, tp+pp, tp+ep, ...) the candidates are scanned in order of their lower
 bound (the screening's vectorized bounds) and split exactly (exhaustive.best_split), stopping once
-the bound passes the family's best; ties go to the lowest candidate index.
+the bound passes the family's best; ties go to the lowest candidate index (planning/runner_ups.py
+evaluates each family's best against the chosen plan).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def _why_infeasible(reasons: dict[str, int], total: int) -> str:
     return f"infeasible: {REASON_TEXT[worst[0]]} ({worst[1]} of {total} candidates)"
 
 
-def best_per_family(problem: PlanningProblem, chosen: CandidateTable,
+def best_per_family(problem: PlanningProblem, chosen_family: str,
                     deadline: Deadline | None = None) -> list[Alternative]:
-    """The best plan of every family but the chosen one's; families not reached before the run's
+    """The best plan of every family but the chosen one; families not reached before the run's
     deadline say so."""
     verdict = classify(problem)
     family_of_shape = [shape.family for shape in problem.shapes]
@@ -50,7 +51,7 @@ def best_per_family(problem: PlanningProblem, chosen: CandidateTable,
         families.setdefault(family_of_shape[shape_index], []).append(i)
     out: list[Alternative] = []
     for family, indices in sorted(families.items()):
-        if family == chosen.costs.shape.family:
+        if family == chosen_family:
             continue
         out.append(_best_of_family(problem, family, indices, verdict, deadline))
     return out

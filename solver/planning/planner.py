@@ -15,25 +15,36 @@ from solver.optimize.problem import PlanningProblem, build_problem
 from solver.optimize.screening import Screening
 from solver.optimize.settings import SolverSettings
 from solver.optimize.tables import OBJECTIVE_SCALE
+from solver.planning.figures import PlanFigures, plan_figures
+from solver.planning.runner_ups import RunnerUp, runner_ups
 from solver.runtime.interrupts import keeps_python_sigint
+from solver.runtime.limits import Deadline
 
 log = logging.getLogger(__name__)
 
+
+
 @dataclass(frozen=True)
 class Solution:
+    """The verified plan and every number the reports show (they only format them)."""
+
     plan: Plan
     checks: list[ConstraintCheck]
     problem: PlanningProblem
     screening: Screening | None
+    figures: PlanFigures  # the plan evaluated as written, its balance, the model's sizes
     seconds: float = 0.0  # wall time of solve(): for the console, never in plan.json
     settings: SolverSettings = field(default_factory=SolverSettings)  # with the run's deadline
+    runner_ups: tuple[RunnerUp, ...] | None = None  # best plan of every other family; None: not asked
 
 
 @keeps_python_sigint
-def solve(condition: Condition, method: str = "cp-sat",
-          settings: SolverSettings | None = None) -> Solution:
+def solve(condition: Condition, method: str = "cp-sat", settings: SolverSettings | None = None,
+          *, with_runner_ups: bool = False) -> Solution:
     """Plan one condition. `settings.deadline` (started from `time_limit_s` when absent) is the
-    run's wall-clock safety net; deterministic work limits decide the answer."""
+    run's wall-clock safety net; deterministic work limits decide the answer. `with_runner_ups`:
+    also the best plan of every other shape family (the reports' runner-up table), searched within
+    the same deadline; off for the internal re-solves (relaxations, regret)."""
     started = time.perf_counter()
     settings = (settings or SolverSettings()).with_deadline()
     problem = build_problem(condition, settings.deadline, settings.placement_work)
@@ -53,7 +64,22 @@ def solve(condition: Condition, method: str = "cp-sat",
     if failed:
         names = ", ".join(f"{c.name} ({c.value} vs {c.limit})" for c in failed)
         raise VerificationError(f"internal error: the verifier rejected the solver's plan: {names}")
-    return Solution(plan, checks, problem, outcome.screening, time.perf_counter() - started, settings)
+    others = None
+    if with_runner_ups:
+        others = tuple(runner_ups(problem, plan, settings.deadline))
+        plan = _with_time_limits(plan, settings.deadline)
+    return Solution(plan, checks, problem, outcome.screening, plan_figures(plan, problem),
+                    time.perf_counter() - started, settings, others)
+
+
+def _with_time_limits(plan: Plan, deadline: Deadline) -> Plan:
+    """The plan with the stages the run's deadline cut after it was built (the runner-up table)."""
+    hits = [f"time limit: {stage}" for stage in deadline.hits]
+    missing = [h for h in hits if h not in plan.solver.limits_hit]
+    if not missing:
+        return plan
+    solver = plan.solver.model_copy(update={"limits_hit": [*plan.solver.limits_hit, *missing]})
+    return plan.model_copy(update={"solver": solver})
 
 
 def _solver_info(method: str, objective: int, bound: int | None, problem: PlanningProblem,

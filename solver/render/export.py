@@ -26,6 +26,7 @@ import yaml
 
 from solver.document.plan import Plan
 from solver.inputs.condition import Condition
+from solver.render.writer import LAUNCH_FILES, launch_path
 
 # Hugging Face repositories of the shipped model cards (the MODEL variable overrides them)
 HF_REPOS = {
@@ -237,18 +238,6 @@ def trtllm_options(condition: Condition, plan: Plan) -> tuple[dict[str, object],
     """The extra LLM API options YAML and the trtllm-serve command."""
     f, launch = _Facts.of(condition, plan), Launch("TensorRT-LLM")
     attention_dp = f.moe and f.attn_dp > 1 and f.attn_dp >= f.tp * f.sp
-    if f.moe and f.attn_dp > 1 and f.tp * f.sp > 1:
-        launch.lost.append(
-            f"attention tp={f.tp * f.sp} x attn_dp={f.attn_dp}: TensorRT-LLM runs attention "
-            "either TP "
-            f"over all {f.stage_gpus} GPUs or DP over all of them; written as "
-            + ("attention DP" if attention_dp else "attention TP")
-        )
-    if f.sp > 1:
-        launch.lost.append(
-            f"sp={f.sp}: context parallelism is not written here; the sp GPUs are "
-            "counted in tp_size"
-        )
     options: dict[str, object] = {
         "tensor_parallel_size": f.stage_gpus,
         "pipeline_parallel_size": f.pp,
@@ -266,6 +255,36 @@ def trtllm_options(condition: Condition, plan: Plan) -> tuple[dict[str, object],
     if condition.precision.kv_cache in ("fp8", "int8"):
         kv["dtype"] = "fp8"
     options["kv_cache_config"] = kv
+    _trtllm_losses(condition, f, launch, attention_dp)
+    launch.flag("--backend", "pytorch")
+    launch.flag("--tp_size", f.stage_gpus)
+    launch.flag("--pp_size", f.pp)
+    if f.moe:
+        launch.flag("--ep_size", f.ep)
+    launch.flag("--max_batch_size", f.batch)
+    launch.flag("--max_num_tokens", condition.workload.prefill_chunk_tokens)
+    launch.flag("--max_seq_len", f.context_len)
+    launch.flag(
+        "--kv_cache_free_gpu_memory_fraction", f"{condition.cluster.usable_memory_fraction:g}"
+    )
+    _common_losses(condition, plan, f, launch)
+    return options, launch
+
+
+def _trtllm_losses(condition: Condition, f: _Facts, launch: Launch, attention_dp: bool) -> None:
+    """What the plan says that TensorRT-LLM's options cannot express."""
+    if f.moe and f.attn_dp > 1 and f.tp * f.sp > 1:
+        launch.lost.append(
+            f"attention tp={f.tp * f.sp} x attn_dp={f.attn_dp}: TensorRT-LLM runs attention "
+            "either TP "
+            f"over all {f.stage_gpus} GPUs or DP over all of them; written as "
+            + ("attention DP" if attention_dp else "attention TP")
+        )
+    if f.sp > 1:
+        launch.lost.append(
+            f"sp={f.sp}: context parallelism is not written here; the sp GPUs are "
+            "counted in tp_size"
+        )
     if f.uneven:
         launch.lost.append(
             f"uneven layer split {f.layers_per_stage}: not written (TensorRT-LLM "
@@ -282,19 +301,6 @@ def trtllm_options(condition: Condition, plan: Plan) -> tuple[dict[str, object],
             f"dp={f.dp} replicas: run {f.dp} trtllm-serve instances on disjoint GPUs "
             "behind a load balancer"
         )
-    launch.flag("--backend", "pytorch")
-    launch.flag("--tp_size", f.stage_gpus)
-    launch.flag("--pp_size", f.pp)
-    if f.moe:
-        launch.flag("--ep_size", f.ep)
-    launch.flag("--max_batch_size", f.batch)
-    launch.flag("--max_num_tokens", condition.workload.prefill_chunk_tokens)
-    launch.flag("--max_seq_len", f.context_len)
-    launch.flag(
-        "--kv_cache_free_gpu_memory_fraction", f"{condition.cluster.usable_memory_fraction:g}"
-    )
-    _common_losses(condition, plan, f, launch)
-    return options, launch
 
 
 def _header(condition: Condition, plan: Plan, launch: Launch) -> list[str]:
@@ -355,11 +361,10 @@ def render_launch(condition: Condition, plan: Plan) -> dict[str, str]:
         ]
     )
     trt_yaml += yaml.safe_dump(options, sort_keys=False)
-    return {
-        "launch/vllm.sh": _script(condition, plan, vllm, ['vllm serve "$MODEL"']),
-        "launch/sglang.sh": _script(
-            condition, plan, sglang, ['python -m sglang.launch_server --model-path "$MODEL"']
-        ),
-        "launch/trtllm.yaml": trt_yaml,
-        "launch/trtllm.sh": trt_script,
-    }
+    texts = (
+        _script(condition, plan, vllm, ['vllm serve "$MODEL"']),
+        _script(condition, plan, sglang, ['python -m sglang.launch_server --model-path "$MODEL"']),
+        trt_yaml,
+        trt_script,
+    )
+    return {launch_path(name): text for name, text in zip(LAUNCH_FILES, texts, strict=True)}

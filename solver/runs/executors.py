@@ -6,7 +6,7 @@ instead, so the caller turns it into an error row and the other tasks go on. `fn
 module-level function and the tasks plain picklable data: both travel to other processes.
 
 Local processes use the `forkserver` start method where it exists: a clean server process imports
-paraplan once (`solver.runs.batch`, preloaded) and forks every worker from it, so workers start in
+paraplan once (`solver.runs.tasks`, preloaded) and forks every worker from it, so workers start in
 milliseconds without inheriting the parent's threads (a progress bar, Ray's client, pytest's), which
 plain `fork` would copy in an undefined state. Ctrl-C: see `_task_running` and docs/design.md
 ("Outputs", interrupts); closing the generator run_tasks returns stops the running tasks.
@@ -18,8 +18,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,9 @@ from solver.errors import InputError
 from solver.runtime.interrupts import deferred_sigint, sigint_ignored
 
 EXECUTORS = ("local", "ray")
-PRELOAD = ["solver.runs.batch"]
+# The worker's module, and pandas, which OR-Tools' cp_model imports: loaded once by the forkserver
+# rather than by every worker.
+PRELOAD = ["solver.runs.tasks", "pandas"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def run_tasks(
     return _run_processes(fn, tasks, jobs)
 
 
-def _run_inline(fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+def _run_inline(fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Generator[tuple[int, Any], None, None]:
     for i, task in enumerate(tasks):
         try:
             yield i, fn(task)
@@ -114,7 +116,7 @@ def _call(fn: Callable[[Any], Any], task: Any) -> Any:
 
 def _run_processes(
     fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     finished = False
     pool: ProcessPoolExecutor | None = None
     try:
@@ -124,8 +126,8 @@ def _run_processes(
         with deferred_sigint():
             pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(),
                                        initializer=_worker_start)
-            futures: dict[Future[Any], int] = {pool.submit(_call, fn, t): i
-                                               for i, t in enumerate(tasks)}
+            futures, refused = _submit(pool, fn, tasks)
+        yield from refused
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -140,6 +142,21 @@ def _run_processes(
             _interrupt_workers(pool)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(pool: ProcessPoolExecutor, fn: Callable[[Any], Any], tasks: Sequence[Any],
+            ) -> tuple[dict[Future[Any], int], list[tuple[int, BaseException]]]:
+    """Every task submitted: {future: index}, and (index, exception) of the tasks the pool refused.
+    A worker that dies while tasks are still being submitted breaks the pool at once (its next
+    `submit` raises BrokenProcessPool): that is the refused task's error, not the whole batch's."""
+    futures: dict[Future[Any], int] = {}
+    refused: list[tuple[int, BaseException]] = []
+    for i, task in enumerate(tasks):
+        try:
+            futures[pool.submit(_call, fn, task)] = i
+        except BrokenExecutor as exc:
+            refused.append((i, exc))
+    return futures, refused
 
 
 def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
@@ -163,7 +180,7 @@ def ray_available() -> str | None:
 
 def _run_ray(
     fn: Callable[[Any], Any], tasks: Sequence[Any], spec: ExecutorSpec
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     reason = ray_available()
     if reason:
         raise InputError("--executor ray", "", reason)

@@ -25,7 +25,8 @@ from solver.optimize.settings import SolverSettings
 from solver.physics.placement import PLACEMENT_WORK, place_all_degrees, zipf_loads
 from solver.planning.planner import solve
 from solver.render.infeasibility import infeasibility_markdown
-from solver.render.report import plan_json, render_all
+from solver.render.outputs import plan_json
+from solver.render.plan_markdown import plan_markdown
 from solver.runtime.limits import Deadline
 from tests.paths import REPO as REPO_ROOT
 
@@ -98,9 +99,8 @@ def test_exhaustive_method_refuses_models_deeper_than_its_matrices():
 
 def test_runner_up_table_is_not_searched_beyond_its_size_limit():
     condition = build_condition(_deep(100_000), "deep", "deep")
-    solution = solve(condition)
-    markdown = render_all(condition, solution.plan, solution.checks, solution.problem)["plan.md"]
-    assert "beyond this table's size limit" in markdown
+    solution = solve(condition, with_runner_ups=True)
+    assert "beyond this table's size limit" in plan_markdown(condition, solution)
 
 
 def test_infeasibility_core_is_skipped_above_its_model_size(monkeypatch):
@@ -160,10 +160,11 @@ def test_relaxations_stop_at_the_run_deadline():
 
 def test_runner_up_table_stops_at_the_deadline_and_plan_json_says_so():
     condition = load_condition(ROOT / "conditions" / "llama70b-h100x8.yaml")
-    solution = solve(condition)
-    files = render_all(condition, solution.plan, solution.checks, solution.problem, Deadline(0.0))
-    assert "not computed: --time-limit reached" in files["plan.md"]
-    assert "time limit: runner-up table" in json.loads(files["plan.json"])["solver"]["limits_hit"]
+    solution = solve(condition, settings=SolverSettings(deadline=Deadline(0.0)), with_runner_ups=True)
+    assert solution.runner_ups and all(r.metrics is None for r in solution.runner_ups)
+    assert "not computed: --time-limit reached" in {r.reason for r in solution.runner_ups}
+    assert "not computed: --time-limit reached" in plan_markdown(condition, solution)
+    assert "time limit: runner-up table" in json.loads(plan_json(solution.plan))["solver"]["limits_hit"]
 
 
 def test_cli_time_limit_bounds_the_whole_run_and_says_when_it_was_hit(tmp_path):

@@ -9,7 +9,7 @@ from solver.document.verify import verify_plan, violations
 from solver.inputs.condition import load_condition
 from solver.optimize.settings import SolverSettings
 from solver.planning.planner import solve
-from solver.render.report import plan_json, render_all
+from solver.render.outputs import plan_folder_files, plan_json
 from solver.runtime.limits import Deadline
 from tests.bundled import bundled_solution
 from tests.paths import REPO as REPO_ROOT
@@ -26,7 +26,7 @@ def test_bundled_condition_solves_to_verified_optimum(path):
     assert plan.solver.gap == 0.0
     assert not violations(solution.checks)
     assert plan.gpus.model_parts == plan.gpus.used == len(plan.devices)
-    files = render_all(condition, plan, solution.checks, solution.problem)
+    files = plan_folder_files(condition, solution)
     assert f"{plan.gpus.model_parts} parts" in files["plan.md"]
     assert files["balance.csv"].count("\n") == plan.gpus.used + 1
 

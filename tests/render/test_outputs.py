@@ -116,13 +116,13 @@ def test_a_read_only_output_folder_is_a_clear_message(project: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """As root nothing is read-only, so the permission check is made to fail; a real read-only
     folder is tried too when the tests do not run as root."""
-    import solver.render.writer as writer
+    import solver.render.output_folder as output_folder
 
     if os.geteuid() != 0:
         (project / "ro").chmod(0o555)
         target = project / "ro"
     else:
-        monkeypatch.setattr(writer, "_writable", lambda folder: False)
+        monkeypatch.setattr(output_folder, "is_writable", lambda folder: False)
         target = project / "src"
     user = attack.snapshot(project.parent)
     result = invoke("solve", FAST, "-o", target)

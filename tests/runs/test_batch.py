@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -13,38 +12,14 @@ from typer.testing import CliRunner
 
 from solver.cli import app
 from solver.inputs.loading import read_mapping
-from solver.runs.batch import SUMMARY_COLUMNS, Task, discover, progress, run_task
-from solver.runs.executors import ExecutorSpec, run_tasks
-from tests.paths import REPO as REPO_ROOT
-
-ROOT = REPO_ROOT
-CONDITIONS = ROOT / "conditions"
-BROKEN = ROOT / "tests" / "assets" / "bad" / "malformed.yaml"
-# every top-level bundled condition except the DeepSeek-V3 ones (5-15 s each, too slow here;
-# scripts and the issue's acceptance run cover `paraplan batch conditions/` whole)
-QUICK = sorted(p for p in CONDITIONS.glob("*.yaml") if not p.name.startswith("deepseek"))
+from solver.runs.rows import SUMMARY_COLUMNS
+from solver.runs.tasks import Task, run_task
+from tests.runs.inputs import CONDITIONS, QUICK, make_inputs
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder like conditions/: conditions, a broken file, an infeasible one, a GPU card, a plan
-    file, a hidden folder and a non-condition JSON."""
-    root = tmp_path_factory.mktemp("inputs")
-    for path in QUICK:
-        shutil.copy(path, root / path.name)
-    (root / "nested").mkdir()
-    shutil.copy(BROKEN, root / "nested" / "broken.yaml")
-    infeasible = read_mapping(CONDITIONS / "llama70b-h100x8.yaml")
-    infeasible.update(name="llama70b-tpot-0.5ms", slo={"tpot_ms": 0.5})
-    (root / "nested" / "infeasible.json").write_text(json.dumps(infeasible), encoding="utf-8")
-    (root / "hardware").mkdir()
-    shutil.copy(CONDITIONS / "hardware" / "h100-sxm-80gb.yaml", root / "hardware")
-    plan = next((CONDITIONS / "published").glob("*.plan.yaml"))
-    shutil.copy(plan, root / plan.name)
-    (root / ".hidden").mkdir()
-    shutil.copy(CONDITIONS / "llama70b-h100x8.yaml", root / ".hidden" / "copy.yaml")
-    (root / "notes.json").write_text('{"author": "me"}', encoding="utf-8")
-    return root
+    return make_inputs(tmp_path_factory.mktemp("inputs"))
 
 
 @pytest.fixture(scope="module")
@@ -53,30 +28,6 @@ def batch_run(inputs: Path, tmp_path_factory: pytest.TempPathFactory):
     result = CliRunner().invoke(app, ["batch", str(inputs), "-o", str(out), "--jobs", "2"])
     assert "Traceback" not in result.output, result.output
     return result, out
-
-
-def test_discovery_keeps_conditions_and_broken_files_and_skips_the_rest(inputs: Path) -> None:
-    entries, skipped = discover(
-        [
-            inputs,
-            inputs / "llama70b-h100x8.yaml",
-            inputs / "missing.yaml",
-            str(inputs / "*.nothing"),
-        ]
-    )
-    sources = [Path(e.source).name for e in entries]
-    assert sorted(sources[: len(QUICK) + 2]) == sorted(
-        [p.name for p in QUICK] + ["broken.yaml", "infeasible.json"]
-    )
-    assert sources.count("llama70b-h100x8.yaml") == 1  # named again: not solved twice
-    assert {Path(s).name for s in skipped} == {"h100-sxm-80gb.yaml", "notes.json"}
-    assert not any(".plan." in s or "copy.yaml" in s for s in sources)
-    errors = {Path(e.source).name: e.error for e in entries if e.error}
-    assert "line" in errors["broken.yaml"]
-    assert errors["missing.yaml"].endswith("no such file or folder")
-    assert [Path(e.source).name for e in entries if e.missing] == ["missing.yaml", "*.nothing"]
-    assert "no file matches" in errors["*.nothing"]
-    assert len({e.folder for e in entries}) == len(entries)  # unique output folders
 
 
 def test_batch_solves_every_good_file_and_reports_the_broken_one(batch_run) -> None:
@@ -143,41 +94,10 @@ def test_no_condition_found_is_an_input_error(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "no condition files found" in result.output
 
 
-def test_a_crashed_worker_is_that_task_s_error(tmp_path: Path) -> None:
-    """os._exit in a worker breaks the pool: every affected task comes back as an exception."""
-    outcomes = dict(run_tasks(os._exit, [3, 3], ExecutorSpec(jobs=2)))
-    assert set(outcomes) == {0, 1}
-    assert all(isinstance(v, BaseException) for v in outcomes.values())
-
-
 def test_run_task_never_raises() -> None:
     task = Task(name="x", source="<test>", data={"model": "no-such-model"}, default_name="x")
     result = run_task(task)
     assert result.row["status"] == "invalid" and "hardware" in result.row["error"]
-
-
-def test_rich_progress_bar_on_a_terminal() -> None:
-    rows = [
-        {
-            "name": "a",
-            "status": "optimal",
-            "tp": 2,
-            "pp": 1,
-            "dp": 1,
-            "ep": 1,
-            "etp": 1,
-            "attn_dp": 1,
-            "sp": 1,
-            "batch": 8,
-            "gpus_used": 2,
-            "gpus_available": 2,
-            "throughput_per_gpu": 1.0,
-        },
-        {"name": "b", "status": "invalid", "error": "bad"},
-    ]
-    with progress(2, print, tty=True) as advance:
-        for row in rows:
-            advance(row)
 
 
 def test_a_condition_that_fails_on_rerun_keeps_no_stale_plan(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""report.html and its SVG charts: self-contained, escaped, right timelines; renders in Chromium."""
+"""report.html of a plan: self-contained, every section and chart, listed in the manifest; renders in
+Chromium."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from typer.testing import CliRunner
 from solver.cli import app
 from solver.inputs.condition import build_condition
 from solver.planning.planner import solve
-from solver.render import charts
-from solver.render.html import plan_html
+from solver.render.plan_page import plan_html
 from tests.paths import REPO as REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -40,7 +40,7 @@ def pipeline_report() -> tuple[str, object]:
     condition = build_condition(PIPELINE, "<test>", "pp4")
     solution = solve(condition)
     assert solution.plan.parallelism.pp == 4
-    return plan_html(condition, solution.plan, solution.checks, solution.problem), solution.plan
+    return plan_html(condition, solution), solution.plan
 
 
 def test_plan_report_is_self_contained(pipeline_report) -> None:
@@ -87,51 +87,6 @@ def test_solve_writes_report_html_listed_in_the_manifest(tmp_path: Path) -> None
     assert "<svg" in html and "Hard constraints" in html
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert any(Path(p).name == "report.html" for p in manifest["files"])
-
-
-def test_text_in_charts_is_escaped() -> None:
-    svg = charts.per_gpu_bars(
-        "<script>alert(1)</script>", "ms", [charts.Series("a&b", [1.0, 2.0])], stacked=True
-    )
-    assert "<script>" not in svg and "&lt;script&gt;" in svg and "a&amp;b" in svg
-
-
-def test_decode_round_schedule_is_a_flow_shop() -> None:
-    stage_ms, m = [3.0, 5.0, 2.0], 4
-    schedule = charts.decode_round_schedule(stage_ms, m)
-    makespan = max(end for row in schedule for _, end in row)
-    assert makespan == pytest.approx(sum(stage_ms) + (m - 1) * max(stage_ms))
-    for s, row in enumerate(schedule):
-        for j, (start, end) in enumerate(row):
-            assert end - start == pytest.approx(stage_ms[s])
-            if s:
-                assert start >= schedule[s - 1][j][1] - 1e-12  # after the previous stage
-            if j:
-                assert start >= row[j - 1][1] - 1e-12  # one micro-batch at a time per stage
-
-
-def test_many_gpus_are_grouped_into_at_most_max_bars() -> None:
-    values = [float(i % 7) for i in range(4096)]
-    svg = charts.per_gpu_bars("big", "ms", [charts.Series("x", values)])
-    assert svg.count("<rect") <= charts.MAX_BARS + 10
-    assert "max of 8 consecutive GPUs" in svg
-
-
-def test_nice_ticks_cover_the_range() -> None:
-    for lo, hi in ((0, 1), (0, 713.7), (0.001, 0.0042), (0, 1e7), (5, 5)):
-        ticks = charts.nice_ticks(lo, hi)
-        assert ticks[0] <= lo and ticks[-1] >= hi and len(ticks) <= 12
-
-
-def test_pareto_chart_draws_front_and_others() -> None:
-    points = [
-        charts.Point(10, 100, "a", "A", True),
-        charts.Point(20, 50, "b", "B", True),
-        charts.Point(12, 40, "c"),
-    ]
-    svg = charts.pareto_chart(points, "t", "x", "y")
-    assert svg.count("<circle") == 3 and "<path" in svg and "Pareto: a" in svg
-    assert "no feasible point" in charts.pareto_chart([], "t", "x", "y")
 
 
 # ---- headless Chromium ---------------------------------------------------------------------------

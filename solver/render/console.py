@@ -1,0 +1,61 @@
+"""What `paraplan solve` and `paraplan check` print: lines of text (the CLI escapes and echoes them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from solver.render.writer import dump_json
+
+if TYPE_CHECKING:
+    from solver.document.plan import Plan
+    from solver.review.check import CheckResult
+    from solver.review.regret import Regret
+    from solver.runtime.limits import Deadline
+
+
+def solved_lines(plan: Plan, seconds: float) -> list[str]:
+    """The plan in three lines: status and shape, latency and throughput, the GPU count."""
+    p, m = plan, plan.metrics
+    return [
+        f"{p.status}: {p.parallelism.shape().label}, batch {p.batch_size}, "
+        f"{p.gpus.used}/{p.gpus.available} GPUs ({seconds:.2f} s)",
+        f"  TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
+        f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)",
+        f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used",
+    ]
+
+
+def time_limit_lines(deadline: Deadline) -> list[str]:
+    """When the --time-limit safety net cut a stage short (the result may depend on load)."""
+    if not deadline.hits:
+        return []
+    return [f"  time limit reached ({deadline.limit_s:g} s) in: {', '.join(deadline.hits)}; "
+            "the result may depend on machine load (raise --time-limit)"]
+
+
+def check_json(result: CheckResult, notes: list[str], gap: Regret | None) -> str:
+    """`paraplan check --json`."""
+    data: dict[str, Any] = {
+        "valid": not result.violations,
+        "metrics": result.plan.metrics.model_dump() if result.plan else None,
+        "parallelism": result.plan.parallelism.model_dump() if result.plan else None,
+        "checks": [c.model_dump() for c in result.checks],
+        "notes": notes,
+        "regret": gap.as_dict() if gap else None,
+    }
+    return dump_json(data).rstrip()
+
+
+def check_lines(result: CheckResult, notes: list[str], gap: Regret | None) -> list[str]:
+    """`paraplan check`: the plan's metrics, every violation, the verdict and the regret."""
+    failed = result.violations
+    lines = [f"note: {note}" for note in notes]
+    if result.plan is not None:
+        m = result.plan.metrics
+        lines.append(f"{result.plan.parallelism.shape().label}, batch {result.plan.batch_size}: "
+                     f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, "
+                     f"{m.throughput_tokens_per_s:,.0f} tok/s "
+                     f"({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
+    lines += [f"VIOLATED {c.name}: {c.value} (limit {c.limit})" for c in failed]
+    lines.append("valid: every hard constraint holds" if not failed else f"{len(failed)} violation(s)")
+    return lines + (gap.lines() if gap else [])

@@ -1,0 +1,62 @@
+"""Markdown pieces shared by plan.md's sections: tables, signed changes, expert lists, runner-ups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from solver.planning.runner_ups import RunnerUp
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table; floats with three decimals (none from 1,000 up), pipes escaped."""
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def signed_change(ratio: float) -> str:
+    """A ratio as a signed percentage, with a decimal when the difference is small (+0.3%)."""
+    delta = ratio - 1
+    return f"{delta:+.1%}" if abs(delta) < 0.095 else f"{delta:+.0%}"
+
+
+def expert_list(experts: list[int]) -> str:
+    """Expert ids, a run of more than two consecutive ones as first-last."""
+    if not experts:
+        return "-"
+    if experts == list(range(experts[0], experts[-1] + 1)) and len(experts) > 2:
+        return f"{experts[0]}-{experts[-1]}"
+    return ",".join(map(str, experts))
+
+
+RUNNER_UP_HEADERS = ["family", "best shape", "batch", "TTFT ms", "TPOT ms", "tokens/s/GPU", "objective",
+                     "why it lost"]
+
+
+def why_it_lost(runner_up: RunnerUp) -> str:
+    """Its objective against the chosen plan's, and throughput or latency where they are worse;
+    a family without a plan says why."""
+    r = runner_up
+    if r.objective_ratio is None or r.throughput_per_gpu_ratio is None or r.e2e_ratio is None:
+        return r.reason
+    why = [f"objective {signed_change(r.objective_ratio)}"]
+    if r.throughput_per_gpu_ratio < 1:
+        why.append(f"throughput/GPU {signed_change(r.throughput_per_gpu_ratio)}")
+    if r.e2e_ratio > 1:
+        why.append(f"e2e {signed_change(r.e2e_ratio)}")
+    return ", ".join(why)
+
+
+def runner_up_row(runner_up: RunnerUp) -> list[Any]:
+    """One row under RUNNER_UP_HEADERS (TTFT and TPOT in ms)."""
+    r, m = runner_up, runner_up.metrics
+    if r.shape is None or m is None:
+        return [r.family, "-", "-", "-", "-", "-", "-", r.reason]
+    return [r.family, r.shape.label, r.batch_size, m.ttft_s * 1e3, m.tpot_s * 1e3,
+            m.throughput_tokens_per_s_per_gpu, m.objective, why_it_lost(r)]

@@ -1,0 +1,32 @@
+"""The files of one plan folder, assembled in one place for `paraplan solve`, the plan folders of a
+batch or sweep and the benchmarks. Every number comes from the planner's Solution."""
+
+from __future__ import annotations
+
+from solver.document.plan import Plan
+from solver.inputs.condition import Condition
+from solver.planning.planner import Solution
+from solver.render.balance import balance_csv
+from solver.render.export import render_launch
+from solver.render.plan_markdown import plan_markdown
+from solver.render.plan_page import plan_html
+from solver.render.writer import BALANCE_CSV, PLAN_JSON, PLAN_MD, REPORT_HTML, dump_json
+
+
+def plan_json(plan: Plan) -> str:
+    """plan.json: deterministic (no wall time), byte-identical run to run."""
+    return dump_json(plan.model_dump(mode="json"))
+
+
+def plan_folder_files(condition: Condition, solution: Solution, export: bool = False) -> dict[str, str]:
+    """writer.PLAN_FILES (plan.json, plan.md, balance.csv, report.html) and, with `export`, the
+    engine launch files under launch/: relative path -> text."""
+    files = {
+        PLAN_JSON: plan_json(solution.plan),
+        PLAN_MD: plan_markdown(condition, solution),
+        BALANCE_CSV: balance_csv(solution.plan),
+        REPORT_HTML: plan_html(condition, solution),
+    }
+    if export:
+        files |= render_launch(condition, solution.plan)
+    return files

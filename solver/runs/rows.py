@@ -1,0 +1,80 @@
+"""The summary row of one condition or sweep point: SUMMARY_COLUMNS, filled from the planner's
+Solution (its plan and its figures) or with the reason there is no plan."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from solver.inputs.condition import DEGREE_NAMES
+
+if TYPE_CHECKING:  # the driver of a batch never imports the solver
+    from solver.planning.planner import Solution
+
+OK_STATUSES = ("optimal", "feasible")
+FAILED_STATUSES = ("infeasible", "invalid", "error")
+DEGREES = DEGREE_NAMES
+INT_COLUMNS = (*DEGREES, "batch", "gpus_used", "gpus_available", "microbatches")
+SUMMARY_COLUMNS = (
+    "name",
+    "path",
+    "status",
+    *DEGREES,
+    "batch",
+    "microbatches",
+    "gpus_used",
+    "gpus_available",
+    "ttft_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "throughput",
+    "throughput_per_gpu",
+    "tokens_per_s_per_user",
+    "balance_max_mean",
+    "balance_memory_max_mean",
+    "balance_comm_max_mean",
+    "max_memory_gb",
+    "solve_seconds",
+    "plan_dir",
+    "error",
+)
+COLUMN_NOTES = {
+    "throughput": "output tokens/s of the whole deployment",
+    "throughput_per_gpu": "output tokens/s per GPU used",
+    "tokens_per_s_per_user": "1000 / TPOT: decode speed one user sees",
+    "balance_max_mean": "per-GPU decode compute time, max / mean (1 = perfectly balanced)",
+    "balance_memory_max_mean": "per-GPU memory, max / mean",
+    "balance_comm_max_mean": "per-GPU decode communication bytes, max / mean",
+    "solve_seconds": "condition validation + solve (+ rendering when plan folders are written)",
+}
+
+
+
+def empty_row(name: str, path: str, status: str = "error", error: str = "") -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
+    row.update(name=name, path=path, status=status, error=error)
+    return row
+
+
+def plan_row(solution: Solution) -> dict[str, Any]:
+    """The summary columns a solved plan fills (balance figures computed by the planner)."""
+    plan, balance = solution.plan, solution.figures.per_gpu
+    p, m = plan.parallelism, plan.metrics
+    row: dict[str, Any] = {d: getattr(p, d) for d in DEGREES}
+    row.update(
+        status=plan.status,
+        batch=plan.batch_size,
+        microbatches=plan.microbatches,
+        gpus_used=plan.gpus.used,
+        gpus_available=plan.gpus.available,
+        ttft_ms=m.ttft_ms,
+        tpot_ms=m.tpot_ms,
+        e2e_ms=m.e2e_latency_ms,
+        throughput=m.throughput_tokens_per_s,
+        throughput_per_gpu=m.throughput_tokens_per_s_per_gpu,
+        tokens_per_s_per_user=solution.figures.tokens_per_s_per_user,
+        balance_max_mean=balance["decode_compute_ms"].max_over_mean,
+        balance_memory_max_mean=balance["memory_gb"].max_over_mean,
+        balance_comm_max_mean=balance["decode_comm_bytes"].max_over_mean,
+        max_memory_gb=balance["memory_gb"].max,
+    )
+    return row

@@ -1,0 +1,63 @@
+"""Runner-ups in the Solution: computed by the planner when asked, evaluated with the expert
+placement the solver costed, compared with the chosen plan; off for internal re-solves."""
+
+from __future__ import annotations
+
+import pytest
+
+from solver.document.plan import evaluate_plan
+from solver.inputs.condition import load_condition
+from solver.planning.planner import solve
+from solver.planning.runner_ups import RunnerUp
+from tests.paths import REPO
+
+CONDITIONS = REPO / "conditions"
+
+
+def test_runner_ups_are_computed_only_when_asked() -> None:
+    condition = load_condition(CONDITIONS / "llama70b-h100x8.yaml")
+    assert solve(condition).runner_ups is None  # relaxations and regret re-solve without them
+    runner_ups = solve(condition, with_runner_ups=True).runner_ups
+    assert runner_ups and all(isinstance(r, RunnerUp) for r in runner_ups)
+
+
+def test_each_family_once_and_never_the_chosen_one() -> None:
+    condition = load_condition(CONDITIONS / "llama70b-h100x8.yaml")
+    solution = solve(condition, with_runner_ups=True)
+    assert solution.runner_ups is not None
+    families = [r.family for r in solution.runner_ups]
+    assert len(families) == len(set(families)) and families == sorted(families)
+    assert solution.plan.parallelism.shape().family not in families
+
+
+def test_runner_up_metrics_use_the_costed_placement_and_compare_with_the_plan() -> None:
+    """A skewed MoE condition: each runner-up's numbers are its plan evaluated with the placement
+    the solver costed for its EP degree, and its ratios are against the chosen plan."""
+    condition = load_condition(CONDITIONS / "deepseek-v3-h200x16.yaml")
+    solution = solve(condition, with_runner_ups=True)
+    planned = [r for r in solution.runner_ups or () if r.metrics is not None]
+    assert planned
+    ours = solution.plan.metrics
+    for r in planned:
+        assert r.shape is not None and r.batch_size is not None and r.metrics is not None
+        layout = solution.problem.cost_model.expert_layout(r.shape.ep)
+        _, _, metrics = evaluate_plan(condition, r.shape, r.batch_size, list(r.boundaries), layout)
+        assert metrics == r.metrics
+        assert r.objective is not None and r.objective == pytest.approx(metrics.objective, rel=1e-4)
+        assert r.objective_ratio == metrics.objective / ours.objective >= 1.0 - 1e-9
+        assert r.throughput_per_gpu_ratio == (metrics.throughput_tokens_per_s_per_gpu
+                                              / ours.throughput_tokens_per_s_per_gpu)
+        assert r.e2e_ratio == metrics.e2e_latency_s * 1e3 / ours.e2e_latency_ms
+
+
+def test_figures_are_the_plan_as_written() -> None:
+    condition = load_condition(CONDITIONS / "mixtral8x7b-a100x4.yaml")
+    solution = solve(condition)
+    figures, plan = solution.figures, solution.plan
+    assert figures.metrics.tpot_s * 1e3 == pytest.approx(plan.metrics.tpot_ms, rel=1e-12)
+    memory = [d.memory_gb for d in plan.devices]
+    assert figures.per_gpu["memory_gb"].max == max(memory)
+    assert figures.per_gpu["memory_gb"].mean == sum(memory) / len(memory)
+    assert figures.per_stage["decode_ms"].max == max(s.decode_ms for s in plan.stages)
+    assert figures.tokens_per_s_per_user == 1000.0 / plan.metrics.tpot_ms
+    assert figures.decode_max_ms == max(s.decode_s * 1e3 for s in figures.stages)

@@ -1,0 +1,61 @@
+"""plan.md and the plan folder: the renderers format the numbers the planner computed, and build
+no cost model of their own."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import solver.physics.cost as cost
+from solver.inputs.condition import load_condition
+from solver.physics.evaluate import Metrics
+from solver.physics.shapes import ParallelShape
+from solver.planning.planner import Solution, solve
+from solver.planning.runner_ups import RunnerUp
+from solver.render.markdown import runner_up_row, signed_change, why_it_lost
+from solver.render.outputs import plan_folder_files
+from solver.render.plan_markdown import plan_markdown
+from solver.render.writer import LAUNCH_FILES, PLAN_FILES, launch_path
+from tests.paths import REPO
+
+
+@pytest.fixture(scope="module")
+def solved() -> tuple[object, Solution]:
+    condition = load_condition(REPO / "conditions" / "llama70b-h100x8.yaml")
+    return condition, solve(condition, with_runner_ups=True)
+
+
+def test_rendering_builds_no_cost_model(solved, monkeypatch: pytest.MonkeyPatch) -> None:
+    condition, solution = solved
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a renderer built a CostModel")
+
+    monkeypatch.setattr(cost.CostModel, "__init__", refuse)
+    files = plan_folder_files(condition, solution, export=True)
+    assert list(files) == [*PLAN_FILES, *map(launch_path, LAUNCH_FILES)]
+
+
+def test_plan_md_shows_the_runner_ups_it_is_given(solved) -> None:
+    condition, solution = solved
+    metrics = Metrics(ttft_s=0.25, tpot_s=0.0125, e2e_latency_s=4.0, throughput_tokens_per_s=100.0,
+                      throughput_tokens_per_s_per_gpu=12.5, objective=9.0)
+    given = (RunnerUp("tp+pp", "", ParallelShape(tp=4, pp=2), 16, (0, 40, 80), metrics, 9.0,
+                      objective_ratio=1.5, throughput_per_gpu_ratio=0.5, e2e_ratio=1.02),
+             RunnerUp("tp+sp", "infeasible: memory does not fit (3 of 3 candidates)"))
+    markdown = plan_markdown(condition, dataclasses.replace(solution, runner_ups=given))
+    assert ("| tp+pp | TP4 PP2 DP1 | 16 | 250.000 | 12.500 | 12.500 | 9.000 | objective +50%, "
+            "throughput/GPU -50%, e2e +2.0% |") in markdown
+    assert ("| tp+sp | - | - | - | - | - | - | infeasible: memory does not fit (3 of 3 candidates) |"
+            in markdown)
+    without = plan_markdown(condition, dataclasses.replace(solution, runner_ups=None))
+    assert "Best plan of every other shape family" not in without
+
+
+def test_why_it_lost_names_only_what_is_worse() -> None:
+    better_latency = RunnerUp("tp", "", objective_ratio=1.004, throughput_per_gpu_ratio=1.2, e2e_ratio=0.9)
+    assert why_it_lost(better_latency) == "objective +0.4%"
+    assert signed_change(0.5) == "-50%" and signed_change(1.05) == "+5.0%"
+    assert runner_up_row(RunnerUp("ep", "not computed: --time-limit reached"))[-1] == (
+        "not computed: --time-limit reached")

@@ -1,0 +1,37 @@
+"""Progress of a batch or sweep: a rich bar on a terminal, one plain line per task otherwise."""
+
+from __future__ import annotations
+
+from solver.runs.progress import progress
+
+
+def test_rich_progress_bar_on_a_terminal() -> None:
+    rows = [
+        {
+            "name": "a",
+            "status": "optimal",
+            "tp": 2,
+            "pp": 1,
+            "dp": 1,
+            "ep": 1,
+            "etp": 1,
+            "attn_dp": 1,
+            "sp": 1,
+            "batch": 8,
+            "gpus_used": 2,
+            "gpus_available": 2,
+            "throughput_per_gpu": 1.0,
+        },
+        {"name": "b", "status": "invalid", "error": "bad"},
+    ]
+    with progress(2, print, tty=True) as advance:
+        for row in rows:
+            advance(row)
+
+
+def test_plain_progress_is_one_line_per_task() -> None:
+    lines: list[str] = []
+    with progress(2, lines.append, tty=False) as advance:
+        advance({"name": "a", "status": "invalid", "error": "bad value\nmore", "solve_seconds": 0.5})
+        advance({"name": "b", "status": "error", "error": ""})
+    assert lines == ["[1/2] invalid    a: bad value (0.50 s)", "[2/2] error      b: "]
