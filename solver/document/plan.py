@@ -11,9 +11,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from solver.inputs.condition import Condition
-from solver.physics.cost import ExpertLayout
-from solver.physics.evaluate import StageEval, evaluate_plan
+from solver.physics.continuous import CONTINUOUS, ContinuousLoad
+from solver.physics.cost import CandidateCosts, ExpertLayout
+from solver.physics.evaluate import Metrics, StageEval, evaluate_plan
 from solver.physics.placement import ExpertPlacement
+from solver.physics.points import Load
+from solver.physics.serving import StaticLoad
 from solver.physics.shapes import ParallelShape
 
 SCHEMA_VERSION = 1
@@ -102,6 +105,30 @@ class PlanMetrics(BaseModel):
     objective: float
 
 
+class ServingBlock(BaseModel):
+    """How the plan serves: the engine's batching, its settings and the operating load.
+
+    `max_num_seqs` is plan.json's batch_size (vLLM/SGLang --max-num-seqs, TensorRT-LLM
+    max_batch_size); continuous batching adds the chunk budget (--max-num-batched-tokens) and the
+    operating point: the mean active sequences, which the planner chose on its utilization grid.
+    """
+
+    model_config = _FROZEN
+    mode: str  # continuous | static
+    max_num_seqs: int
+    chunk_tokens: int | None = None
+    utilization: float | None = None  # mean active sequences / max_num_seqs
+    active_sequences: float | None = None  # mean, per replica
+    prefill_steps: int | None = None  # engine steps a prompt takes
+    prefill_step_share: float | None = None  # share of steps that carry prompt tokens
+    percentile: str = "mean"  # metrics.ttft_ms and tpot_ms hold at this percentile
+    ttft_mean_ms: float
+    tpot_mean_ms: float
+    requests_per_s: float  # completed requests per second at the operating point, all replicas
+    requests_per_s_per_gpu: float
+    throughput_counts: str = "output tokens"  # what metrics.throughput_* count
+
+
 class SolverInfo(BaseModel):
     """What the optimizer reported. Only deterministic figures: the same condition gives the same
     plan.json on a quiet and on a busy machine (wall time is printed on the console instead)."""
@@ -157,6 +184,14 @@ class Plan(BaseModel):
     metrics: PlanMetrics
     solver: SolverInfo
     expert_placement: ExpertPlacementSummary | None = None
+    serving: ServingBlock | None = None  # absent in plan.json files written before it
+
+    def load(self) -> Load:
+        """The load the plan was evaluated at (a static batch when the plan has no serving block)."""
+        s = self.serving
+        if s is None or s.mode != CONTINUOUS or s.chunk_tokens is None or s.utilization is None:
+            return StaticLoad(self.batch_size)
+        return ContinuousLoad(self.batch_size, s.utilization, s.chunk_tokens)
 
 
 def experts_of(ep_rank: int, ep: int, num_experts: int) -> list[int]:
@@ -215,10 +250,28 @@ def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEv
     )
 
 
-def build_plan(condition: Condition, shape: ParallelShape, batch_size: int, boundaries: list[int],
+def serving_block(condition: Condition, costs: CandidateCosts, metrics: Metrics) -> ServingBlock:
+    point, state = costs.point, costs.point.state
+    common = {"mode": point.mode, "max_num_seqs": int(point.sequences),
+              "percentile": condition.slo.percentile if state is not None else "mean",
+              "ttft_mean_ms": metrics.ttft_mean_s * 1e3, "tpot_mean_ms": metrics.tpot_mean_s * 1e3,
+              "requests_per_s": metrics.requests_per_s,
+              "requests_per_s_per_gpu": metrics.requests_per_s / costs.shape.gpus_used,
+              "throughput_counts": "output tokens" if point.output_tokens > 1 else "input tokens"}
+    if state is None:
+        return ServingBlock(**common)
+    return ServingBlock(**common, chunk_tokens=int(state.budget),
+                        utilization=float(point.active_sequences / point.sequences),
+                        active_sequences=float(point.active_sequences),
+                        prefill_steps=int(state.prefill_steps),
+                        prefill_step_share=float(state.prefill_step_share))
+
+
+def build_plan(condition: Condition, shape: ParallelShape, load: Load | int, boundaries: list[int],
                status: str, solver: SolverInfo, placement: ExpertPlacement | None = None) -> Plan:
     layout = ExpertLayout(placement.slots_per_gpu, placement.imbalance) if placement else None
-    costs, stages, metrics = evaluate_plan(condition, shape, batch_size, boundaries, layout)
+    costs, stages, metrics = evaluate_plan(condition, shape, load, boundaries, layout)
+    batch_size = int(costs.batch_size)
     devices = [
         _device(condition, shape, gpu, stages[(gpu % shape.gpus_per_replica) // shape.gpus_per_stage],
                 placement)
@@ -265,6 +318,7 @@ def build_plan(condition: Condition, shape: ParallelShape, batch_size: int, boun
         ),
         solver=solver,
         expert_placement=_placement_summary(condition, placement),
+        serving=serving_block(condition, costs, metrics),
     )
 
 

@@ -162,7 +162,7 @@ def evaluate_plan_document(condition: Condition,
     The one way the verifier, the plan document and `check`'s regret see a plan's numbers.
     """
     boundaries = [s.first_layer for s in plan.stages] + [condition.model.num_hidden_layers]
-    return evaluate_plan(condition, plan.parallelism.shape(), plan.batch_size, boundaries,
+    return evaluate_plan(condition, plan.parallelism.shape(), plan.load(), boundaries,
                          expert_layout_of(condition, plan))
 
 

@@ -125,10 +125,17 @@ class GpuCard(BaseModel):
     # floors keep the cost model finite: a 1e-300 bandwidth would turn times into inf/NaN
     name: str
     memory_gb: float = Field(ge=1e-3, le=100_000)
+    memory_gib: float | None = Field(
+        default=None, ge=1e-3, le=100_000,
+        description="memory as the device reports it (nvidia-smi / rocm-smi), GiB: what an engine "
+        "sizes its KV cache from; default: memory_gb read as GiB (HBM is sized in GiB)")
     dense_tflops: dict[Precision, Annotated[float, Field(ge=1e-3, le=1e6, allow_inf_nan=False)]] = (
         Field(min_length=1))
     hbm_tb_per_s: float = Field(ge=1e-3, le=10_000)
     intra_node_gb_per_s: float = Field(default=450.0, ge=1e-3, le=1_000_000)
+    intra_node_link: Literal["nvlink", "pcie"] = Field(
+        default="nvlink", description="nvlink: NVLink/NVSwitch (one-shot and two-shot all-reduce); "
+        "pcie: GPU-to-GPU traffic over PCIe (ring all-reduce)")
     inter_node_gb_per_s: float = Field(default=50.0, ge=1e-3, le=1_000_000)
     gpus_per_node: int = Field(default=8, gt=0, le=1_024)
     mfu: float = Field(default=0.6, ge=1e-3, le=1)
@@ -148,6 +155,11 @@ class GpuCard(BaseModel):
             if not (1e-3 <= tflops <= 1e6 and math.isfinite(tflops)):
                 raise ValueError(f"dense_tflops.{precision} must be between 0.001 and 1000000 TFLOPS")
         return self
+
+    @property
+    def memory_bytes(self) -> float:
+        """The device's memory as engines see it (its reported capacity)."""
+        return (self.memory_gib if self.memory_gib is not None else self.memory_gb) * 2**30
 
     def peak_flops(self, precision: str) -> float | None:
         """Dense peak FLOP/s for a compute precision; fp16 falls back to bf16 and back."""

@@ -13,21 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from solver.errors import InputError
 from solver.inputs.card_library import load_card
-from solver.inputs.cards import GpuCard, ModelCard, Precision
+from solver.inputs.cards import GpuCard, ModelCard
 from solver.inputs.loading import parse_mapping, read_text, validation_error
+from solver.inputs.precision import PrecisionSpec, compute_precision
 
 DEGREE_NAMES = ("tp", "pp", "dp", "ep", "etp", "attn_dp", "sp")
 
 # strict: YAML already gives typed values, so `true` or "8" where a number belongs is a mistake
 _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
 MAX_GPUS = 16_384  # per cluster; the device list and the shape enumeration grow with it
-
-
-class PrecisionSpec(BaseModel):
-    model_config = _STRICT
-    weights: Precision = "bf16"
-    kv_cache: Precision = "bf16"
-    activations: Precision = "bf16"
 
 
 class HardwareSpec(BaseModel):
@@ -43,9 +37,12 @@ class HardwareSpec(BaseModel):
     inter_node_gb_per_s: float | None = Field(default=None, ge=1e-3, le=1e6)
     mfu: float | None = Field(default=None, ge=1e-3, le=1)
     memory_bandwidth_utilization: float | None = Field(default=None, ge=1e-3, le=1)
-    usable_memory_fraction: float = Field(default=0.9, gt=0, le=1)
+    usable_memory_fraction: float = Field(
+        default=0.9, gt=0, le=1, description="share of the device's reported memory the engine "
+        "uses (vLLM --gpu-memory-utilization, SGLang --mem-fraction-static)")
     runtime_overhead_gb: float = Field(
-        default=3.0, ge=0, le=1e4, description="CUDA context, NCCL buffers, allocator slack per GPU"
+        default=1.0, ge=0, le=1e4, description="inside that share and beside weights, KV cache and "
+        "activations: CUDA graphs, NCCL buffers, allocator slack per GPU (GB)"
     )
     collective_latency_us: float = Field(
         default=5.0, ge=0, le=1e6, description="alpha of the alpha-beta model, per message hop"
@@ -103,6 +100,37 @@ class SloSpec(BaseModel):
     ttft_ms: float | None = Field(default=None, gt=0, le=1e9)
     tpot_ms: float | None = Field(default=None, gt=0, le=1e9)
     e2e_latency_ms: float | None = Field(default=None, gt=0, le=1e10)
+    percentile: Literal["mean", "p50", "p90", "p99"] = Field(
+        default="mean", description="TTFT and inter-token latency SLOs hold at this percentile "
+        "(continuous serving: queueing and chunk steps); e2e is a mean")
+
+
+ServingMode = Literal["continuous", "static"]
+
+
+class ServingSpec(BaseModel):
+    """How the engine batches: continuous batching with chunked prefill (vLLM, SGLang, TensorRT-LLM)
+    or a static batch (every prompt prefilled together, then decoded together)."""
+
+    model_config = _STRICT
+    mode: ServingMode = "static"
+    chunk_tokens: int | list[Annotated[int, Field(gt=0, le=1_000_000)]] | None = Field(
+        default=None, description="max-num-batched-tokens per step: one value, or the values the "
+        "planner chooses from (default 2048, 4096, 8192, 16384)")
+    utilization: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(
+        default=None, description="mean active sequences / max-num-seqs the planner chooses from "
+        "(default: a grid from 0.1 to 0.99)")
+
+    @model_validator(mode="after")
+    def _positive_chunk(self) -> ServingSpec:
+        values = self.chunk_tokens if isinstance(self.chunk_tokens, list) else [self.chunk_tokens]
+        if any(v is not None and not 0 < v <= 1_000_000 for v in values):
+            raise ValueError("chunk_tokens must be between 1 and 1000000")
+        if isinstance(self.chunk_tokens, list) and not self.chunk_tokens:
+            raise ValueError("chunk_tokens: the list is empty")
+        if self.utilization is not None and not self.utilization:
+            raise ValueError("utilization: the list is empty")
+        return self
 
 
 class ObjectiveSpec(BaseModel):
@@ -163,6 +191,7 @@ class ConditionFile(BaseModel):
     hardware: HardwareSpec
     workload: WorkloadSpec
     slo: SloSpec = SloSpec()
+    serving: ServingSpec = ServingSpec()
     objective: ObjectiveSpec = ObjectiveSpec()
     policy: PolicySpec = PolicySpec()
     assumptions: list[Annotated[str, Field(max_length=2000)]] = Field(
@@ -190,7 +219,9 @@ class Cluster(BaseModel):
 
     @property
     def usable_memory_bytes(self) -> float:
-        return self.gpu.memory_gb * 1e9 * self.usable_memory_fraction
+        """What the engine may use of the device (vLLM's gpu-memory-utilization, SGLang's
+        mem-fraction-static): the fraction of the device-reported capacity."""
+        return self.gpu.memory_bytes * self.usable_memory_fraction
 
     @property
     def num_nodes(self) -> int:
@@ -207,9 +238,11 @@ class Condition(BaseModel):
     model_ref: str  # card name or "inline"
     gpu_ref: str
     precision: PrecisionSpec
+    compute_precision: str  # the GEMMs' precision (inputs/precision.py)
     cluster: Cluster
     workload: WorkloadSpec
     slo: SloSpec
+    serving: ServingSpec
     objective: ObjectiveSpec
     policy: PolicySpec
     raw: dict[str, Any]  # the file's data, for the plan document's restatement
@@ -246,11 +279,13 @@ def load_gpu_card(name: str, source: str = "<hardware>", key: str = "hardware.gp
     return card
 
 
-def _resolve_cluster(hw: HardwareSpec, source: str, compute: str = "bf16") -> tuple[Cluster, str]:
+def _gpu_of(hw: HardwareSpec, source: str) -> tuple[GpuCard, str]:
     if isinstance(hw.gpu, str):
-        gpu, gpu_ref = load_gpu_card(hw.gpu, source), hw.gpu
-    else:
-        gpu, gpu_ref = hw.gpu, "inline"
+        return load_gpu_card(hw.gpu, source), hw.gpu
+    return hw.gpu, "inline"
+
+
+def _resolve_cluster(hw: HardwareSpec, gpu: GpuCard, source: str, compute: str) -> Cluster:
     gpus_per_node = hw.gpus_per_node or gpu.gpus_per_node
     if hw.max_gpus is not None:
         num_gpus, fixed = hw.max_gpus, False
@@ -277,17 +312,7 @@ def _resolve_cluster(hw: HardwareSpec, source: str, compute: str = "bf16") -> tu
         runtime_overhead_bytes=hw.runtime_overhead_gb * 1e9,
         collective_latency_s=hw.collective_latency_us * 1e-6,
     )
-    return cluster, gpu_ref
-
-
-def _check_precisions(precision: PrecisionSpec, gpu: GpuCard, gpu_ref: str, source: str) -> None:
-    if gpu.peak_flops(precision.activations) is None:
-        have = ", ".join(sorted(gpu.dense_tflops))
-        raise InputError(
-            source,
-            "precision.activations",
-            f"GPU '{gpu_ref}' has no {precision.activations} tensor-core rate (it lists: {have})",
-        )
+    return cluster
 
 
 def _check_expert_load(spec: ConditionFile, model: ModelCard, source: str) -> None:
@@ -325,8 +350,9 @@ def build_condition(data: dict[str, Any], source: str, default_name: str) -> Con
     else:
         model, model_ref = spec.model, "inline"
     _check_expert_load(spec, model, source)
-    cluster, gpu_ref = _resolve_cluster(spec.hardware, source, spec.precision.activations)
-    _check_precisions(spec.precision, cluster.gpu, gpu_ref, source)
+    gpu, gpu_ref = _gpu_of(spec.hardware, source)
+    compute = compute_precision(spec.precision, gpu, gpu_ref, source)
+    cluster = _resolve_cluster(spec.hardware, gpu, source, compute)
     return Condition(
         name=spec.name or default_name,
         source=source,
@@ -334,9 +360,11 @@ def build_condition(data: dict[str, Any], source: str, default_name: str) -> Con
         model_ref=model_ref,
         gpu_ref=gpu_ref,
         precision=spec.precision,
+        compute_precision=compute,
         cluster=cluster,
         workload=spec.workload,
         slo=spec.slo,
+        serving=spec.serving,
         objective=spec.objective,
         policy=spec.policy,
         raw=data,

@@ -87,4 +87,4 @@ def _best_of_family(problem: PlanningProblem, family: str, indices: list[int],
             best = (split.objective, i, t, split.boundaries)
     if best is None:
         return Alternative(family, None, [], None, _why_infeasible(reasons, len(indices)))
-    return Alternative(family, best[2], best[3], best[0] / OBJECTIVE_SCALE, "")
+    return Alternative(family, best[2], best[3], best[0] / (OBJECTIVE_SCALE * best[2].form_scale), "")

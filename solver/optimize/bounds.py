@@ -26,7 +26,8 @@ class Bounds:
 
     sums: dict[str, Num]
     max_lb: dict[str, Num]
-    memory_lb: Num
+    memory_lb: Num  # weights, KV cache, workspace and overhead of the fullest stage
+    weights_lb: Num  # the same without the KV cache
     microbatches: Num
 
     def form_lb(self, form: IntForm) -> Num:
@@ -50,7 +51,9 @@ def table_bounds(t: CandidateTable, totals: list[int]) -> Bounds:
                                                  max(stages.extra), t.pp)
     _, memory_lb = _stage_bounds(t.memory.per_kind, totals, sum(t.memory.extra), max(t.memory.extra),
                                  t.pp)
-    return Bounds(sums, max_lb, memory_lb, t.microbatches)
+    _, weights_lb = _stage_bounds(t.weights.per_kind, totals, sum(t.weights.extra),
+                                  max(t.weights.extra), t.pp)
+    return Bounds(sums, max_lb, memory_lb, weights_lb, t.microbatches)
 
 
 def grid_bounds(g: TableGrid, totals: list[int]) -> Bounds:
@@ -61,4 +64,6 @@ def grid_bounds(g: TableGrid, totals: list[int]) -> Bounds:
                                                  stages.extra_max(g.pp), g.pp)
     _, memory_lb = _stage_bounds(g.memory.per_kind, totals, g.memory.extra_sum(g.pp),
                                  g.memory.extra_max(g.pp), g.pp)
-    return Bounds(sums, max_lb, memory_lb, g.microbatches)
+    _, weights_lb = _stage_bounds(g.weights.per_kind, totals, g.weights.extra_sum(g.pp),
+                                  g.weights.extra_max(g.pp), g.pp)
+    return Bounds(sums, max_lb, memory_lb, weights_lb, g.microbatches)

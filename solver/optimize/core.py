@@ -9,10 +9,11 @@ pipeline stage" family, then one family at a time).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from ortools.sat.python import cp_model
 
-from solver.optimize.families import MEMORY
+from solver.optimize.families import STAGE_FAMILIES
 from solver.optimize.formulation import PlacementModel
 from solver.optimize.problem import PlanningProblem
 from solver.optimize.screening import Screening
@@ -80,8 +81,12 @@ def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
     if core is None:
         return None
     kept = [by_index[i] for i in core if i in by_index]
-    memory = [v for name, v in literals.items() if name.startswith(MEMORY.core_prefix)]
-    groups = [memory] if len([v for v in kept if v in memory]) > 1 else []
+    kept = _narrowest(kept, literals, infeasible_with, out_of_work)
+    groups = []
+    for family in STAGE_FAMILIES:  # every stage of a memory family at once first
+        group = [v for name, v in literals.items() if name.startswith(family.core_prefix)]
+        if len([v for v in kept if v in group]) > 1:
+            groups.append(group)
     for group in groups + [[v] for v in list(kept)]:
         trial = [v for v in kept if all(v is not g for g in group)]
         if len(trial) == len(kept) or out_of_work():
@@ -90,3 +95,18 @@ def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
             kept = trial
     names = {var.index: name for name, var in literals.items()}
     return sorted(names[v.index] for v in kept)
+
+
+def _narrowest(kept: list[cp_model.IntVar], literals: dict[str, cp_model.IntVar],
+               infeasible_with: Callable[[list[cp_model.IntVar]], list[int] | None],
+               out_of_work: Callable[[], bool]) -> list[cp_model.IntVar]:
+    """A core naming the KV capacity, but whose weights alone already do not fit, names memory
+    instead: the stage-memory families imply one another (weights <= weights + KV), and the
+    narrower one is the reason a reviewer can act on."""
+    first, second = STAGE_FAMILIES
+    wide = [v for name, v in literals.items() if name.startswith(second.core_prefix)]
+    narrow = [v for name, v in literals.items() if name.startswith(first.core_prefix)]
+    if not any(v in wide for v in kept) or not narrow or out_of_work():
+        return kept
+    trial = [v for v in kept if v not in wide] + narrow
+    return trial if infeasible_with(trial) is not None else kept

@@ -11,7 +11,9 @@ A family holds
               the infeasibility core asks which families bind
   verify      the solver-free verifier's rows, from the float evaluation of a plan
 
-FAMILIES lists them in the order screening attributes a removal. Adding a family is one class (or
+FAMILIES lists them in the order screening attributes a removal: memory (the weights, workspace
+and overhead fit at all), kv_capacity (the KV cache of every slot fits beside them; the
+concurrency limit), then the SLOs. Adding a family is one class (or
 one instance) here and its tests; screening, the model, the core, the oracle, the verifier and
 the reports iterate over FAMILIES.
 """
@@ -48,41 +50,46 @@ class Encoder:
 
 
 @dataclass(frozen=True)
-class MemoryFamily:
-    """Every pipeline stage's GPUs hold their weights, KV cache, workspace and runtime overhead."""
+class StageMemoryFamily:
+    """Every pipeline stage's GPUs hold what the family counts (`table`: the CandidateTable's stage
+    quantity in kilobytes) within the usable memory."""
 
-    key: str = "memory"
-    reason: str = "memory"
-    removal: str = ("per-GPU memory (weights + KV cache + activations + overhead) exceeds the usable "
-                    "memory")
-    runner_up: str = "memory does not fit"
-
-    core_prefix: str = "memory on pipeline stage "
+    key: str
+    reason: str
+    removal: str
+    runner_up: str
+    core_prefix: str  # the infeasibility core's literal of one stage: prefix + stage index
+    table: str  # "weights" (no KV cache) or "memory" (with the KV cache)
+    detail: str  # the verifier's wording of what is counted
 
     def core_name(self, stage: int) -> str:
-        """The family's assumption literal for one pipeline stage (the infeasibility core)."""
         return f"{self.core_prefix}{stage}"
 
     def limit(self, t: CandidateTable | TableGrid) -> Num:
         return t.memory_limit
 
     def lower_bound(self, t: CandidateTable | TableGrid, b: Bounds) -> Num:
-        return b.memory_lb
+        return b.weights_lb if self.table == "weights" else b.memory_lb
 
-    def split_ok(self, t: CandidateTable, stage_memory: Sequence[int], sums: dict[str, int],
+    def split_ok(self, t: CandidateTable, stages: dict[str, list[int]], sums: dict[str, int],
                  maxima: dict[str, int]) -> bool:
-        return all(value <= t.memory_limit for value in stage_memory)
+        return all(value <= t.memory_limit for value in stages[self.table])
 
     def add_stage(self, enc: Encoder, t: CandidateTable, stage: int,
-                  memory: cp_model.LinearExprT) -> None:
-        enc.model.add(memory + t.memory.extra[stage] <= t.memory_limit).only_enforce_if(
+                  counts: Sequence[cp_model.LinearExprT]) -> None:
+        table = getattr(t, self.table)
+        held = sum(c * n for c, n in zip(table.per_kind, counts, strict=True))
+        enc.model.add(held + table.extra[stage] <= t.memory_limit).only_enforce_if(
             [enc.use(t), *enc.literals(self.core_name(stage))])
 
     def verify(self, condition: Condition, stages: list[StageEval], metrics: Metrics) -> list[Row]:
         limit = condition.cluster.usable_memory_bytes
-        return [(f"memory.stage{s.stage}", f"{s.memory_bytes / GB:.2f} GB", f"<= {limit / GB:.2f} GB",
-                 s.memory_bytes <= limit, "weights + KV at full context + activations + overhead, per GPU")
-                for s in stages]
+        rows = []
+        for s in stages:
+            held = s.memory_bytes - (s.kv_cache_bytes if self.table == "weights" else 0)
+            rows.append((f"{self.key}.stage{s.stage}", f"{held / GB:.2f} GB", f"<= {limit / GB:.2f} GB",
+                         held <= limit, self.detail))
+        return rows
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class SloFamily:
     def lower_bound(self, t: CandidateTable | TableGrid, b: Bounds) -> Num:
         return b.form_lb(t.forms[self.form])
 
-    def split_ok(self, t: CandidateTable, stage_memory: Sequence[int], sums: dict[str, int],
+    def split_ok(self, t: CandidateTable, stages: dict[str, list[int]], sums: dict[str, int],
                  maxima: dict[str, int]) -> bool:
         limit = t.limits[self.form]
         return limit is None or t.forms[self.form].value(sums, maxima, t.microbatches) <= limit
@@ -123,7 +130,18 @@ class SloFamily:
         return [(self.key, f"{value:.2f} ms", f"<= {bound:g} ms", value <= bound, "")]
 
 
-MEMORY = MemoryFamily()
+MEMORY = StageMemoryFamily(
+    "memory", "memory",
+    "per-GPU memory (weights + activations + overhead) exceeds the usable memory with no sequence",
+    "weights do not fit", "memory on pipeline stage ", "weights",
+    "weights + activation workspace + runtime overhead, per GPU (no KV cache)")
+KV_CAPACITY = StageMemoryFamily(
+    "kv_capacity", "kv_capacity",
+    "the KV cache of max-num-seqs sequences does not fit beside the weights",
+    "KV cache does not fit", "kv capacity on pipeline stage ", "memory",
+    "weights + KV cache of every slot (continuous: paged, at the mean context; static: full "
+    "context) + activations + overhead, per GPU")
+STAGE_FAMILIES = (MEMORY, KV_CAPACITY)
 TTFT = SloFamily("slo.ttft_ms", "ttft", "ttft_slo",
                  "TTFT above slo.ttft_ms even with a perfectly balanced pipeline", "TTFT SLO missed",
                  lambda m: m.ttft_s)
@@ -134,4 +152,4 @@ E2E = SloFamily("slo.e2e_latency_ms", "e2e", "e2e_slo",
                 "end-to-end latency above slo.e2e_latency_ms even when perfectly balanced",
                 "e2e SLO missed", lambda m: m.e2e_latency_s)
 SLO_FAMILIES = (TTFT, TPOT, E2E)
-FAMILIES: tuple[MemoryFamily | SloFamily, ...] = (MEMORY, *SLO_FAMILIES)
+FAMILIES: tuple[StageMemoryFamily | SloFamily, ...] = (*STAGE_FAMILIES, *SLO_FAMILIES)

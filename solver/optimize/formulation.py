@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from solver.optimize.bounds import Bounds
-from solver.optimize.families import MEMORY, SLO_FAMILIES
+from solver.optimize.families import SLO_FAMILIES, STAGE_FAMILIES
 from solver.optimize.problem import PlanningProblem
 from solver.optimize.screening import Screening, bounds_of, presolve_candidates
 from solver.optimize.settings import SolverSettings
@@ -175,8 +175,8 @@ class PlacementModel:
             for step, stages in t.steps.items():
                 time = sum(c * n for c, n in zip(stages.per_kind, counts, strict=True))
                 self.model.add(slowest[step] >= time + stages.extra[s]).only_enforce_if(use)
-            memory = sum(c * n for c, n in zip(t.memory.per_kind, counts, strict=True))
-            MEMORY.add_stage(self, t, s, memory)
+            for family in STAGE_FAMILIES:
+                family.add_stage(self, t, s, counts)
         # round = max(sum of stages, micro-batches x slowest stage)
         for step, var in rounds.items():
             self.model.add(var >= bnd.sums[step] * use)

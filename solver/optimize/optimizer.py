@@ -15,7 +15,7 @@ from solver.errors import InfeasibleError
 from solver.inputs.condition import DEGREE_NAMES, Condition
 from solver.optimize.core import binding_families
 from solver.optimize.exhaustive import solve_exhaustive
-from solver.optimize.families import FAMILIES, MEMORY
+from solver.optimize.families import FAMILIES, STAGE_FAMILIES
 from solver.optimize.formulation import CpSatResult, PlacementModel
 from solver.optimize.problem import PlanningProblem
 from solver.optimize.screening import DOMINATED, Screening, objective_bound, presolve_candidates
@@ -74,15 +74,16 @@ def explain_no_shapes(condition: Condition) -> list[str]:
 
 
 def _compact_families(families: list[str]) -> list[str]:
-    """'memory on pipeline stage 0..7' instead of eight lines."""
-    prefix = MEMORY.core_prefix
-    stages = sorted(int(f[len(prefix):]) for f in families if f.startswith(prefix))
-    others = [f for f in families if not f.startswith(prefix)]
-    if not stages:
-        return others
-    memory = (f"memory on pipeline stage {stages[0]}" if len(stages) == 1 else
-              f"memory on pipeline stages {', '.join(map(str, stages))}")
-    return [memory, *others]
+    """'memory on pipeline stages 0, 1, ... 7' instead of eight lines (each stage family)."""
+    out, others = [], list(families)
+    for family in STAGE_FAMILIES:
+        prefix = family.core_prefix
+        stages = sorted(int(f[len(prefix):]) for f in families if f.startswith(prefix))
+        others = [f for f in others if not f.startswith(prefix)]
+        if stages:
+            out.append(f"{prefix}{stages[0]}" if len(stages) == 1 else
+                       f"{prefix.replace('stage ', 'stages ')}{', '.join(map(str, stages))}")
+    return out + others
 
 
 def _infeasible(problem: PlanningProblem, screening: Screening | None,

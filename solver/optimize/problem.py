@@ -20,9 +20,17 @@ from solver.optimize.tables import CandidateTable, TableGrid, build_table, table
 if TYPE_CHECKING:
     from solver.optimize.bounds import Bounds
 from solver.physics.architecture import Architecture, LayerKind, LayerPattern
+from solver.physics.continuous import (
+    CHUNK_TOKENS_GRID,
+    CONTINUOUS,
+    UTILIZATION_GRID,
+    ContinuousLoad,
+    steady_state,
+)
 from solver.physics.cost import CostModel, ExpertLayout
 from solver.physics.evaluate import Normalizers
 from solver.physics.placement import PLACEMENT_WORK, ExpertPlacement, PlacementWork, place_all_degrees
+from solver.physics.points import Load
 from solver.physics.serving import StaticLoad
 from solver.physics.shapes import ParallelShape, ShapeGrid, enumerate_shapes, geometric_grid
 from solver.runtime.limits import Deadline
@@ -41,26 +49,71 @@ def batch_grid(condition: Condition) -> list[int]:
     return geometric_grid(int(w.max_batch_size or 1))
 
 
+def chunk_grid(condition: Condition) -> list[int]:
+    """max-num-batched-tokens values the planner may choose (continuous serving)."""
+    chunk = condition.serving.chunk_tokens
+    if chunk is None:
+        return list(CHUNK_TOKENS_GRID)
+    return sorted(set(chunk)) if isinstance(chunk, list) else [chunk]
+
+
+def utilization_grid(condition: Condition) -> list[float]:
+    return sorted(set(condition.serving.utilization or UTILIZATION_GRID))
+
+
 @dataclass(frozen=True)
 class Candidates:
-    """Every (shape, batch) candidate, by index: shape_index[i] into `shapes`, batch[i]."""
+    """Every candidate, by index: shape_index[i] into `shapes` and its load. A static batch has
+    batch[i] sequences; continuous batching has batch[i] slots (max-num-seqs), chunk[i] tokens per
+    step (max-num-batched-tokens) and utilization[i] (mean active / slots); chunk and utilization
+    are None for static batching."""
 
     shapes: list[ParallelShape]
     shape_index: np.ndarray
     batch: np.ndarray
+    chunk: np.ndarray | None = None
+    utilization: np.ndarray | None = None
 
     @classmethod
     def of(cls, shapes: list[ParallelShape], batches: list[int]) -> Candidates:
+        """Static batching: shapes x batches."""
         pairs = [(i, b) for i, shape in enumerate(shapes) for b in batches
                  if b >= shape.attn_dp]  # an attention-DP group needs a sequence
         index = np.array([i for i, _ in pairs], dtype=np.int64)
         return cls(shapes, index, np.array([b for _, b in pairs], dtype=np.int64))
+
+    @classmethod
+    def continuous(cls, shapes: list[ParallelShape], condition: Condition) -> Candidates:
+        """Continuous batching: shapes x slots x chunk budgets x utilizations, where a steady
+        state exists (the budget feeds the active sequences)."""
+        w = condition.workload
+        rows = [(i, b, t, u) for i, shape in enumerate(shapes) for b in batch_grid(condition)
+                if b >= shape.attn_dp for t in chunk_grid(condition) for u in utilization_grid(condition)]
+        index, slots, chunk, util = (np.array(col) for col in zip(*rows, strict=True)) if rows else (
+            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+        pp = np.array([shapes[i].pp for i in index.tolist()], dtype=np.int64)
+        state = steady_state(ContinuousLoad(slots, util, chunk), pp, w.input_tokens, w.output_tokens)
+        keep = np.asarray(state.feasible, dtype=bool)
+        return cls(shapes, index[keep].astype(np.int64), slots[keep].astype(np.int64),
+                   chunk[keep].astype(np.int64), util[keep].astype(float))
 
     def __len__(self) -> int:
         return len(self.batch)
 
     def shape(self, index: int) -> ParallelShape:
         return self.shapes[int(self.shape_index[index])]
+
+    def load(self, index: int) -> Load:
+        if self.chunk is None or self.utilization is None:
+            return StaticLoad(int(self.batch[index]))
+        return ContinuousLoad(int(self.batch[index]), float(self.utilization[index]),
+                              int(self.chunk[index]))
+
+    def grid_load(self) -> Load:
+        """Every candidate's load as arrays."""
+        if self.chunk is None or self.utilization is None:
+            return StaticLoad(self.batch)
+        return ContinuousLoad(self.batch, self.utilization, self.chunk)
 
     def grid(self) -> ShapeGrid:
         """Every candidate's shape as arrays of degrees."""
@@ -101,8 +154,7 @@ class PlanningProblem:
         """The full integer table of candidate `index`, built on first use."""
         table = self._tables.get(index)
         if table is None:
-            costs = self.cost_model.candidate(self.candidates.shape(index),
-                                              StaticLoad(int(self.candidates.batch[index])))
+            costs = self.cost_model.candidate(self.candidates.shape(index), self.candidates.load(index))
             table = self._tables[index] = build_table(index, self.condition, costs, self.normalizers)
         return table
 
@@ -118,17 +170,9 @@ class PlanningProblem:
     def table_grid(self) -> TableGrid:
         """Every candidate's integers at once (numpy), for screening."""
         if self._grid is None:
-            costs = self.cost_model.candidate_grid(self.candidates.grid(), StaticLoad(self.candidates.batch))
+            costs = self.cost_model.candidate_grid(self.candidates.grid(), self.candidates.grid_load())
             self._grid = table_grid(self.condition, costs, self.normalizers)
         return self._grid
-
-    def index_of(self, shape: ParallelShape, batch: int) -> int | None:
-        """The candidate index of (shape, batch), if it is a candidate."""
-        if shape not in self.shapes:
-            return None
-        hits = np.flatnonzero((self.candidates.shape_index == self.shapes.index(shape))
-                              & (self.candidates.batch == batch))
-        return int(hits[0]) if len(hits) else None
 
     def counts(self, first: int, end: int) -> list[int]:
         """Layers of each kind in [first, end), in the order of `kinds`."""
@@ -158,7 +202,10 @@ def build_problem(condition: Condition, deadline: Deadline | None = None,
     model = CostModel(condition, layouts_of(placements))
     arch: Architecture = model.arch
     normalizers = Normalizers.of(condition, model)
-    candidates = Candidates.of(shapes, batch_grid(condition))
+    if condition.serving.mode == CONTINUOUS:
+        candidates = Candidates.continuous(shapes, condition)
+    else:
+        candidates = Candidates.of(shapes, batch_grid(condition))
     layer_kinds = arch.layer_kinds
     kinds = arch.distinct_kinds
     prefix: dict[LayerKind, list[int]] = {}

@@ -129,17 +129,18 @@ def balanced_boundaries(num_layers: int, pp: int) -> list[int]:
 def evaluate_split(problem: PlanningProblem, t: CandidateTable, boundaries: list[int]) -> int | None:
     """Integer objective of a split, or None if it breaks a constraint family."""
     times: dict[str, list[int]] = {step: [] for step in t.steps}
-    memory = []
+    held: dict[str, list[int]] = {"memory": [], "weights": []}
     for s in range(t.pp):
         counts = problem.counts(boundaries[s], boundaries[s + 1])
         if boundaries[s + 1] <= boundaries[s]:
             return None
-        memory.append(t.memory.stage(counts, s))
+        held["memory"].append(t.memory.stage(counts, s))
+        held["weights"].append(t.weights.stage(counts, s))
         for step, stages in t.steps.items():
             times[step].append(stages.stage(counts, s))
     sums = {step: sum(v) for step, v in times.items()}
     maxima = {step: max(v) for step, v in times.items()}
-    if not all(f.split_ok(t, memory, sums, maxima) for f in FAMILIES):
+    if not all(f.split_ok(t, held, sums, maxima) for f in FAMILIES):
         return None
     return int(t.forms["objective"].value(sums, maxima, t.microbatches))
 

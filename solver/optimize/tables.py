@@ -29,6 +29,7 @@ from solver.physics.numeric import Num, vmax, vwhere
 from solver.physics.serving import MAX, ROUND, SUM, LinearForm, ServingPoint
 
 OBJECTIVE_SCALE = 1e8  # integer objective units per unit of the (unitless) float objective
+FORM_SCALE = 1024  # continuous batching: forms' real coefficients kept in 1 / FORM_SCALE
 MEMORY_UNIT_BYTES = 1e3
 MAX_INT = 2**50  # anything larger is treated as "does not fit"
 FORMS = ("ttft", "tpot", "e2e")  # metrics an SLO may bound (condition keys slo.<form>_ms)
@@ -62,13 +63,20 @@ class IntForm:
     terms: tuple[tuple[str, str, Num], ...]
 
     @classmethod
-    def of(cls, form: LinearForm) -> IntForm:
-        """The same form on integer stage times: its coefficients must be whole numbers (a
-        static batch's are: 1, m - 1 and the output tokens)."""
-        for _, _, c in form.terms:
-            if not np.all(np.asarray(c) == np.round(np.asarray(c))):
-                raise ValueError(f"form coefficient {c} is not an integer")
-        return cls(form.terms)
+    def of(cls, form: LinearForm, scale: int = 1, rounding: str = "exact") -> IntForm:
+        """The same form on integer stage times, its coefficients times `scale` made whole:
+        "exact" (a static batch's are whole already: 1, m - 1 and the output tokens), "up" (a
+        constraint's form: conservative), "nearest" (the objective)."""
+        terms = []
+        for step, which, c in form.terms:
+            value = c * scale
+            if rounding == "exact":
+                if not np.all(np.asarray(value) == np.round(np.asarray(value))):
+                    raise ValueError(f"form coefficient {c} is not an integer")
+            else:
+                value = _round_coefficient(value, rounding)
+            terms.append((step, which, value))
+        return cls(tuple(terms))
 
     def value(self, sums: dict[str, Num], maxima: dict[str, Num], microbatches: Num) -> Num:
         total: Num = 0
@@ -112,11 +120,13 @@ class CandidateTable:
     microbatches: int
     steps: dict[str, StageTable]  # per step kind, in the serving point's order
     memory: StageTable  # weights + KV cache per layer; embedding / head / workspace as extras, KB
+    weights: StageTable  # the same without the KV cache (what must fit with no sequence at all)
     memory_limit: int
     forms: dict[str, IntForm]  # ttft, tpot, e2e and the objective
     limits: dict[str, int | None]  # SLO per form (None: no SLO)
     dp_step: str  # the step whose slowest stage the oracle minimizes by dynamic programming
     scan_step: str  # the step whose slowest stage the oracle scans by threshold
+    form_scale: int = 1  # forms' coefficients are in 1 / form_scale (the objective: OBJECTIVE_SCALE x it)
 
     @property
     def rounds(self) -> list[str]:
@@ -146,28 +156,56 @@ def _scaled(value: Any, pick: str, unit_per_s: Any) -> Any:
     return value / MEMORY_UNIT_BYTES if pick == "memory" else value * unit_per_s
 
 
-def _layer_memory(costs: CandidateCosts) -> list[Any]:
-    return [_up((costs.layer[k].weight_bytes + costs.layer[k].kv_cache_bytes) / MEMORY_UNIT_BYTES)
-            for k in costs.kinds]
+def _layer_memory(costs: CandidateCosts, with_kv: bool = True) -> list[Any]:
+    return [_up((costs.layer[k].weight_bytes + (costs.layer[k].kv_cache_bytes if with_kv else 0))
+                / MEMORY_UNIT_BYTES) for k in costs.kinds]
 
 
-def _unit_per_s(condition: Condition, costs: CandidateCosts, normalizers: Normalizers) -> Any:
-    """Integer objective units per second of e2e latency (each candidate its own unit)."""
-    return normalizers.objective_per_e2e_second(condition, costs) * OBJECTIVE_SCALE
+def _round_coefficient(value: Any, rounding: str) -> Any:
+    if isinstance(value, np.ndarray):
+        return np.ceil(value - 1e-12 * np.abs(value)) if rounding == "up" else np.round(value)
+    return math.ceil(value - 1e-12 * abs(value)) if rounding == "up" else round(value)
 
 
-def _limits(condition: Condition, unit_per_s: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Scaling:
+    """A candidate's integer units: time units per second, the forms' coefficient scale, and the
+    objective as a form of the aggregates in those units (see the module doc)."""
+
+    unit_per_s: Any
+    form_scale: int
+    objective: LinearForm
+
+
+def _scaling(condition: Condition, costs: CandidateCosts, normalizers: Normalizers) -> Scaling:
+    """A static batch: objective = k * e2e, one unit = 1 / (k * OBJECTIVE_SCALE) s and whole
+    coefficients. Continuous batching: the objective's own coefficient of the scanned step's round
+    sets the unit, and coefficients are kept in 1 / FORM_SCALE."""
+    point = costs.point
+    if point.seconds_per_token is None:
+        k = normalizers.objective_per_e2e_second(condition, costs)
+        return Scaling(k * OBJECTIVE_SCALE, 1, point.e2e)
+    objective = normalizers.objective_form(condition, costs)
+    base = objective.coefficient(point.scan_step, ROUND)
+    return Scaling(base * OBJECTIVE_SCALE, FORM_SCALE, objective.scaled(1 / base))
+
+
+def _limits(condition: Condition, scaling: Scaling) -> dict[str, Any]:
     """Each SLO in the candidate's units (None when not set), rounded down."""
     slo = condition.slo
     ms = {"ttft": slo.ttft_ms, "tpot": slo.tpot_ms, "e2e": slo.e2e_latency_ms}
-    return {form: None if value is None else _down(value / 1e3 * unit_per_s)
+    return {form: None if value is None else _down(value / 1e3 * scaling.unit_per_s * scaling.form_scale)
             for form, value in ms.items()}
 
 
-def _forms(point: ServingPoint) -> dict[str, IntForm]:
-    """The metrics, and the objective: e2e in the candidate's own units (see the module doc)."""
-    forms = {name: IntForm.of(getattr(point, name)) for name in FORMS}
-    return forms | {"objective": forms["e2e"]}
+def _forms(point: ServingPoint, scaling: Scaling) -> dict[str, IntForm]:
+    """The metrics (coefficients rounded up: a plan the integers accept, the floats accept), and
+    the objective in the candidate's own units."""
+    if scaling.form_scale == 1:
+        forms = {name: IntForm.of(getattr(point, name)) for name in FORMS}
+        return forms | {"objective": IntForm.of(scaling.objective)}
+    forms = {name: IntForm.of(getattr(point, name), scaling.form_scale, "up") for name in FORMS}
+    return forms | {"objective": IntForm.of(scaling.objective, scaling.form_scale, "nearest")}
 
 
 def _memory_limit(condition: Condition) -> int:
@@ -176,7 +214,8 @@ def _memory_limit(condition: Condition) -> int:
 
 def build_table(index: int, condition: Condition, costs: CandidateCosts,
                 normalizers: Normalizers) -> CandidateTable:
-    unit_per_s = _unit_per_s(condition, costs, normalizers)
+    scaling = _scaling(condition, costs, normalizers)
+    unit_per_s = scaling.unit_per_s
     pp = costs.shape.pp
     point = costs.point
 
@@ -194,11 +233,13 @@ def build_table(index: int, condition: Condition, costs: CandidateCosts,
         microbatches=point.microbatches,
         steps=steps,
         memory=StageTable(tuple(_layer_memory(costs)), extra("memory")),
+        weights=StageTable(tuple(_layer_memory(costs, with_kv=False)), extra("memory")),
         memory_limit=_memory_limit(condition),
-        forms=_forms(point),
-        limits=_limits(condition, unit_per_s),
+        forms=_forms(point, scaling),
+        limits=_limits(condition, scaling),
         dp_step=point.dp_step,
         scan_step=point.scan_step,
+        form_scale=scaling.form_scale,
     )
 
 
@@ -237,15 +278,18 @@ class TableGrid:
     microbatches: np.ndarray
     steps: dict[str, GridStages]
     memory: GridStages
+    weights: GridStages
     memory_limit: int
     forms: dict[str, IntForm]
     limits: dict[str, np.ndarray | None]
+    form_scale: int = 1
 
 
 def table_grid(condition: Condition, costs: CandidateCosts, normalizers: Normalizers) -> TableGrid:
     """Every candidate's integers from CostModel.candidate_grid costs (same formulas as
     build_table)."""
-    unit_per_s = _unit_per_s(condition, costs, normalizers)
+    scaling = _scaling(condition, costs, normalizers)
+    unit_per_s = scaling.unit_per_s
     point = costs.point
 
     def stages(pick: str, per_kind: list[Any]) -> GridStages:
@@ -261,7 +305,9 @@ def table_grid(condition: Condition, costs: CandidateCosts, normalizers: Normali
         microbatches=np.asarray(point.microbatches, dtype=float),
         steps=steps,
         memory=stages("memory", _layer_memory(costs)),
+        weights=stages("memory", _layer_memory(costs, with_kv=False)),
         memory_limit=_memory_limit(condition),
-        forms=_forms(point),
-        limits=_limits(condition, unit_per_s),
+        forms=_forms(point, scaling),
+        limits=_limits(condition, scaling),
+        form_scale=scaling.form_scale,
     )

@@ -1,9 +1,18 @@
 """Data movement between GPUs: links and collectives (alpha-beta model), and the cost unit.
 
 A PhaseCost is one layer (or extra) in one step: compute and communication time, bytes moved.
-Collectives use ring algorithms over the link their group spans: the intra-node bandwidth when the
-group's consecutive ranks sit in one node, the per-GPU network bandwidth otherwise; alpha is a
-fixed latency per message hop. Numbers may be arrays (one per candidate; physics/numeric.py).
+A group uses the intra-node link when its consecutive ranks sit in one node, the per-GPU network
+otherwise; alpha is the fixed latency of one collective step. All-reduce, as engines run it:
+
+    NVLink/NVSwitch, one node   the faster of one-shot (every rank reads its peers' buffers:
+                                alpha + (n-1) S / bw) and two-shot (reduce-scatter + all-gather
+                                through peer memory: 2 alpha + 2 (n-1)/n S / bw): nearly flat in n
+                                for the small messages of decode (vLLM's and TensorRT-LLM's custom
+                                all-reduce, NCCL's NVLS)
+    PCIe, one node              NCCL's ring: 2 (n-1)/n S / bw + 2 (n-1) alpha
+    across nodes                NCCL's tree/ring: 2 (n-1)/n S / bw + 2 ceil(log2 n) alpha
+
+Numbers may be arrays (one per candidate; physics/numeric.py).
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from solver.physics.numeric import Num, ceil_log2, is_array, vwhere
+from solver.physics.numeric import Num, ceil_log2, is_array, vmin, vwhere
 from solver.physics.shapes import group_within_node
 
 
@@ -51,11 +60,13 @@ class Hardware:
     """Achievable rates of one GPU and its links (calibrated fractions applied)."""
 
     flops_per_s: float
+    attention_flops_per_s: float
     hbm_bytes_per_s: float
     intra_bytes_per_s: float
     inter_bytes_per_s: float
     alpha_s: float
     gpus_per_node: int
+    nvlink: bool = True  # the intra-node link is NVLink/NVSwitch (False: PCIe)
 
 
 class Network:
@@ -69,10 +80,18 @@ class Network:
         return vwhere(within, self.hw.intra_bytes_per_s, self.hw.inter_bytes_per_s)
 
     def all_reduce(self, size_bytes: Num, ranks: Num, span: Num = None) -> PhaseCost:
-        """Ring all-reduce; `span` = consecutive ranks the group covers (strided groups)."""
+        """All-reduce of `size_bytes` over `ranks` (see the module doc); `span` = consecutive ranks
+        the group covers (strided groups)."""
         moved = 2 * (ranks - 1) / ranks * size_bytes
-        link = self.link_bytes_per_s(ranks if span is None else span)
-        time = moved / link + 2 * (ranks - 1) * self.hw.alpha_s
+        within = group_within_node(ranks if span is None else span, self.hw.gpus_per_node)
+        alpha = self.hw.alpha_s
+        intra, inter = self.hw.intra_bytes_per_s, self.hw.inter_bytes_per_s
+        if self.hw.nvlink:
+            local = vmin(alpha + (ranks - 1) * size_bytes / intra, 2 * alpha + moved / intra)
+        else:
+            local = moved / intra + 2 * (ranks - 1) * alpha
+        across = moved / inter + 2 * ceil_log2(ranks) * alpha
+        time = vwhere(within, local, across)
         return PhaseCost(comm_s=time, comm_bytes=moved).where((ranks > 1) & (size_bytes > 0))
 
     def all_to_all(self, size_bytes: Num, ranks: Num, span: Num = None) -> PhaseCost:

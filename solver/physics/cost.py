@@ -32,7 +32,8 @@ from solver.physics.architecture import Architecture, LayerKind
 from solver.physics.collectives import Hardware, Network, PhaseCost
 from solver.physics.memory import MemoryModel
 from solver.physics.numeric import Num, ceil_div, is_array, vmax, vmin
-from solver.physics.serving import Load, ServingPoint, StaticLoad, StepMix, serving_point
+from solver.physics.points import Load, serving_point
+from solver.physics.serving import ServingPoint, StaticLoad, StepMix
 from solver.physics.shapes import ParallelShape, ShapeGrid
 
 
@@ -101,15 +102,18 @@ class CostModel:
         # transfers) stay 16-bit when the GEMMs run in fp8/fp4; only GEMM inputs (and DeepEP-style
         # MoE dispatch) use the compute precision. docs/accuracy.md, "Physics changes".
         self.hidden_bytes_per_element = max(self.act_bytes_per_element, 2.0)
-        peak = cluster.gpu.peak_flops(p.activations)
-        assert peak is not None, "condition loader checks the compute precision"
+        peak = cluster.gpu.peak_flops(condition.compute_precision)
+        attention_peak = cluster.gpu.peak_flops(p.attention)
+        assert peak is not None and attention_peak is not None, "the loader checks the precisions"
         self.hw = Hardware(
             flops_per_s=peak * cluster.mfu,
+            attention_flops_per_s=attention_peak * cluster.mfu,
             hbm_bytes_per_s=cluster.gpu.hbm_tb_per_s * 1e12 * cluster.memory_bandwidth_utilization,
             intra_bytes_per_s=cluster.intra_node_bytes_per_s,
             inter_bytes_per_s=cluster.inter_node_bytes_per_s,
             alpha_s=cluster.collective_latency_s,
             gpus_per_node=cluster.gpus_per_node,
+            nvlink=cluster.gpu.intra_node_link == "nvlink",
         )
         self.net = Network(self.hw)
         self.memory = MemoryModel(self)
@@ -119,7 +123,13 @@ class CostModel:
         return vmax(flops / self.hw.flops_per_s, hbm_bytes / self.hw.hbm_bytes_per_s)
 
     def op(self, flops: Num, hbm_bytes: Num) -> PhaseCost:
+        """A GEMM-like operator at the compute precision's rate."""
         return PhaseCost(compute_s=self.roofline_s(flops, hbm_bytes), flops=flops, hbm_bytes=hbm_bytes)
+
+    def attention_op(self, flops: Num, hbm_bytes: Num) -> PhaseCost:
+        """The attention core (QK^T, PV) at the attention kernels' rate."""
+        time = vmax(flops / self.hw.attention_flops_per_s, hbm_bytes / self.hw.hbm_bytes_per_s)
+        return PhaseCost(compute_s=time, flops=flops, hbm_bytes=hbm_bytes)
 
     def expert_layout(self, ep: Num) -> ExpertLayout:
         """The layout for an EP degree; uniform spread when no placement was computed for it.
@@ -209,8 +219,8 @@ class CostModel:
         decode = self.group_decode(shape, mix)
         ctx = mix.decode_context
         ctx = vmin(ctx, kind.window_tokens) if kind.window_tokens else ctx
-        core = self.op(decode * arch.attention_core_flops(1, ctx) / (shape.tp * shape.sp),
-                       decode * ctx / shape.sp * self.kv_bytes_per_token_per_gpu(shape))
+        core = self.attention_op(decode * arch.attention_core_flops(1, ctx) / (shape.tp * shape.sp),
+                                 decode * ctx / shape.sp * self.kv_bytes_per_token_per_gpu(shape))
         # sequence-parallel decode: partial attention results combined across sp ranks
         core = core + self.net.all_reduce(decode * hidden / shape.tp, shape.sp, span=shape.tp * shape.sp)
         cost = cost + core.where(decode > 0)
@@ -226,7 +236,7 @@ class CostModel:
         flops = prompts * arch.attention_core_flops(1, 1) * pairs / (shape.tp * shape.sp)
         # KV written for the chunk, plus the prompt's earlier chunks read back (k - 1) / 2 times
         kv_tokens = prefill_tokens / shape.sp * (1 + (mix.prefill_chunks - 1) / 2)
-        core = self.op(flops, kv_tokens * self.kv_bytes_per_token_per_gpu(shape))
+        core = self.attention_op(flops, kv_tokens * self.kv_bytes_per_token_per_gpu(shape))
         return self.overlap(core, self.sp_kv_exchange(shape, prefill_tokens)).where(prefill_tokens > 0)
 
     @staticmethod

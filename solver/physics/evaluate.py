@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from solver.inputs.condition import Condition
 from solver.physics.architecture import LayerKind
 from solver.physics.cost import CandidateCosts, CostModel, ExpertLayout, LayerCost
-from solver.physics.serving import Load, PipelineAggregates
+from solver.physics.points import Load
+from solver.physics.serving import LinearForm, PipelineAggregates
 from solver.physics.shapes import ParallelShape
 
 
@@ -41,13 +42,24 @@ class Normalizers:
                    per_gpu=per_gpu)
 
     def objective_per_e2e_second(self, condition: Condition, costs: CandidateCosts) -> float:
-        """The objective is linear in e2e for a fixed (shape, batch): objective = k * e2e."""
+        """A static batch's objective is linear in e2e: objective = k * e2e (throughput is B
+        requests per e2e)."""
         o = condition.objective
-        tokens_per_round = costs.shape.dp * costs.batch_size * condition.workload.output_tokens
+        tokens_per_round = costs.shape.dp * costs.batch_size * costs.point.scored_tokens
         if self.per_gpu:
             tokens_per_round = tokens_per_round / costs.shape.gpus_used
         return (o.latency_weight / self.ideal_e2e_s
                 + o.throughput_weight * self.ideal_throughput_tokens_per_s / tokens_per_round)
+
+    def objective_form(self, condition: Condition, costs: CandidateCosts) -> LinearForm:
+        """The objective as a linear form of the stage aggregates:
+        latency_weight * e2e / ideal_e2e + throughput_weight * ideal_throughput / throughput,
+        with 1 / throughput = seconds per scored token of a replica / dp (x GPUs used per GPU)."""
+        o, shape = condition.objective, costs.shape
+        per_token = costs.point.seconds_per_token_form().scaled(
+            (shape.gpus_used if self.per_gpu else 1) / shape.dp)
+        return costs.point.e2e.scaled(o.latency_weight / self.ideal_e2e_s) + per_token.scaled(
+            o.throughput_weight * self.ideal_throughput_tokens_per_s)
 
 
 @dataclass(frozen=True)
@@ -100,12 +112,19 @@ class StageEval:
 
 @dataclass(frozen=True)
 class Metrics:
+    """A plan's serving metrics. TTFT and TPOT at the SLO percentile (slo.percentile; a static
+    batch has no spread), e2e and the means over requests; throughput in scored tokens (output
+    tokens, or input tokens of a prefill-only workload) of all replicas."""
+
     ttft_s: float
     tpot_s: float
     e2e_latency_s: float
     throughput_tokens_per_s: float
     throughput_tokens_per_s_per_gpu: float
     objective: float
+    ttft_mean_s: float = 0.0
+    tpot_mean_s: float = 0.0
+    requests_per_s: float = 0.0  # completed requests per second, all replicas
 
 
 def kind_counts(kinds: tuple[LayerKind, ...], layer_kinds: tuple[LayerKind, ...], first: int,
@@ -168,9 +187,13 @@ def serving_metrics(condition: Condition, costs: CandidateCosts, stages: list[St
     aggregates = PipelineAggregates.of(point.microbatches,
                                        {step: [s.step_s[step] for s in stages] for step in point.steps})
     ttft, tpot, e2e = (form.value(aggregates) for form in (point.ttft, point.tpot, point.e2e))
+    ttft_mean, tpot_mean = point.ttft_mean.value(aggregates), point.tpot_mean.value(aggregates)
     shape = costs.shape
-    throughput = shape.dp * point.sequences * point.output_tokens / e2e
-    objective = normalizers.objective_per_e2e_second(condition, costs) * e2e
+    throughput = point.throughput(aggregates, shape.dp)
+    if point.seconds_per_token is None:  # a static batch: k * e2e
+        objective = normalizers.objective_per_e2e_second(condition, costs) * e2e
+    else:
+        objective = normalizers.objective_form(condition, costs).value(aggregates)
     return Metrics(
         ttft_s=ttft,
         tpot_s=tpot,
@@ -178,6 +201,9 @@ def serving_metrics(condition: Condition, costs: CandidateCosts, stages: list[St
         throughput_tokens_per_s=throughput,
         throughput_tokens_per_s_per_gpu=throughput / shape.gpus_used,
         objective=objective,
+        ttft_mean_s=ttft_mean,
+        tpot_mean_s=tpot_mean,
+        requests_per_s=throughput / point.scored_tokens,
     )
 
 

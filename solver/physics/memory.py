@@ -5,7 +5,10 @@ routed experts by the expert grid, shared experts by tp), the KV cache of the se
 attention group keeps, the embedding on the first stage and the LM head on the last, an activation
 workspace on every GPU and the logits buffer on the last stage, plus a runtime overhead (CUDA
 context, NCCL buffers, allocator slack). A static batch keeps every sequence's KV cache at full
-context and one prefill chunk of workspace (docs/design.md, "Cost model").
+context and one prefill chunk of workspace. Continuous batching sizes its paged KV cache as the
+engines do: max-num-seqs sequences at the mean context (blocks of KV_BLOCK_TOKENS), plus room for
+one request at full context; its workspace is one step of max-num-batched-tokens
+(docs/design.md, "Cost model").
 """
 
 from __future__ import annotations
@@ -19,6 +22,13 @@ from solver.physics.shapes import ParallelShape
 
 if TYPE_CHECKING:
     from solver.physics.cost import CostModel
+
+KV_BLOCK_TOKENS = 16  # a paged KV block (vLLM and SGLang's default page)
+
+
+def _blocks(tokens: Num) -> Num:
+    """Tokens rounded up to whole KV blocks."""
+    return ceil_div(tokens, KV_BLOCK_TOKENS) * KV_BLOCK_TOKENS
 
 
 class MemoryModel:
@@ -42,18 +52,30 @@ class MemoryModel:
         return elements * self.model.weight_bytes_per_element
 
     def kv_bytes(self, kind: LayerKind, shape: ParallelShape, point: ServingPoint) -> Num:
-        """KV cache of one layer on one GPU: every sequence of a static batch at full context."""
+        """KV cache of one layer on one GPU: every sequence of a static batch at full context; the
+        paged pool of continuous batching (max-num-seqs at the mean context, one at full)."""
         w = self.condition.workload
         full = w.input_tokens + w.output_tokens
-        tokens = min(full, kind.window_tokens) if kind.window_tokens else full
         sequences = ceil_div(point.sequences, shape.attn_dp)
-        return sequences * ceil_div(tokens, shape.sp) * self.model.kv_bytes_per_token_per_gpu(shape)
+        per_token = self.model.kv_bytes_per_token_per_gpu(shape)
+        if point.state is None:
+            tokens = min(full, kind.window_tokens) if kind.window_tokens else full
+            return sequences * ceil_div(tokens, shape.sp) * per_token
+        mean = w.input_tokens + w.output_tokens / 2
+        if kind.window_tokens:
+            mean, full = min(mean, kind.window_tokens), min(full, kind.window_tokens)
+        pool = sequences * _blocks(ceil_div(mean, shape.sp)) + _blocks(ceil_div(full, shape.sp)) - _blocks(
+            ceil_div(mean, shape.sp))
+        return pool * per_token
 
     def activation_bytes(self, shape: ParallelShape, point: ServingPoint) -> Num:
         """Workspace of one prefill chunk: hidden states, QKV, attention output, FFN intermediates."""
         card, w = self.condition.model, self.condition.workload
-        attention_sequences = ceil_div(point.sequences_per_microbatch, shape.attn_dp)
-        tokens = vmin(attention_sequences * w.input_tokens / shape.sp, w.prefill_chunk_tokens)
+        if point.state is None:
+            attention_sequences = ceil_div(point.sequences_per_microbatch, shape.attn_dp)
+            tokens = vmin(attention_sequences * w.input_tokens / shape.sp, w.prefill_chunk_tokens)
+        else:  # one step of the chunk budget, shared by the attention groups
+            tokens = point.state.budget / shape.attn_dp
         if card.is_moe:
             width = card.num_experts_per_tok * int(card.moe_intermediate_size or 0) / shape.etp
             if card.first_k_dense_layers:

@@ -92,6 +92,14 @@ def imbalance(experts_by_gpu: list[list[int]], loads: list[float]) -> float:
     return max(gpu) / mean if mean else 1.0
 
 
+def _share_ratio(items: list[tuple[int, float]], assignment: list[int], ep: int) -> float:
+    """Max over mean GPU share of an assignment, from the exact (unrounded) replica loads."""
+    loads = [0.0] * ep
+    for (_, share), gpu in zip(items, assignment, strict=True):
+        loads[gpu] += share
+    return max(loads) / (sum(loads) / ep)
+
+
 def replica_items(loads: list[float], replicas: list[int]) -> list[tuple[int, float]]:
     """(expert, load per replica) for every replica, heaviest first, ties by expert id."""
     items = [(e, loads[e] / r) for e, r in enumerate(replicas) for _ in range(r)]
@@ -239,7 +247,9 @@ class PackingProblem:
         if ep > 1 and greedy_peak > bound + 1 and descent_cells > 0:
             improved, moves, cells = swap_descent([x for x, _ in items], weights, greedy, ep,
                                                   descent_cells)
-            if moves:
+            # the swaps work on loads rounded to 1 / LOAD_SCALE of a layer: keep them only when the
+            # exact shares agree that they are better
+            if moves and _share_ratio(items, improved, ep) < _share_ratio(items, greedy, ep):
                 assignment, peak, method = improved, _peak(improved, weights, ep), "swaps"
         return cls(share, ep, slots, replicas, items, weights, greedy, greedy_peak, bound,
                    assignment, peak, method, cells)

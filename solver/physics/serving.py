@@ -22,12 +22,9 @@ the verifier.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from solver.physics.numeric import Num, ceil_div, vmax, vmin
-
-if TYPE_CHECKING:
-    from solver.inputs.condition import Condition
 
 SUM, MAX, ROUND = "sum", "max", "round"
 STATIC = "static"
@@ -72,9 +69,6 @@ class StaticLoad:
     batch: Num
 
 
-Load = StaticLoad
-
-
 @dataclass(frozen=True)
 class LinearForm:
     """sum of coefficient * aggregate, in seconds; terms keep the order they were written in.
@@ -90,6 +84,10 @@ class LinearForm:
         for step, which, coefficient in self.terms + other.terms:
             merged[(step, which)] = merged.get((step, which), 0) + coefficient
         return LinearForm(tuple((s, w, c) for (s, w), c in merged.items()))
+
+    def coefficient(self, step: str, which: str) -> Any:
+        """The coefficient of one aggregate (0 when the form does not use it)."""
+        return sum((c for s, w, c in self.terms if (s, w) == (step, which)), 0.0)
 
     def scaled(self, factor: float) -> LinearForm:
         return LinearForm(tuple((s, w, c * factor) for s, w, c in self.terms))
@@ -142,6 +140,7 @@ class ServingPoint:
     sequences: Num  # concurrent sequences per replica (plan.json's batch_size)
     microbatches: Num
     sequences_per_microbatch: Num
+    input_tokens: int
     output_tokens: int
     mixes: dict[str, StepMix]  # the step kinds, in pricing order
     ttft: LinearForm
@@ -150,17 +149,33 @@ class ServingPoint:
     dp_step: str
     scan_step: str
     roles: dict[str, str]  # prefill | decode -> the step plan.json reports under that name
+    ttft_mean: LinearForm = LinearForm()  # the means (the SLO forms above are at the percentile)
+    tpot_mean: LinearForm = LinearForm()
+    seconds_per_token: LinearForm | None = None  # per replica and scored token (None: e2e / B)
+    active_sequences: Num = None  # mean active sequences per replica (None: the batch)
+    state: Any = None  # continuous batching's steady state
 
     @property
     def steps(self) -> tuple[str, ...]:
         return tuple(self.mixes)
 
-    def requests_per_s(self, aggregates: PipelineAggregates) -> float:
-        """Completed requests per second of one replica: B per e2e."""
-        return self.sequences / self.e2e.value(aggregates)
+    @property
+    def scored_tokens(self) -> int:
+        """Tokens a request counts for throughput: its output, or its input when it has no
+        decode (a prefill-only workload, output_tokens = 1)."""
+        return self.input_tokens if self.output_tokens <= 1 else self.output_tokens
 
-    def output_tokens_per_s(self, aggregates: PipelineAggregates) -> float:
-        return self.sequences * self.output_tokens / self.e2e.value(aggregates)
+    def throughput(self, aggregates: PipelineAggregates, replicas: Num) -> float:
+        """Scored tokens per second of `replicas` replicas."""
+        if self.seconds_per_token is None:  # a static batch: B requests per e2e
+            return replicas * self.sequences * self.scored_tokens / self.e2e.value(aggregates)
+        return replicas / self.seconds_per_token.value(aggregates)
+
+    def seconds_per_token_form(self) -> LinearForm:
+        """Seconds per scored token of one replica, linear in the stage aggregates."""
+        if self.seconds_per_token is not None:
+            return self.seconds_per_token
+        return self.e2e.scaled(1 / (self.sequences * self.scored_tokens))
 
 
 def static_point(batch: Num, pp: Num, input_tokens: int, output_tokens: int) -> ServingPoint:
@@ -171,12 +186,6 @@ def static_point(batch: Num, pp: Num, input_tokens: int, output_tokens: int) -> 
     tpot = round_trip("decode")
     mixes = {"prefill": static_prefill(per_mb, input_tokens),
              "decode": static_decode(per_mb, input_tokens, output_tokens)}
-    return ServingPoint(STATIC, batch, m, per_mb, output_tokens, mixes, ttft, tpot,
+    return ServingPoint(STATIC, batch, m, per_mb, input_tokens, output_tokens, mixes, ttft, tpot,
                         ttft + tpot.scaled(output_tokens), dp_step="prefill", scan_step="decode",
-                        roles={"prefill": "prefill", "decode": "decode"})
-
-
-def serving_point(load: Load, pp: Any, condition: Condition) -> ServingPoint:
-    """The operating point of a replica with `pp` stages under `load`."""
-    w = condition.workload
-    return static_point(load.batch, pp, w.input_tokens, w.output_tokens)
+                        roles={"prefill": "prefill", "decode": "decode"}, ttft_mean=ttft, tpot_mean=tpot)

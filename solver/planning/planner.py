@@ -56,9 +56,10 @@ def solve(condition: Condition, method: str = "cp-sat", settings: SolverSettings
     limits += [f"time limit: {stage}" for stage in settings.deadline.hits]
     table = outcome.table
     info = _solver_info(method, outcome.objective, outcome.bound, problem, outcome.in_model,
-                        outcome.screening, limits)
-    plan = build_plan(condition, table.costs.shape, table.costs.batch_size, outcome.boundaries,
-                      outcome.status, info, problem.placements.get(table.costs.shape.ep))
+                        outcome.screening, limits, table.form_scale)
+    plan = build_plan(condition, table.costs.shape, problem.candidates.load(table.index),
+                      outcome.boundaries, outcome.status, info,
+                      problem.placements.get(table.costs.shape.ep))
     checks = verify_plan(condition, plan)
     failed = violations(checks)
     if failed:
@@ -83,14 +84,15 @@ def _with_time_limits(plan: Plan, deadline: Deadline) -> Plan:
 
 
 def _solver_info(method: str, objective: int, bound: int | None, problem: PlanningProblem,
-                 in_model: int, screening: Screening | None, limits: list[str]) -> SolverInfo:
+                 in_model: int, screening: Screening | None, limits: list[str],
+                 form_scale: int = 1) -> SolverInfo:
     gap = None
     if bound is not None and objective:
         gap = max(0.0, (objective - bound) / objective)
     return SolverInfo(
         method=method,
-        objective=objective / OBJECTIVE_SCALE,
-        best_bound=None if bound is None else bound / OBJECTIVE_SCALE,
+        objective=objective / (OBJECTIVE_SCALE * form_scale),
+        best_bound=None if bound is None else bound / (OBJECTIVE_SCALE * form_scale),
         gap=gap,
         candidates=problem.num_candidates,
         candidates_in_model=in_model,

@@ -42,9 +42,10 @@ def runner_ups(problem: PlanningProblem, plan: Plan, deadline: Deadline | None =
 def _runner_up(problem: PlanningProblem, plan: Plan, alternative: Alternative) -> RunnerUp:
     if alternative.table is None or alternative.objective is None:
         return RunnerUp(alternative.family, alternative.reason)
-    shape, batch = alternative.table.costs.shape, alternative.table.costs.batch_size
+    shape, batch = alternative.table.costs.shape, int(alternative.table.costs.batch_size)
     layout = problem.cost_model.expert_layout(shape.ep)  # the placement the solver costed
-    _, _, metrics = evaluate_plan(problem.condition, shape, batch, alternative.boundaries, layout)
+    load = problem.candidates.load(alternative.table.index)
+    _, _, metrics = evaluate_plan(problem.condition, shape, load, alternative.boundaries, layout)
     ours = plan.metrics
     return RunnerUp(
         alternative.family, alternative.reason, shape, batch, tuple(alternative.boundaries), metrics,

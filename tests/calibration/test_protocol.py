@@ -40,7 +40,8 @@ def test_max_load_uses_the_largest_batch_that_fits(sample) -> None:
     params = baseline_params(rows)
     _, _, m = evaluate_plan(row_condition(row, params), shape, batch, [0, 80])
     assert predict(row, params) == pytest.approx(m.throughput_tokens_per_s)
-    assert predict(row_at(rows, 11), params) is None  # 70B FP8 on one 80 GB GPU: no room
+    # 70B FP8 on one H100 fits the engine's 0.9 x 79.65 GiB (the published run exists)
+    assert predict(row_at(rows, 11), params) is not None
 
 
 def test_moe_rows_split_experts_by_tp(sample) -> None:

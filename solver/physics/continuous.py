@@ -1,0 +1,136 @@
+"""Continuous batching with chunked prefill, as vLLM, SGLang and TensorRT-LLM run it.
+
+A replica holds at most C sequences (max-num-seqs); every engine step runs each decoding sequence
+for one token plus prompt chunks up to a budget of T tokens (max-num-batched-tokens). With pp
+pipeline stages, m = min(pp, C) micro-batches (virtual engines) take turns. In steady state at
+utilization u, N = u C sequences are active; per micro-batch (I input, O output tokens):
+
+    k  = ceil(I / (T - D))       steps a prompt takes (the budget left by the decodes)
+    L  = k + O - 1               steps a request holds its slot (its first token ends its prefill)
+    D  = (N / m) (O - 1) / L     decoding sequences per step
+    P  = (N / m) I / L           prompt tokens per step, on average
+    mix step                     D decodes + P prompt tokens (the average step)
+    chunk step                   D decodes + min(T - D, max(P, I)) prompt tokens (a step that
+                                 carries a given request's prompt chunk)
+    f  = P / chunk tokens        share of steps that carry prompt tokens
+
+and the metrics, in rounds R_x = max(S_x, m M_x) of those steps (physics/serving.py):
+
+    TTFT_q  = k R_chunk + (r_q + W_q) R_mix        own prefill; the next step; a free slot
+    ITL_q   = R_chunk if f >= 1 - q else R_mix     (mean: R_mix)
+    e2e     = TTFT_mean + (O - 1) R_mix
+    throughput per replica = N O / (L R_mix)       (input tokens when O = 1: N I / (L R_mix))
+
+r_q and W_q: physics/queueing.py. A steady state exists only when the budget feeds the active
+sequences (D + P <= T); `feasible` says where.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.physics.numeric import Num, is_array, vmax, vmin
+from solver.physics.queueing import slot_wait_rounds, step_wait_rounds
+from solver.physics.serving import LinearForm, ServingPoint, StepMix, round_trip
+
+CONTINUOUS = "continuous"
+# The grid the planner chooses the operating utilization from (mean active / max-num-seqs).
+UTILIZATION_GRID = (0.1, 0.25, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
+CHUNK_TOKENS_GRID = (2048, 4096, 8192, 16384)  # max-num-batched-tokens (8192: the engines' default)
+
+
+@dataclass(frozen=True)
+class ContinuousLoad:
+    """max-num-seqs, the utilization of its slots and max-num-batched-tokens (arrays on a grid)."""
+
+    slots: Num
+    utilization: Num
+    chunk_tokens: Num
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """Continuous batching in steady state, per micro-batch (numbers may be arrays)."""
+
+    microbatches: Num
+    budget: Num  # T: tokens of one step (max-num-batched-tokens)
+    prefill_steps: Num  # k
+    steps_per_request: Num  # L
+    decode_seqs: Num  # D
+    prefill_tokens: Num  # P
+    chunk_tokens: Num  # prompt tokens of a step that carries a request's chunk
+    feasible: Num  # the budget feeds the active sequences
+
+    @property
+    def prefill_step_share(self) -> Num:
+        return vmin(1.0, self.prefill_tokens / self.chunk_tokens)
+
+
+def _ceil(value: Num) -> Num:
+    return np.ceil(value) if is_array(value) else float(np.ceil(value))
+
+
+def steady_state(load: ContinuousLoad, pp: Num, input_tokens: int, output_tokens: int) -> SteadyState:
+    """The steady state of `load` on a replica with `pp` stages."""
+    i, o, t = input_tokens, output_tokens, load.chunk_tokens
+    m = vmax(1, vmin(pp, load.slots))
+    active = load.utilization * load.slots / m
+    k = _ceil(i / (t * 1.0))
+    for _ in range(8):  # k depends on the budget the decodes leave, which depends on k (monotone)
+        decode = active * (o - 1) / (k + o - 1)
+        room = t - decode
+        again = _ceil(i / vmax(room, 1e-9))
+        k = vmax(k, again)
+    steps = k + o - 1
+    decode = active * (o - 1) / steps
+    prefill = active * i / steps
+    room = t - decode
+    feasible = (room > 0) & (decode + prefill <= t * (1 + 1e-12)) if is_array(room) else (
+        room > 0 and decode + prefill <= t * (1 + 1e-12))
+    chunk = vmin(vmax(room, 1.0), vmax(prefill, float(i)))
+    return SteadyState(m, t, k, steps, decode, prefill, chunk, feasible)
+
+
+def _mixes(state: SteadyState, input_tokens: int, output_tokens: int) -> dict[str, StepMix]:
+    context = input_tokens + output_tokens / 2
+    per_prompt = input_tokens / state.prefill_steps  # a prompt's tokens in one of its steps
+    return {
+        "mix": StepMix(state.decode_seqs, context, state.prefill_tokens,
+                       state.prefill_tokens / per_prompt, input_tokens, state.prefill_steps),
+        "chunk": StepMix(state.decode_seqs, context, state.chunk_tokens,
+                         vmax(1.0, state.chunk_tokens / per_prompt), input_tokens, state.prefill_steps),
+    }
+
+
+def continuous_point(load: ContinuousLoad, pp: Num, input_tokens: int, output_tokens: int,
+                     percentile: str = "mean", service_cv2: float = 0.0) -> ServingPoint:
+    """The operating point of `load`: its steps and metrics as forms (coefficients may be arrays)."""
+    state = steady_state(load, pp, input_tokens, output_tokens)
+    k, steps = state.prefill_steps, state.steps_per_request
+
+    def ttft(q: str) -> LinearForm:
+        wait = step_wait_rounds(q) + slot_wait_rounds(load.slots, load.utilization, steps, q, service_cv2)
+        return round_trip("chunk").scaled(k) + round_trip("mix").scaled(wait)
+
+    share = state.prefill_step_share
+    q = {"mean": None, "p50": 0.5, "p90": 0.9, "p99": 0.99}[percentile]
+    on_chunk = 0.0 if q is None else (share >= 1 - q) * 1.0
+    decodes = 0.0 if output_tokens <= 1 else 1.0
+    tpot = round_trip("chunk").scaled(decodes * on_chunk) + round_trip("mix").scaled(
+        decodes * (1 - on_chunk))
+    ttft_mean = ttft("mean")
+    scored = input_tokens if output_tokens <= 1 else output_tokens
+    active = load.utilization * load.slots
+    return ServingPoint(
+        mode=CONTINUOUS, sequences=load.slots, microbatches=state.microbatches,
+        sequences_per_microbatch=load.slots / state.microbatches, input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        mixes=_mixes(state, input_tokens, output_tokens),
+        ttft=ttft(percentile), tpot=tpot, e2e=ttft_mean + round_trip("mix").scaled(output_tokens - 1),
+        dp_step="chunk", scan_step="mix", roles={"prefill": "chunk", "decode": "mix"},
+        ttft_mean=ttft_mean, tpot_mean=round_trip("mix").scaled(decodes),
+        seconds_per_token=round_trip("mix").scaled(steps / (active * scored)),
+        active_sequences=active, state=state,
+    )

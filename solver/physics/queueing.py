@@ -1,0 +1,76 @@
+"""Waiting for a slot: requests arriving at random into a replica's max-num-seqs slots.
+
+A continuous-batching replica holds at most C sequences (its slots); a request holds a slot for
+the L engine steps of its prefill and decode. With Poisson arrivals the replica is an M/G/C queue
+whose offered load is the mean number of active sequences a = u C. Erlang C gives the chance an
+arrival finds every slot busy; the wait is then exponential with rate (C - a) / S, S the mean time
+a request holds its slot (M/M/C), scaled by the Allen-Cunneen factor (1 + cv^2) / 2 for the
+variability of that time (cv = 0: every request has the condition's prompt and output lengths).
+
+    P(W > w) = ErlangC(C, a) exp(-(C - a) w / S)
+    mean W   = ErlangC(C, a) S / (C - a) * (1 + cv^2) / 2
+    W_q      = ln(ErlangC / (1 - q)) S / (C - a) * (1 + cv^2) / 2     (0 when ErlangC <= 1 - q)
+
+Waits are returned in units of S / L (one round of the average step), so they multiply a stage-
+time aggregate linearly (physics/serving.py).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from solver.physics.numeric import Num, is_array
+
+PERCENTILES: dict[str, float | None] = {"mean": None, "p50": 0.5, "p90": 0.9, "p99": 0.99}
+
+
+@lru_cache(maxsize=65536)
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Probability that an arrival waits in an M/M/c queue with `servers` and offered load a.
+
+    Erlang B by its stable recurrence B_k = a B_(k-1) / (k + a B_(k-1)), then
+    C = c B / (c - a (1 - B)). 1 when a >= c, 0 when a <= 0.
+    """
+    if offered_load >= servers:
+        return 1.0
+    if offered_load <= 0:
+        return 0.0
+    blocking = 1.0
+    for k in range(1, servers + 1):
+        blocking = offered_load * blocking / (k + offered_load * blocking)
+    return servers * blocking / (servers - offered_load * (1 - blocking))
+
+
+def _slot_wait(slots: int, utilization: float, steps: float, percentile: str, cv2: float) -> float:
+    if utilization >= 1:
+        return math.inf
+    load = utilization * slots
+    waits = erlang_c(int(slots), float(load))
+    scale = (1 + cv2) / 2 * steps / (slots - load)
+    q = PERCENTILES[percentile]
+    if q is None:
+        return waits * scale
+    return math.log(waits / (1 - q)) * scale if waits > 1 - q else 0.0
+
+
+def slot_wait_rounds(slots: Num, utilization: Num, steps: Num, percentile: str,
+                     cv2: float = 0.0) -> Num:
+    """Wait for a free slot, in rounds of the average step (W / round(mix)); one per candidate
+    when the arguments are arrays."""
+    if not is_array(slots, utilization, steps):
+        return _slot_wait(slots, utilization, steps, percentile, cv2)
+    rows = np.stack(np.broadcast_arrays(np.asarray(slots, dtype=float), np.asarray(utilization, dtype=float),
+                                        np.asarray(steps, dtype=float)), axis=-1)
+    distinct, where = np.unique(rows, axis=0, return_inverse=True)  # few (C, u, L) triples
+    waits = np.array([_slot_wait(int(c), float(u), float(n), percentile, cv2) for c, u, n in distinct])
+    return waits[where.reshape(-1)]
+
+
+def step_wait_rounds(percentile: str) -> float:
+    """Wait for the next step of the request's micro-batch, in rounds (a uniform arrival phase:
+    half a round on average, q of a round at the q-quantile)."""
+    q = PERCENTILES[percentile]
+    return 0.5 if q is None else q
