@@ -18,6 +18,8 @@ def read_workload(imp: Imported, r: SectionReader) -> None:
     imp.put(
         "workload.batch_size", r.integer(batch), f"{r.origin(batch)} -> fixed batch per replica"
     )
+    # "Each batch consists of N sequences": fixed batches, prefilled and decoded together
+    imp.put("serving.mode", "static", f"{r.origin(batch)} -> static batches")
     seq_in = r.find(r"sequence in$", r"input (length|tokens)", r"prompt (length|tokens)", r"^isl$")
     seq_out = r.find(
         r"sequence out$", r"output (length|tokens)", r"generat\w* (length|tokens)", r"^osl$"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from solver.optimize.bounds import OUT_OF_RANGE
 from solver.optimize.exhaustive import best_split, split_cells
 from solver.optimize.families import FAMILIES
 from solver.optimize.problem import PlanningProblem
@@ -32,7 +33,8 @@ class Alternative:
 MAX_SPLIT_CELLS = 2_000_000
 
 REASON_TEXT = {f.reason: f.runner_up for f in FAMILIES} | {
-    "split": "no layer split meets memory and SLOs together"}
+    "split": "no layer split meets memory and SLOs together",
+    OUT_OF_RANGE: "beyond the integer model's range"}
 
 
 def _why_infeasible(reasons: dict[str, int], total: int) -> str:

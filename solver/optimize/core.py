@@ -16,7 +16,7 @@ from ortools.sat.python import cp_model
 from solver.optimize.families import STAGE_FAMILIES
 from solver.optimize.formulation import PlacementModel
 from solver.optimize.problem import PlanningProblem
-from solver.optimize.screening import Screening
+from solver.optimize.screening import Screening, in_range
 from solver.runtime.limits import CORE_WORK, Deadline, DeadlineExceeded, new_cp_solver, status_of, stop_reason
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ def _core_model(problem: PlanningProblem, deadline: Deadline | None) -> Placemen
             if deadline is not None and index % 256 == 0:
                 deadline.enforce("infeasibility core")
             problem.table(index)
-        return PlacementModel(problem, Screening(kept=problem.tables), with_assumptions=True,
+        kept = [t for t in problem.tables if in_range(problem, t)]
+        return PlacementModel(problem, Screening(kept=kept), with_assumptions=True,
                               deadline=deadline)
     except DeadlineExceeded:
         return None

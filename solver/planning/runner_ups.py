@@ -10,6 +10,7 @@ from solver.document.plan import Plan
 from solver.optimize.alternatives import Alternative, best_per_family
 from solver.optimize.problem import PlanningProblem
 from solver.physics.evaluate import Metrics, evaluate_plan
+from solver.physics.points import Load
 from solver.physics.shapes import ParallelShape
 from solver.runtime.limits import Deadline
 
@@ -24,6 +25,7 @@ class RunnerUp:
     reason: str  # why the family has no plan ("infeasible: ...", "not computed: ..."); "" if it has
     shape: ParallelShape | None = None
     batch_size: int | None = None  # concurrent sequences per replica
+    load: Load | None = None  # the static batch, or max-num-seqs, utilization and chunk budget
     boundaries: tuple[int, ...] = ()  # first layer of every stage, then the number of layers
     metrics: Metrics | None = None  # seconds, tokens/s and the objective, as for the chosen plan
     objective: float | None = None  # unitless, as the optimizer sees it (integer objective / scale)
@@ -48,7 +50,8 @@ def _runner_up(problem: PlanningProblem, plan: Plan, alternative: Alternative) -
     _, _, metrics = evaluate_plan(problem.condition, shape, load, alternative.boundaries, layout)
     ours = plan.metrics
     return RunnerUp(
-        alternative.family, alternative.reason, shape, batch, tuple(alternative.boundaries), metrics,
+        alternative.family, alternative.reason, shape, batch, load, tuple(alternative.boundaries),
+        metrics,
         alternative.objective,
         objective_ratio=metrics.objective / ours.objective,
         throughput_per_gpu_ratio=(metrics.throughput_tokens_per_s_per_gpu

@@ -68,7 +68,7 @@ EXPECTED: dict[str, list[str]] = {
     "precision-fp7.yaml": ["precision.weights", "fp7", "bf16"],
     "activations-fp4-on-l40s.yaml": ["precision.activations", "fp4"],
     "both-batch-sizes.yaml": ["workload", "batch_size", "max_batch_size"],
-    "neither-batch-size.yaml": ["workload", "batch_size", "max_batch_size"],
+    "static-without-batch-size.yaml": ["workload.batch_size", "static serving", "max_batch_size"],
     "both-cluster-modes.yaml": ["hardware", "num_nodes", "max_gpus"],
     "neither-cluster-mode.yaml": ["hardware", "num_nodes", "max_gpus"],
     "objective-zero-weights.yaml": ["objective", "latency_weight"],

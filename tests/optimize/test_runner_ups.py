@@ -39,11 +39,12 @@ def test_runner_up_metrics_use_the_costed_placement_and_compare_with_the_plan() 
     assert planned
     ours = solution.plan.metrics
     for r in planned:
-        assert r.shape is not None and r.batch_size is not None and r.metrics is not None
+        assert r.shape is not None and r.load is not None and r.metrics is not None
         layout = solution.problem.cost_model.expert_layout(r.shape.ep)
-        _, _, metrics = evaluate_plan(condition, r.shape, r.batch_size, list(r.boundaries), layout)
+        _, _, metrics = evaluate_plan(condition, r.shape, r.load, list(r.boundaries), layout)
         assert metrics == r.metrics
-        assert r.objective is not None and r.objective == pytest.approx(metrics.objective, rel=1e-4)
+        # continuous batching keeps the forms' coefficients in 1/1024 of the objective's unit
+        assert r.objective is not None and r.objective == pytest.approx(metrics.objective, rel=1e-3)
         assert r.objective_ratio == metrics.objective / ours.objective >= 1.0 - 1e-9
         assert r.throughput_per_gpu_ratio == (metrics.throughput_tokens_per_s_per_gpu
                                               / ours.throughput_tokens_per_s_per_gpu)

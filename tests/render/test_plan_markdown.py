@@ -41,7 +41,7 @@ def test_plan_md_shows_the_runner_ups_it_is_given(solved) -> None:
     condition, solution = solved
     metrics = Metrics(ttft_s=0.25, tpot_s=0.0125, e2e_latency_s=4.0, throughput_tokens_per_s=100.0,
                       throughput_tokens_per_s_per_gpu=12.5, objective=9.0)
-    given = (RunnerUp("tp+pp", "", ParallelShape(tp=4, pp=2), 16, (0, 40, 80), metrics, 9.0,
+    given = (RunnerUp("tp+pp", "", ParallelShape(tp=4, pp=2), 16, None, (0, 40, 80), metrics, 9.0,
                       objective_ratio=1.5, throughput_per_gpu_ratio=0.5, e2e_ratio=1.02),
              RunnerUp("tp+sp", "infeasible: memory does not fit (3 of 3 candidates)"))
     markdown = plan_markdown(condition, dataclasses.replace(solution, runner_ups=given))
