@@ -223,7 +223,7 @@ def check_command(
     from solver.review.regret import regret_of
 
     result = check_given(cond, loaded.plan)
-    gap = regret_of(cond, result.plan) if regret else None
+    gap = regret_of(cond, result.plan, violations=result.violations) if regret else None
     if as_json:
         typer.echo(check_json(result, loaded.notes, gap))
     else:

@@ -56,6 +56,7 @@ def check_lines(result: CheckResult, notes: list[str], gap: Regret | None) -> li
                      f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, "
                      f"{m.throughput_tokens_per_s:,.0f} tok/s "
                      f"({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
-    lines += [f"VIOLATED {c.name}: {c.value} (limit {c.limit})" for c in failed]
+    lines += [f"VIOLATED {c.name}: {c.value}" + ("" if c.limit.strip() in ("", "-") else
+                                                 f" (limit {c.limit})") for c in failed]
     lines.append("valid: every hard constraint holds" if not failed else f"{len(failed)} violation(s)")
     return lines + (gap.lines() if gap else [])
