@@ -59,3 +59,22 @@ def test_why_it_lost_names_only_what_is_worse() -> None:
     assert signed_change(0.5) == "-50%" and signed_change(1.05) == "+5.0%"
     assert runner_up_row(RunnerUp("ep", "not computed: --time-limit reached"))[-1] == (
         "not computed: --time-limit reached")
+
+
+def test_plan_md_names_an_imported_model_and_prints_no_raw_mapping(tmp_path) -> None:
+    """Before: `| model | {'name': 'mixtral', 'num_hidden_layers': 32, ...} |`, named after the
+    config's folder."""
+    import shutil
+
+    from solver.importers.registry import load_any_condition
+
+    (tmp_path / "hf").mkdir()
+    shutil.copy(REPO / "tests" / "hf_configs" / "mixtral-8x7b" / "config.json", tmp_path / "hf")
+    path = tmp_path / "c.yaml"
+    path.write_text("model: hf/config.json\nhardware: {gpu: a100-sxm-80gb, num_nodes: 1, gpus_per_node: 4}\n"
+                    "workload: {input_tokens: 1024, output_tokens: 256, max_batch_size: 32}\n")
+    condition = load_any_condition(path)
+    text = plan_markdown(condition, solve(condition))
+    assert "{'name'" not in text and "'num_hidden_layers'" not in text
+    assert "| model | inline model card mixtral-46.7b, imported from " in text
+    assert "## Model: mixtral-46.7b (inline card, imported from " in text
