@@ -176,7 +176,7 @@ def solve_command(
             raise InfeasibleError(f"{condition}: {exc}", exc.binding) from None
         checkpoint("solved")
         written = out.commit(plan_folder_files(cond, solution, export))
-    first, *rest = solved_lines(solution.plan, time.monotonic() - deadline.started)
+    first, *rest = solved_lines(solution.plan, time.monotonic() - deadline.started, solution.runner_ups)
     _say(first)
     _echo_time_limit(deadline)
     _say_lines([*rest, *(f"  wrote {path}" for path in written), *(f"  note: {n}" for n in out.notes)])

@@ -28,6 +28,7 @@ KEY_ROLES: dict[str, str] = {
     "hardware.usable_memory_fraction": "memory constraint: per GPU <= memory_gb x fraction",
     "hardware.runtime_overhead_gb": "memory constraint: fixed per-GPU overhead",
     "hardware.collective_latency_us": "alpha of every collective hop",
+    "hardware.gpu_hour_usd": "cost per million tokens in the reports (not in the objective)",
     "workload.input_tokens": "prefill FLOPs and TTFT; KV cache size",
     "workload.output_tokens": "decode steps (e2e = TTFT + out x TPOT); KV cache size",
     "workload.batch_size": "fixed concurrent sequences per replica (KV memory, step cost)",

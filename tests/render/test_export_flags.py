@@ -57,11 +57,14 @@ PLANS = {
 
 
 def _stubs(folder: Path, log: Path) -> dict[str, str]:
-    """Programs that append their name and arguments (one per line) to `log`."""
+    """Programs that write their name and arguments (one per line) to a file of their own in the
+    folder `log` (servers started in the background run at the same time)."""
     folder.mkdir()
+    log.mkdir()
     for name in PROGRAMS:
         stub = folder / name
-        stub.write_text(f'#!/usr/bin/env bash\n{{ echo "@@ {name}"; printf "%s\\n" "$@"; }} >> "{log}"\n')
+        stub.write_text('#!/usr/bin/env bash\n'
+                        f'{{ echo "{name}"; printf "%s\\n" "$@"; }} > "$(mktemp -p "{log}")"\n')
         stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
     return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
 
@@ -73,13 +76,7 @@ def _run_node(script: Path, node: int, nodes: list[int], tmp: Path) -> list[list
     env |= {"NODE_RANK": str(node)} | {f"NODE_ADDR_{n}": f"10.0.0.{n + 1}" for n in nodes}
     run = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    commands: list[list[str]] = []
-    for line in log.read_text().splitlines() if log.exists() else []:
-        if line.startswith("@@ "):
-            commands.append([line[3:]])
-        else:
-            commands[-1].append(line)
-    return commands
+    return sorted(path.read_text().splitlines() for path in log.iterdir())
 
 
 def _segments(argv: list[str]) -> list[tuple[str, list[str]]]:
