@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import click
 import typer
 from typer.core import TyperCommand
+
+# typer 0.2x vendors its own click (typer._click): parameters, contexts and formatters are typed
+# loosely here, and flags are recognized by their attributes, whichever click made them
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,14 +28,14 @@ def registered_command(app: typer.Typer, name: str) -> Callable[[F], F]:
     return register
 
 
-def _argument_name(param: click.Parameter) -> str:
+def _argument_name(param: Any) -> str:
     return param.metavar or (param.name or "").upper()
 
 
 class PlainHelpCommand(TyperCommand):
     """A typer command whose usage line and argument list use the parameters' metavars."""
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
             if param.param_type_name != "argument":
@@ -42,7 +44,7 @@ class PlainHelpCommand(TyperCommand):
             pieces.append(name if param.required else f"[{name}]")
         return pieces
 
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_options(self, ctx: Any, formatter: Any) -> None:
         arguments, options = [], []
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
@@ -58,10 +60,16 @@ class PlainHelpCommand(TyperCommand):
                     formatter.write_dl(rows)
 
 
-def _flag_record(param: click.Parameter, record: tuple[str, str]) -> tuple[str, str]:
-    """A flag's names without a value placeholder (`--json`, not `--json <bool>`)."""
-    if isinstance(param, click.Option) and (param.is_flag or param.count):
-        names = [" / ".join(param.opts)] if not param.secondary_opts else [
-            " / ".join(param.opts + param.secondary_opts)]
-        return ", ".join(names), record[1]
+def _flag_record(param: Any, record: tuple[str, str]) -> tuple[str, str]:
+    """A flag's names without a value placeholder (`--json`, not `--json <bool>`), as click writes
+    them: short names first, `--flag / --no-flag` for a pair."""
+    if param.param_type_name == "option" and (getattr(param, "is_flag", False)
+                                              or getattr(param, "count", False)):
+        def names(opts: list[str]) -> str:
+            return ", ".join(sorted(opts, key=lambda o: len(o) - len(o.lstrip("-"))))
+
+        text = names(param.opts)
+        if param.secondary_opts:
+            text += " / " + names(param.secondary_opts)
+        return text, record[1]
     return record

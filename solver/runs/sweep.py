@@ -53,8 +53,10 @@ def pareto_front(columns: Sequence[Sequence[float | None]], maximize: Sequence[b
 
     n = len(columns[0])
     ok = np.array([all(c[i] is not None for c in columns) for i in range(n)], dtype=bool)
-    values = np.array([[(c[i] if maximize[k] else -c[i]) if ok[i] else 0.0  # type: ignore[operator]
-                        for k, c in enumerate(columns)] for i in range(n)], dtype=float).reshape(n, -1)
+    values = np.zeros((n, len(columns)))
+    for k, column in enumerate(columns):
+        sign = 1.0 if maximize[k] else -1.0
+        values[:, k] = [sign * float(v) if v is not None else 0.0 for v in column]
     good = values[ok]
     mask = np.zeros(n, dtype=bool)
     on_front = np.ones(len(good), dtype=bool)
