@@ -52,6 +52,10 @@ class HardwareSpec(BaseModel):
         default=None, ge=0, le=1e6,
         description="fixed time per transformer layer per forward pass (default: the card's)",
     )
+    gpu_hour_usd: float | None = Field(
+        default=None, gt=0, le=1e6,
+        description="price of one GPU for one hour, for cost per million tokens (optional)",
+    )
 
     @model_validator(mode="after")
     def _cluster_given(self) -> HardwareSpec:
@@ -179,6 +183,7 @@ class Cluster(BaseModel):
     runtime_overhead_bytes: float
     collective_latency_s: float
     layer_overhead_s: float = 0.0
+    gpu_hour_usd: float | None = None  # optional price of one GPU hour (reports: cost per 1M tokens)
 
     @property
     def usable_memory_bytes(self) -> float:
@@ -274,6 +279,7 @@ def _resolve_cluster(hw: HardwareSpec, gpu: GpuCard, source: str, compute: str) 
         usable_memory_fraction=hw.usable_memory_fraction,
         runtime_overhead_bytes=hw.runtime_overhead_gb * 1e9,
         collective_latency_s=hw.collective_latency_us * 1e-6,
+        gpu_hour_usd=hw.gpu_hour_usd,
     )
     return cluster
 
