@@ -42,6 +42,9 @@ FIELD_NAMES: dict[str, tuple[str, ...]] = {
     "moe_intermediate_size": ("moe_intermediate_size",),
     "num_shared_experts": ("n_shared_experts", "num_shared_experts"),
     "first_k_dense_layers": ("first_k_dense_replace",),
+    "n_group": ("n_group",),
+    "topk_group": ("topk_group",),
+    "num_nextn_predict_layers": ("num_nextn_predict_layers",),
     "q_lora_rank": ("q_lora_rank",),
     "kv_lora_rank": ("kv_lora_rank",),
     "qk_nope_head_dim": ("qk_nope_head_dim",),
@@ -165,7 +168,7 @@ def _moe(imp: Imported, data: dict[str, Any], source: str, prefix: str) -> None:
 def _drop_moe(imp: Imported, experts: int | None, source: str) -> None:
     """No experts, or one: a dense model (the MoE fields, if any, are dropped with a note)."""
     for field in ("num_experts", "num_experts_per_tok", "moe_intermediate_size",
-                  "num_shared_experts", "first_k_dense_layers"):
+                  "num_shared_experts", "first_k_dense_layers", "n_group", "topk_group"):
         if field in imp.data:
             del imp.data[field]
             imp.origins.pop(field, None)

@@ -47,6 +47,13 @@ class ModelCard(BaseModel):
     moe_intermediate_size: int | None = Field(default=None, gt=0, le=10_000_000)
     num_shared_experts: int = Field(default=0, ge=0, le=1_000)
     first_k_dense_layers: int = Field(default=0, ge=0, le=100_000)
+    # Group-limited routing (DeepSeek-V3: 8 groups, each token's experts from at most 4 of them);
+    # absent = unlimited. With experts laid out in order over the EP ranks, a group limit bounds
+    # the nodes a token's all-to-all reaches (physics/moe_comm.py).
+    n_group: int | None = Field(default=None, gt=0, le=100_000)
+    topk_group: int | None = Field(default=None, gt=0, le=100_000)
+    # Multi-token prediction modules (DeepSeek-V3: 1), usable as the draft of speculative decoding.
+    num_nextn_predict_layers: int = Field(default=0, ge=0, le=100)
     # Multi-head latent attention (DeepSeek-V2/V3); all five present or none.
     q_lora_rank: int | None = Field(default=None, gt=0, le=1_000_000)
     kv_lora_rank: int | None = Field(default=None, gt=0, le=1_000_000)
@@ -71,6 +78,12 @@ class ModelCard(BaseModel):
                 raise ValueError("num_experts_per_tok must be between 1 and num_experts")
             if self.moe_intermediate_size is None:
                 raise ValueError("an MoE model needs moe_intermediate_size")
+        if (self.n_group is None) != (self.topk_group is None):
+            raise ValueError("n_group and topk_group go together (group-limited routing)")
+        if self.n_group is not None and self.topk_group is not None and self.topk_group > self.n_group:
+            raise ValueError("topk_group must not exceed n_group")
+        if self.n_group is not None and self.num_experts % self.n_group != 0:
+            raise ValueError("n_group must divide num_experts")
         if self.first_k_dense_layers >= self.num_hidden_layers and self.num_experts > 0:
             raise ValueError("first_k_dense_layers must be smaller than num_hidden_layers")
         needs_dense_ffn = self.num_experts == 0 or self.first_k_dense_layers > 0

@@ -77,6 +77,17 @@ class ExpertLoadSpec(BaseModel):
     alpha: float = Field(default=1.2, gt=0, le=10, description="zipf exponent: load of rank r ~ r^-alpha")
 
 
+class SpeculativeSpec(BaseModel):
+    """Speculative decoding with the model's multi-token-prediction (MTP) modules as the draft:
+    each decode step verifies draft_tokens + 1 positions per sequence and accepts on average
+    sum_{i=0..draft_tokens} acceptance_rate^i tokens (physics/speculative.py)."""
+
+    model_config = _STRICT
+    draft_tokens: int = Field(default=1, ge=1, le=16)
+    acceptance_rate: float = Field(ge=0, le=1, description="chance a draft token is accepted, "
+                                   "given the ones before it were (DeepSeek-V3 MTP: 0.85-0.9)")
+
+
 class WorkloadSpec(BaseModel):
     model_config = _STRICT
     input_tokens: int = Field(gt=0, le=10_000_000)
@@ -92,6 +103,8 @@ class WorkloadSpec(BaseModel):
         description="routed-token load per expert: {distribution: zipf, alpha} or uniform, a list "
         "of relative loads per expert, or one such list per MoE layer",
     )
+    speculative: SpeculativeSpec | None = Field(
+        default=None, description="speculative decoding with the model's MTP modules as the draft")
 
     @model_validator(mode="after")
     def _one_batch_rule(self) -> WorkloadSpec:
@@ -123,6 +136,10 @@ class PolicySpec(BaseModel):
         default=0, ge=0, le=100_000,
         description="extra expert slots per EP group for replicas of hot experts",
     )
+    two_batch_overlap: bool | None = Field(
+        default=None, description="split each step into two micro-batches so one's MoE all-to-all "
+        "overlaps the other's compute (SGLang --enable-two-batch-overlap, DeepSeek's deployment); "
+        "default: where the EP group spans nodes and it shortens the step")
     tp: DegreeList | None = None
     pp: DegreeList | None = None
     dp: DegreeList | None = None

@@ -1,0 +1,55 @@
+"""Grouped-GEMM efficiency of a per-GPU expert slice (the routed experts' FP8 GEMMs).
+
+The cards' mfu is calibrated on dense layers, whose GEMMs are deep (K >= the hidden size) and tall.
+An expert slice on one GPU is neither when experts are split finely (expert-TP) or receive few
+tokens, and a GPU pays for that:
+
+    depth     each output tile runs K / BLOCK_K main-loop steps plus a fixed prologue and epilogue
+              (pipeline fill, the BF16 output written back): the tensor-core time scales as
+              (K + K0) / K. Relative to the dense GEMMs the mfu was fitted on (K = hidden size):
+              factor(K) = (1 + K0 / K) / (1 + K0 / hidden)
+    rows      a group's rows are padded to the tensor-core tile (Hopper wgmma: 64 rows), so an
+              expert with m tokens costs ceil(m / 64) * 64 rows of math
+
+K0 is fitted once to DeepGEMM's published H800 table (docs/calibration/kernels/deepgemm_h800.csv,
+solver/calibration/kernels.fit_gemm_depth; 720): the normal GEMMs at M = 4096 with K from 512 to
+16384 lose 55% of their rate at K = 512 and 21% at K = 2048, one K0 explaining both. The K0 / K
+term carries the write-back of the BF16 output tile too, which scales the same way (2 m n bytes
+per 2 m n k FLOPs), so the cost model streams only the weights. An expert's gate and
+up projections have K = hidden (factor 1); its down projection has K = the slice width
+(moe_intermediate_size / etp): DeepSeek-V3's 2048-wide experts at etp 8 are 256 deep, 3.5x slower
+per FLOP than a hidden-deep GEMM.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from solver.physics.numeric import Num, is_array
+
+GEMM_DEPTH_K0 = 720.0  # fitted (see the module doc); tests/calibration/test_kernel_fits.py refits it
+TILE_ROWS = 64  # Hopper wgmma: the smallest M of one warpgroup MMA
+
+
+def depth_factor(k: Num, reference_k: float) -> Num:
+    """Tensor-core time per FLOP of a K-deep GEMM relative to a `reference_k`-deep one."""
+    return (1 + GEMM_DEPTH_K0 / k) / (1 + GEMM_DEPTH_K0 / reference_k)
+
+
+def padded_rows(rows: Num) -> Num:
+    """Rows of math a group of `rows` tokens costs (0 stays 0)."""
+    tiles = np.ceil(rows / TILE_ROWS) if is_array(rows) else float(np.ceil(rows / TILE_ROWS))
+    return tiles * TILE_ROWS
+
+
+def expert_math_factor(tokens_per_expert: Num, touched: Num, slice_width: Num,
+                       hidden_size: int) -> Num:
+    """Time of an expert slice's math relative to the calibrated dense rate. `tokens_per_expert`
+    is the mean over the local experts, `touched` the chance one receives any token: a touched
+    expert computes its tokens padded to the tile. Row padding applies to all three projections,
+    depth to the down projection (1/3 of the FLOPs)."""
+    touched = np.maximum(touched, 1e-12) if is_array(touched) else max(touched, 1e-12)
+    given = tokens_per_expert / touched  # tokens of an expert that is touched (at least one)
+    given = np.maximum(given, 1.0) if is_array(given) else max(given, 1.0)
+    padding = padded_rows(given) / given
+    return padding * (2 + depth_factor(slice_width, hidden_size)) / 3
