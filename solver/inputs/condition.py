@@ -346,6 +346,9 @@ def build_condition(data: dict[str, Any], source: str, default_name: str) -> Con
     else:
         model, model_ref = spec.model, "inline"
     _check_expert_load(spec, model, source)
+    if spec.workload.speculative is not None and model.num_nextn_predict_layers == 0:
+        raise InputError(source, "workload.speculative", f"model '{model.name}' has no MTP modules "
+                         "(num_nextn_predict_layers); a separate draft model is not modelled")
     workload = _workload_for_mode(spec, source)
     gpu, gpu_ref = _gpu_of(spec.hardware, source)
     compute = compute_precision(spec.precision, gpu, gpu_ref, source)

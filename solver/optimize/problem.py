@@ -33,6 +33,7 @@ from solver.physics.placement import PLACEMENT_WORK, ExpertPlacement, PlacementW
 from solver.physics.points import Load
 from solver.physics.serving import StaticLoad
 from solver.physics.shapes import ParallelShape, ShapeGrid, enumerate_shapes, geometric_grid
+from solver.physics.speculative import tokens_per_step, verified_positions
 from solver.runtime.limits import Deadline
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,8 @@ class Candidates:
         index, slots, chunk, util = (np.array(col) for col in zip(*rows, strict=True)) if rows else (
             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
         pp = np.array([shapes[i].pp for i in index.tolist()], dtype=np.int64)
-        state = steady_state(ContinuousLoad(slots, util, chunk), pp, w.input_tokens, w.output_tokens)
+        state = steady_state(ContinuousLoad(slots, util, chunk), pp, w.input_tokens, w.output_tokens,
+                             tokens_per_step(condition), verified_positions(condition))
         keep = np.asarray(state.feasible, dtype=bool)
         return cls(shapes, index[keep].astype(np.int64), slots[keep].astype(np.int64),
                    chunk[keep].astype(np.int64), util[keep].astype(float))

@@ -72,42 +72,52 @@ def _ceil(value: Num) -> Num:
     return np.ceil(value) if is_array(value) else float(np.ceil(value))
 
 
-def steady_state(load: ContinuousLoad, pp: Num, input_tokens: int, output_tokens: int) -> SteadyState:
-    """The steady state of `load` on a replica with `pp` stages."""
-    i, o, t = input_tokens, output_tokens, load.chunk_tokens
+def steady_state(load: ContinuousLoad, pp: Num, input_tokens: int, output_tokens: int,
+                 tokens_per_step: float = 1.0, positions: int = 1) -> SteadyState:
+    """The steady state of `load` on a replica with `pp` stages; a decode step yields
+    `tokens_per_step` tokens per sequence (speculative decoding), so a request's O - 1 decoded
+    tokens take (O - 1) / tokens_per_step steps, and `positions` of the step's token budget."""
+    i, t = input_tokens, load.chunk_tokens
+    o = 1 + (output_tokens - 1) / tokens_per_step  # 1 + decode steps (the formulas' O)
     m = vmax(1, vmin(pp, load.slots))
     active = load.utilization * load.slots / m
     k = _ceil(i / (t * 1.0))
     for _ in range(8):  # k depends on the budget the decodes leave, which depends on k (monotone)
         decode = active * (o - 1) / (k + o - 1)
-        room = t - decode
+        room = t - decode * positions
         again = _ceil(i / vmax(room, 1e-9))
         k = vmax(k, again)
     steps = k + o - 1
     decode = active * (o - 1) / steps
     prefill = active * i / steps
-    room = t - decode
-    feasible = (room > 0) & (decode + prefill <= t * (1 + 1e-12)) if is_array(room) else (
-        room > 0 and decode + prefill <= t * (1 + 1e-12))
+    room = t - decode * positions
+    used = decode * positions + prefill
+    feasible = (room > 0) & (used <= t * (1 + 1e-12)) if is_array(room) else (
+        room > 0 and used <= t * (1 + 1e-12))
     chunk = vmin(vmax(room, 1.0), vmax(prefill, float(i)))
     return SteadyState(m, t, k, steps, decode, prefill, chunk, feasible)
 
 
-def _mixes(state: SteadyState, input_tokens: int, output_tokens: int) -> dict[str, StepMix]:
+def _mixes(state: SteadyState, input_tokens: int, output_tokens: int,
+            positions: int = 1) -> dict[str, StepMix]:
     context = input_tokens + output_tokens / 2
     per_prompt = input_tokens / state.prefill_steps  # a prompt's tokens in one of its steps
     return {
         "mix": StepMix(state.decode_seqs, context, state.prefill_tokens,
-                       state.prefill_tokens / per_prompt, input_tokens, state.prefill_steps),
+                       state.prefill_tokens / per_prompt, input_tokens, state.prefill_steps,
+                       decode_positions=positions),
         "chunk": StepMix(state.decode_seqs, context, state.chunk_tokens,
-                         vmax(1.0, state.chunk_tokens / per_prompt), input_tokens, state.prefill_steps),
+                         vmax(1.0, state.chunk_tokens / per_prompt), input_tokens, state.prefill_steps,
+                         decode_positions=positions),
     }
 
 
 def continuous_point(load: ContinuousLoad, pp: Num, input_tokens: int, output_tokens: int,
-                     percentile: str = "mean", service_cv2: float = 0.0) -> ServingPoint:
-    """The operating point of `load`: its steps and metrics as forms (coefficients may be arrays)."""
-    state = steady_state(load, pp, input_tokens, output_tokens)
+                     percentile: str = "mean", service_cv2: float = 0.0,
+                     tokens_per_step: float = 1.0, positions: int = 1) -> ServingPoint:
+    """The operating point of `load`: its steps and metrics as forms (coefficients may be arrays).
+    Speculative decoding: `positions` verified per sequence and step, `tokens_per_step` accepted."""
+    state = steady_state(load, pp, input_tokens, output_tokens, tokens_per_step, positions)
     k, steps = state.prefill_steps, state.steps_per_request
 
     def ttft(q: str) -> LinearForm:
@@ -118,6 +128,7 @@ def continuous_point(load: ContinuousLoad, pp: Num, input_tokens: int, output_to
     q = {"mean": None, "p50": 0.5, "p90": 0.9, "p99": 0.99}[percentile]
     on_chunk = 0.0 if q is None else (share >= 1 - q) * 1.0
     decodes = 0.0 if output_tokens <= 1 else 1.0
+    decodes = decodes / tokens_per_step  # a round yields tokens_per_step tokens per sequence
     tpot = round_trip("chunk").scaled(decodes * on_chunk) + round_trip("mix").scaled(
         decodes * (1 - on_chunk))
     ttft_mean = ttft("mean")
@@ -127,8 +138,9 @@ def continuous_point(load: ContinuousLoad, pp: Num, input_tokens: int, output_to
         mode=CONTINUOUS, sequences=load.slots, microbatches=state.microbatches,
         sequences_per_microbatch=load.slots / state.microbatches, input_tokens=input_tokens,
         output_tokens=output_tokens,
-        mixes=_mixes(state, input_tokens, output_tokens),
-        ttft=ttft(percentile), tpot=tpot, e2e=ttft_mean + round_trip("mix").scaled(output_tokens - 1),
+        mixes=_mixes(state, input_tokens, output_tokens, positions),
+        ttft=ttft(percentile), tpot=tpot,
+        e2e=ttft_mean + round_trip("mix").scaled((output_tokens - 1) / tokens_per_step),
         dp_step="chunk", scan_step="mix", roles={"prefill": "chunk", "decode": "mix"},
         ttft_mean=ttft_mean, tpot_mean=round_trip("mix").scaled(decodes),
         seconds_per_token=round_trip("mix").scaled(steps / (active * scored)),

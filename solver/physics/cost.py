@@ -30,11 +30,13 @@ from solver.inputs.cards import BYTES_PER_ELEMENT
 from solver.inputs.condition import Condition
 from solver.physics.architecture import Architecture, LayerKind
 from solver.physics.collectives import Hardware, Network, PhaseCost
+from solver.physics.experts import halves, moe_layer, moe_pieces
 from solver.physics.memory import MemoryModel
 from solver.physics.numeric import Num, ceil_div, is_array, vmax, vmin
 from solver.physics.points import Load, serving_point
 from solver.physics.serving import ServingPoint, StaticLoad, StepMix
 from solver.physics.shapes import ParallelShape, ShapeGrid
+from solver.physics.speculative import draft_cost, mtp_weight_bytes
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,8 @@ class CostModel:
             kinds=kinds,
             layer=layer,
             first_stage=LayerCost(first, self.memory.embedding_weight_bytes(shape), 0.0),
-            last_stage=LayerCost(last, self.memory.head_weight_bytes(shape), 0.0),
+            last_stage=LayerCost(last, self.memory.head_weight_bytes(shape)
+                                 + mtp_weight_bytes(self, shape), 0.0),
             transfer=LayerCost(transfer, 0.0, 0.0),
             activation_bytes=self.memory.activation_bytes(shape, point),
             last_stage_activation_bytes=self.memory.logits_bytes(shape, point),
@@ -183,7 +186,8 @@ class CostModel:
         return ceil_div(value, shape.attn_dp) if mix.whole_sequences else value / shape.attn_dp
 
     def group_decode(self, shape: ParallelShape, mix: StepMix) -> Num:
-        return self.per_group(mix.decode_seqs, shape, mix)
+        """Decode query tokens of one attention group (sequences x verified positions)."""
+        return self.per_group(mix.decode_seqs, shape, mix) * mix.decode_positions
 
     def group_prefill_tokens(self, shape: ParallelShape, mix: StepMix) -> Num:
         """Prompt tokens one attention group prefills (whole prompts in a static batch)."""
@@ -198,6 +202,10 @@ class CostModel:
     # ---- one transformer layer -----------------------------------------------------------------
     def layer_step(self, kind: LayerKind, shape: ParallelShape, mix: StepMix) -> PhaseCost:
         overhead = PhaseCost(compute_s=self.condition.cluster.layer_overhead_s)
+        if kind.ffn == "moe":  # with two-batch overlap where it applies (physics/experts.py)
+            tbo_off = self.condition.policy.two_batch_overlap is False
+            half = None if tbo_off else self.attention(kind, shape, halves(mix))
+            return moe_layer(self, self.attention(kind, shape, mix), half, shape, mix) + overhead
         return self.attention(kind, shape, mix) + self.ffn(kind, shape, mix) + overhead
 
     def kv_split(self, shape: ParallelShape) -> Num:
@@ -217,10 +225,11 @@ class CostModel:
         cost = self.op(2 * tokens * arch.attention_params_per_layer / shape.tp, proj_bytes)
         cost = cost + self.prefill_attention(kind, shape, mix)
         decode = self.group_decode(shape, mix)
+        sequences = self.per_group(mix.decode_seqs, shape, mix)  # each reads its KV once
         ctx = mix.decode_context
         ctx = vmin(ctx, kind.window_tokens) if kind.window_tokens else ctx
         core = self.attention_op(decode * arch.attention_core_flops(1, ctx) / (shape.tp * shape.sp),
-                                 decode * ctx / shape.sp * self.kv_bytes_per_token_per_gpu(shape))
+                                 sequences * ctx / shape.sp * self.kv_bytes_per_token_per_gpu(shape))
         # sequence-parallel decode: partial attention results combined across sp ranks
         core = core + self.net.all_reduce(decode * hidden / shape.tp, shape.sp, span=shape.tp * shape.sp)
         cost = cost + core.where(decode > 0)
@@ -274,37 +283,16 @@ class CostModel:
         return gemm + self.net.all_reduce(out_bytes, shape.tp)
 
     def moe(self, shape: ParallelShape, mix: StepMix) -> PhaseCost:
-        """Routed experts over the expert grid (every token of the micro-batch meets there);
-        dispatch/combine all-to-all; expert-TP all-reduce."""
-        card, arch = self.condition.model, self.arch
-        tokens = mix.decode_seqs + mix.prefill_tokens
-        g = shape.gpus_per_stage
-        k, experts = card.num_experts_per_tok, card.num_experts
-        layout = self.expert_layout(shape.ep)
-        # the most loaded GPU of the EP group sets the pace
-        routed_flops = 2 * tokens * k * arch.params_per_expert / g * layout.imbalance
-        touched = 1 - (1 - k / experts) ** tokens  # chance an expert receives >= 1 token
-        routed_bytes = layout.slots_per_gpu * touched * arch.params_per_expert / shape.etp
-        routed = self.op(routed_flops, routed_bytes * self.weight_bytes_per_element)
-        # shared experts and router on the attention group's tokens, split over sp (decode included)
-        attn_tokens = (self.group_decode(shape, mix) + self.group_prefill_tokens(shape, mix)) / shape.sp
-        shared_params = arch.shared_expert_params_per_layer + arch.router_params_per_layer
-        shared = self.op(2 * attn_tokens * shared_params / shape.tp,
-                         shared_params * self.weight_bytes_per_element / shape.tp)
-        # each GPU dispatches its share of the tokens' k copies and receives the results back
-        per_gpu = tokens / g * k * card.hidden_size * self.act_bytes_per_element
-        combined = per_gpu * self.hidden_bytes_per_element / self.act_bytes_per_element
-        # ep ranks are etp apart; the most loaded GPU receives `imbalance` x the mean
-        dispatch = self.net.all_to_all(per_gpu * layout.imbalance, shape.ep, span=g)
-        exchange = dispatch + self.net.all_to_all(combined * layout.imbalance, shape.ep, span=g)
-        return routed + shared + exchange + self.net.all_reduce(combined, shape.etp)
+        """Routed experts over the expert grid (every token of the micro-batch meets there),
+        DeepEP dispatch/combine, expert-TP all-reduce: physics/experts.py."""
+        return moe_pieces(self, shape, mix).total
 
     # ---- extras --------------------------------------------------------------------------------
     def finishing_rows(self, shape: ParallelShape, mix: StepMix) -> Num:
         """Sequences producing a token this step, per attention group (logits rows)."""
         if mix.whole_sequences:
-            return self.per_group(mix.decode_seqs + mix.prefill_seqs, shape, mix)
-        return self.per_group(mix.decode_seqs + mix.prefill_tokens / mix.prompt_tokens, shape, mix)
+            return self.per_group(mix.decode_tokens + mix.prefill_seqs, shape, mix)
+        return self.per_group(mix.decode_tokens + mix.prefill_tokens / mix.prompt_tokens, shape, mix)
 
     @staticmethod
     def step_prompt_tokens(mix: StepMix) -> Num:
@@ -314,8 +302,8 @@ class CostModel:
     def embedding(self, shape: ParallelShape, mix: StepMix) -> PhaseCost:
         h_bytes = self.condition.model.hidden_size * self.hidden_bytes_per_element
         prefill = self.step_prompt_tokens(mix)
-        reduced = mix.decode_seqs * h_bytes / shape.attn_dp + prefill * h_bytes / shape.attn_dp / shape.sp
-        return self.op(0, (mix.decode_seqs + prefill) * h_bytes) + self.net.all_reduce(reduced, shape.tp)
+        reduced = mix.decode_tokens * h_bytes / shape.attn_dp + prefill * h_bytes / shape.attn_dp / shape.sp
+        return self.op(0, (mix.decode_tokens + prefill) * h_bytes) + self.net.all_reduce(reduced, shape.tp)
 
     def head(self, shape: ParallelShape, mix: StepMix) -> PhaseCost:
         """Final norm + LM head for the last position of each finishing sequence; vocab over tp."""
@@ -323,14 +311,15 @@ class CostModel:
         params = self.arch.lm_head_params if not card.tie_word_embeddings else self.arch.embedding_params
         rows = self.finishing_rows(shape, mix)
         gemm = self.op(2 * rows * params / shape.tp, params * self.weight_bytes_per_element / shape.tp)
-        return gemm + self.net.all_gather(rows * card.vocab_size * 4.0, shape.tp)
+        logits = gemm + self.net.all_gather(rows * card.vocab_size * 4.0, shape.tp)
+        return logits + draft_cost(self, shape, mix)  # MTP drafts (physics/speculative.py)
 
     def transfer(self, shape: ParallelShape, mix: StepMix) -> PhaseCost:
         """Hidden states of the micro-batch's tokens sent to the next stage."""
         card = self.condition.model
         crosses = shape.gpus_per_replica > self.hw.gpus_per_node
         senders = vmax(1, shape.gpus_per_stage // shape.tp)  # tp ranks hold copies; send once
-        tokens = mix.decode_seqs + self.step_prompt_tokens(mix)
+        tokens = mix.decode_tokens + self.step_prompt_tokens(mix)
         size = tokens * card.hidden_size * self.hidden_bytes_per_element / senders
         return self.net.point_to_point(size, crosses).where(shape.pp > 1)
 

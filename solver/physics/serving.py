@@ -48,6 +48,12 @@ class StepMix:
     prompt_tokens: int
     prefill_chunks: Num = 1
     whole_sequences: bool = False
+    decode_positions: Num = 1  # query positions per decoding sequence (speculative: drafts + 1)
+
+    @property
+    def decode_tokens(self) -> Num:
+        """Query tokens of the decoding sequences (their KV is read once per sequence)."""
+        return self.decode_seqs * self.decode_positions
 
 
 def static_prefill(sequences: Num, input_tokens: int) -> StepMix:
@@ -56,10 +62,12 @@ def static_prefill(sequences: Num, input_tokens: int) -> StepMix:
                    whole_sequences=True)
 
 
-def static_decode(sequences: Num, input_tokens: int, output_tokens: int) -> StepMix:
-    """One decode step of a static micro-batch at the mean context (prompt + half the output)."""
+def static_decode(sequences: Num, input_tokens: int, output_tokens: int,
+                  positions: int = 1) -> StepMix:
+    """One decode step of a static micro-batch at the mean context (prompt + half the output);
+    `positions` query positions per sequence (speculative decoding verifies drafts + 1)."""
     return StepMix(sequences * 1.0, input_tokens + output_tokens / 2, 0.0, 0.0, input_tokens,
-                   whole_sequences=True)
+                   whole_sequences=True, decode_positions=positions)
 
 
 @dataclass(frozen=True)
@@ -178,14 +186,16 @@ class ServingPoint:
         return self.e2e.scaled(1 / (self.sequences * self.scored_tokens))
 
 
-def static_point(batch: Num, pp: Num, input_tokens: int, output_tokens: int) -> ServingPoint:
-    """A static batch of `batch` sequences in min(pp, batch) micro-batches of ceil(batch / m)."""
+def static_point(batch: Num, pp: Num, input_tokens: int, output_tokens: int,
+                 tokens_per_step: float = 1.0, positions: int = 1) -> ServingPoint:
+    """A static batch of `batch` sequences in min(pp, batch) micro-batches of ceil(batch / m);
+    each decode round yields `tokens_per_step` tokens per sequence (speculative decoding)."""
     m = vmax(1, vmin(pp, batch))
     per_mb = ceil_div(batch, m)
     ttft = fill("prefill", m)
-    tpot = round_trip("decode")
+    tpot = round_trip("decode").scaled(1 / tokens_per_step)
     mixes = {"prefill": static_prefill(per_mb, input_tokens),
-             "decode": static_decode(per_mb, input_tokens, output_tokens)}
+             "decode": static_decode(per_mb, input_tokens, output_tokens, positions)}
     return ServingPoint(STATIC, batch, m, per_mb, input_tokens, output_tokens, mixes, ttft, tpot,
                         ttft + tpot.scaled(output_tokens), dp_step="prefill", scan_step="decode",
                         roles={"prefill": "prefill", "decode": "decode"}, ttft_mean=ttft, tpot_mean=tpot)

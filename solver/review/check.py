@@ -20,6 +20,7 @@ from solver.physics.evaluate import evaluate_plan
 from solver.physics.points import Load
 from solver.physics.serving import StaticLoad
 from solver.physics.shapes import ParallelShape, shape_violations
+from solver.physics.speculative import tokens_per_step, verified_positions
 
 _DEGREE = Field(default=1, ge=1, le=1_000_000)
 
@@ -113,7 +114,8 @@ def operating_point(condition: Condition, shape: ParallelShape, short: ShortPlan
     levels = [short.utilization] if short.utilization else utilization_grid(condition)
     loads = [ContinuousLoad(short.batch_size, u, t) for t in chunks for u in levels]
     steady = [x for x in loads
-              if steady_state(x, shape.pp, w.input_tokens, w.output_tokens).feasible]
+              if steady_state(x, shape.pp, w.input_tokens, w.output_tokens,
+                              tokens_per_step(condition), verified_positions(condition)).feasible]
     best: tuple[bool, float, int] | None = None
     for i, load in enumerate(steady):
         _, stages, metrics = evaluate_plan(condition, shape, load, bounds, layout)

@@ -15,6 +15,7 @@ import pytest
 from solver.inputs.condition import build_condition
 from solver.physics.cost import CostModel
 from solver.physics.evaluate import Normalizers, evaluate_plan, evaluate_stages, serving_metrics
+from solver.physics.moe_comm import DEEPEP
 from solver.physics.shapes import ParallelShape
 
 REL = 1e-9
@@ -238,9 +239,11 @@ def test_mixtral_decode_touches_expected_distinct_experts() -> None:
     router = roof(2 * tokens * h * E / tp, h * E * 2 / tp)
     expected = proj + core + routed + router
     assert costs.layer[kind].steps["decode"].compute_s == pytest.approx(expected, rel=REL)
-    # comm: attention all-reduce over tp + dispatch and combine all-to-all over ep
-    per_gpu = tokens / 4 * k * h * 2
-    a2a = 3 / 4 * per_gpu / 300e9 + 2 * ALPHA  # ceil(log2 4) = 2 latency hops
+    # comm: attention all-reduce over tp + DeepEP low-latency dispatch and combine over ep (a
+    # decode-only step): each GPU sends its 2/4 tokens' k copies, bf16, all inside the node (NVLink
+    # at the fitted efficiency) after the kernel's fixed time (physics/moe_comm.py)
+    copies = tokens / 4 * k * h * 2
+    a2a = copies / (DEEPEP.nvlink_efficiency * 300e9) + DEEPEP.low_latency_s
     ar = _all_reduce_s(tokens * h * 2, 4, 300e9)
     assert costs.layer[kind].steps["decode"].comm_s == pytest.approx(ar + 2 * a2a, rel=REL)
 
@@ -398,9 +401,14 @@ def test_ep_all_to_all_strided_across_nodes_uses_network() -> None:
     h, k = 4096, 2
     attn_tokens = 8 / 4  # one decode token per sequence, 8 sequences over 4 attention-DP groups
     attention = _all_reduce_s(attn_tokens * h * 2, 2, 300e9)  # tp pair: consecutive, one node
-    per_gpu = 8 / 8 * k * h * 2  # each GPU's share of the 8 tokens' k copies, bf16
-    a2a = 3 / 4 * per_gpu / 25e9 + 2 * ALPHA  # crosses nodes: network bandwidth; log2(4) hops
-    expert_tp = _all_reduce_s(per_gpu, 2, 300e9)  # etp pair: consecutive, one node
+    copies = 8 / 8 * k * h * 2  # each GPU's share of the 8 tokens' k copies, bf16
+    # DeepEP low-latency kernel (decode): the EP group spans 2 nodes, half the copies stay in the
+    # node (NVLink), half cross the network, at once; plus the kernel's fixed time
+    a2a = max(copies / 2 / (DEEPEP.low_latency_rdma_efficiency * 25e9),
+              copies / 2 / (DEEPEP.nvlink_efficiency * 300e9)) + DEEPEP.low_latency_s
+    # expert-TP pair (consecutive, one node) reduces every token routed to its EP rank:
+    # 1 - (1 - 1/4)^2 of the 8 tokens
+    expert_tp = _all_reduce_s(8 * (1 - 0.75 ** 2) * h * 2, 2, 300e9)
     expected = attention + 2 * a2a + expert_tp
     assert costs.layer[kind].steps["decode"].comm_s == pytest.approx(expected, rel=REL)
 

@@ -1,0 +1,141 @@
+"""The MoE layer as large expert-parallel deployments run it, and two-batch overlap.
+
+Pieces of one MoE layer for one micro-batch, per GPU (the most loaded GPU of the EP group sets
+the pace, `imbalance` x the mean):
+
+    routed    the local experts' grouped GEMMs: 2 T k 3 h f / G FLOPs at the calibrated rate times
+              the slice's efficiency (physics/gemm.py: tile rows, depth of the f / etp-wide down
+              projection); weights of the touched local experts streamed
+    shared    shared experts and router on the attention group's tokens (/ tp)
+    dispatch  DeepEP's dispatch of the GPU's tokens to their experts (physics/moe_comm.py):
+              low-latency kernels in decode-only steps, normal kernels when prompt tokens are in
+              the step; FP8 rows when the GEMMs run in FP8
+    combine   the same routes back, 16-bit rows
+    reduce    expert-TP all-reduce of the partial sums of every token routed to the EP rank
+
+Two-batch overlap (TBO; DeepSeek's and SGLang's large-EP deployments): the step's micro-batch is
+split in two halves that alternate, so one half's dispatch runs during the other's attention and
+shared expert, and its combine during the other's expert GEMMs. A layer then costs
+
+    2 (max(attention + shared, dispatch) + max(routed + reduce, combine))    (pieces of a half)
+
+i.e. the compute of both halves (each streaming the weights again) plus the communication each
+pair fails to hide (the exposed share). `policy.two_batch_overlap`: true = always (MoE layers),
+false = never, default = where the EP group spans nodes (as those deployments run) and the overlap
+shortens the layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from solver.physics.collectives import PhaseCost
+from solver.physics.gemm import expert_math_factor
+from solver.physics.moe_comm import EpSpan, Links, Routing, dispatch_row_bytes, exchange
+from solver.physics.numeric import Num, is_array, vmax
+from solver.physics.serving import StepMix
+from solver.physics.shapes import ParallelShape
+
+if TYPE_CHECKING:
+    from solver.physics.cost import CostModel
+
+
+@dataclass(frozen=True)
+class MoePieces:
+    routed: PhaseCost
+    shared: PhaseCost
+    dispatch: PhaseCost
+    combine: PhaseCost
+    reduce: PhaseCost
+
+    @property
+    def total(self) -> PhaseCost:
+        return self.routed + self.shared + self.dispatch + self.combine + self.reduce
+
+
+def moe_pieces(model: CostModel, shape: ParallelShape, mix: StepMix) -> MoePieces:
+    card, arch = model.condition.model, model.arch
+    tokens = mix.decode_tokens + mix.prefill_tokens
+    g = shape.gpus_per_stage
+    k, experts = card.num_experts_per_tok, card.num_experts
+    layout = model.expert_layout(shape.ep)
+    routed_flops = 2 * tokens * k * arch.params_per_expert / g * layout.imbalance
+    touched = 1 - (1 - k / experts) ** tokens  # chance an expert receives >= 1 token
+    routed_bytes = layout.slots_per_gpu * touched * arch.params_per_expert / shape.etp
+    per_expert = tokens * k * layout.imbalance / (shape.ep * layout.slots_per_gpu)
+    slice_width = int(card.moe_intermediate_size or 0) / shape.etp
+    factor = expert_math_factor(per_expert, touched, slice_width, card.hidden_size)
+    hbm = routed_bytes * model.weight_bytes_per_element
+    routed = PhaseCost(compute_s=model.roofline_s(routed_flops * factor, hbm), flops=routed_flops,
+                       hbm_bytes=hbm)
+    attn_tokens = (model.group_decode(shape, mix) + model.group_prefill_tokens(shape, mix)) / shape.sp
+    shared_params = arch.shared_expert_params_per_layer + arch.router_params_per_layer
+    shared = model.op(2 * attn_tokens * shared_params / shape.tp,
+                      shared_params * model.weight_bytes_per_element / shape.tp)
+    dispatch, combine = expert_exchange(model, shape, mix, tokens / g * layout.imbalance)
+    # an expert-TP group holds partial sums of every token routed to its EP rank (its k copies
+    # summed first): 1 - (1 - 1/ep)^k of the tokens; ep = 1 reduces all of them, as dense TP
+    reached = tokens * (1 - (1 - 1 / shape.ep) ** k) * layout.imbalance
+    partial = reached * card.hidden_size * model.hidden_bytes_per_element
+    return MoePieces(routed, shared, dispatch, combine, model.net.all_reduce(partial, shape.etp))
+
+
+def expert_exchange(model: CostModel, shape: ParallelShape, mix: StepMix,
+                    tokens_per_gpu: Num) -> tuple[PhaseCost, PhaseCost]:
+    """Dispatch and combine of `tokens_per_gpu` tokens over the EP group (ranks etp apart)."""
+    card, cluster = model.condition.model, model.condition.cluster
+    span = EpSpan.of(shape.ep, shape.gpus_per_stage, cluster.gpus_per_node)
+    routing = Routing(card.num_experts_per_tok, card.n_group, card.topk_group)
+    links = Links(cluster.intra_node_bytes_per_s, cluster.inter_node_bytes_per_s, model.hw.alpha_s)
+    decode_only = mix.prefill_tokens <= 0
+    pieces = []
+    for row_bytes in (dispatch_row_bytes(card.hidden_size, model.act_bytes_per_element),
+                      card.hidden_size * model.hidden_bytes_per_element):
+        x = exchange(tokens_per_gpu, row_bytes, span, routing, links, decode_only)
+        pieces.append(PhaseCost(comm_s=x.time_s, comm_bytes=x.network_bytes + x.nvlink_bytes)
+                      .where((shape.ep > 1) & (tokens_per_gpu > 0)))
+    return pieces[0], pieces[1]
+
+
+def halves(mix: StepMix) -> StepMix:
+    """One of the two micro-batches of a two-batch-overlap step (prompts may be split)."""
+    return replace(mix, decode_seqs=mix.decode_seqs / 2, prefill_tokens=mix.prefill_tokens / 2,
+                   prefill_seqs=mix.prefill_seqs / 2, whole_sequences=False)
+
+
+def overlapped(attention: PhaseCost, half: MoePieces) -> PhaseCost:
+    """Both halves of a TBO layer: compute in full, the communication each pair leaves exposed."""
+    front = attention.time_s + half.shared.time_s
+    back = half.routed.time_s + half.reduce.time_s
+    exposed = vmax(0.0, half.dispatch.comm_s - front) + vmax(0.0, half.combine.comm_s - back)
+    total = attention + half.total
+    return PhaseCost(compute_s=2 * (front + back), comm_s=2 * exposed,
+                     comm_bytes=2 * total.comm_bytes, flops=2 * total.flops,
+                     hbm_bytes=2 * total.hbm_bytes)
+
+
+def choose(use: Num, a: PhaseCost, b: PhaseCost) -> PhaseCost:
+    """a where `use` holds, b elsewhere (per candidate on a grid)."""
+    if not is_array(use):
+        return a if use else b
+    return PhaseCost(*(np.where(use, getattr(a, f.name), getattr(b, f.name)) for f in fields(a)))
+
+
+def moe_layer(model: CostModel, kind_attention: PhaseCost, half_attention: PhaseCost | None,
+              shape: ParallelShape, mix: StepMix) -> PhaseCost:
+    """Attention + MoE of one layer, serial or with two-batch overlap (see the module doc)."""
+    serial = kind_attention + moe_pieces(model, shape, mix).total
+    policy = model.condition.policy.two_batch_overlap
+    if policy is False or half_attention is None:
+        return serial
+    tbo = overlapped(half_attention, moe_pieces(model, shape, halves(mix)))
+    splittable = (mix.decode_tokens + mix.prefill_tokens) >= 2
+    if policy:
+        return choose(splittable, tbo, serial)
+    spans_nodes = shape.gpus_per_stage > model.condition.cluster.gpus_per_node
+    better = tbo.time_s < serial.time_s
+    return choose(splittable & spans_nodes & better, tbo, serial)
+
