@@ -361,13 +361,14 @@ def sweep_command(
 def calibrate_command(
     measured: Annotated[Path | None, typer.Argument(
         help="measurements CSV (default: docs/calibration/measured.csv of a source checkout)")] = None,
-    write_cards: Annotated[bool, typer.Option("--write-cards", help="write the fitted efficiency, "
-                                              "layer_overhead_us and calibration into "
-                                              "conditions/hardware/*.yaml")] = False,
+    write_cards: Annotated[bool, typer.Option("--write-cards", help="write the fitted (or, for "
+                                              "cards without measurements, transferred) "
+                                              "parameters into conditions/hardware/*.yaml")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="print the fit's progress")] = False,
 ) -> None:
-    """Fit mfu, bandwidth utilization and per-layer overhead per GPU card on a training split of
-    published measurements; print the held-out error (docs/accuracy.md explains the method)."""
+    """Fit mfu, bandwidth utilization, per-layer overhead, collective latency and link bandwidth
+    per GPU card on a training split of published measurements; print the held-out and the
+    leave-one-card-out error (docs/accuracy.md explains the method)."""
     from solver.calibration.calibrate import calibrate, summary_lines
     from solver.calibration.card_writer import write_cards as write_card_files
 

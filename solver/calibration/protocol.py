@@ -17,10 +17,13 @@ no fitted parameter. docs/accuracy.md states every rule; in short:
                              burst's arrivals (each waits for the prompts ahead of it)
     static batch N           the static evaluator at batch N (gptSessionBenchmark)
 
-The KV-memory limit is TensorRT-LLM's admission rule (its default capacity scheduler,
-GUARANTEED_NO_EVICT, admits a request only when the KV blocks of its whole sequence are free): the
-most sequences whose full-context KV cache fits beside the weights, in the planner's memory
-accounting (a static batch's: every sequence at full context).
+The KV-memory limit follows TensorRT-LLM, the engine of every row: its KV cache takes 90% of the
+memory left free once weights, activation buffers and the runtime are loaded
+(kv_cache_free_gpu_mem_fraction 0.9), and its default capacity scheduler (GUARANTEED_NO_EVICT)
+admits a request only when the KV blocks of its whole sequence are free. So C is the most
+sequences whose full-context KV cache fits 0.9 x (device memory - everything else), in the
+planner's memory accounting, and the row's condition states that engine share as its
+`usable_memory_fraction`.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ ENGINES = {
     LOAD_STATIC: Engine("gptSessionBenchmark", 4096, 8192),
 }
 MAX_ENGINE_BATCH = ENGINES[LOAD_MAX].max_batch
+KV_FREE_MEMORY_FRACTION = 0.9  # TensorRT-LLM's kv_cache_free_gpu_mem_fraction default
 TRTLLM_BENCH_MAX_TOKENS = 32768
 MAX_UTILIZATION = 0.99  # the top of the planner's utilization grid (physics/continuous.py)
 
@@ -102,13 +106,13 @@ def _model_spec(model_card: str) -> str | dict[str, object]:
 
 @lru_cache(maxsize=4096)
 def base_condition(model_card: str, gpu_card: str, precision: str, isl: int, osl: int,
-                   chunk_tokens: int, continuous: bool) -> Condition:
+                   chunk_tokens: int, continuous: bool, memory_fraction: float = 0.9) -> Condition:
     """The condition of a measurement: one node, the row's precision everywhere, mean metrics."""
     data = {
         "name": "calibration",
         "model": _model_spec(model_card),
         "precision": {"weights": precision, "kv_cache": precision, "activations": precision},
-        "hardware": {"gpu": gpu_card, "num_nodes": 1},
+        "hardware": {"gpu": gpu_card, "num_nodes": 1, "usable_memory_fraction": memory_fraction},
         "workload": {"input_tokens": isl, "output_tokens": osl, "batch_size": 1,
                      "prefill_chunk_tokens": chunk_tokens},
         "serving": ({"mode": "continuous", "chunk_tokens": chunk_tokens} if continuous
@@ -128,49 +132,62 @@ def boundaries(cond: Condition) -> list[int]:
     return [0, cond.model.num_hidden_layers]
 
 
+@dataclass(frozen=True)
+class Settings:
+    """A row's engine: max-num-seqs (0: not one sequence fits), max-num-batched-tokens, and the
+    engine's share of the device memory (the condition's usable_memory_fraction)."""
+
+    slots: int
+    chunk_tokens: int
+    memory_fraction: float
+
+
 @lru_cache(maxsize=4096)
 def _kv_limit(model_card: str, gpu_card: str, precision: str, isl: int, osl: int, tp: int,
-              chunk_tokens: int, cap: int) -> int:
+              chunk_tokens: int, cap: int) -> Settings:
     cond = base_condition(model_card, gpu_card, precision, isl, osl, chunk_tokens, False)
-    model, shape, limit = CostModel(cond), row_shape(cond, tp), cond.cluster.usable_memory_bytes
+    model, shape = CostModel(cond), row_shape(cond, tp)
+    device = cond.cluster.gpu.memory_bytes
 
-    def fits(batch: int) -> bool:
-        stages = evaluate_stages(model.candidate(shape, batch), model.arch.layer_kinds,
-                                 boundaries(cond))
-        return max(s.memory_bytes for s in stages) <= limit
+    def admits(batch: int) -> tuple[bool, float]:
+        """Whether `batch` full-context sequences fit the engine's KV cache; its memory share."""
+        (stage,) = evaluate_stages(model.candidate(shape, batch), model.arch.layer_kinds,
+                                   boundaries(cond))
+        rest = stage.memory_bytes - stage.kv_cache_bytes
+        kv = KV_FREE_MEMORY_FRACTION * (device - rest)
+        return stage.kv_cache_bytes <= kv, (rest + kv) / device
 
-    if not fits(1):
-        return 0
+    if not admits(1)[0]:
+        return Settings(0, chunk_tokens, admits(1)[1])
     lo, hi = 1, cap
-    if fits(hi):
-        return hi
+    if admits(hi)[0]:
+        lo = hi
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    return lo
+        lo, hi = (mid, hi) if admits(mid)[0] else (lo, mid)
+    return Settings(lo, chunk_tokens, admits(lo)[1])
 
 
-def engine_settings(row: MeasuredRow) -> tuple[int, int]:
-    """(C, T) of the row's engine: max-num-seqs as the KV memory and the engine allow (0 when
-    not one sequence fits), and the chunk budget. Independent of the efficiency parameters."""
+def engine_settings(row: MeasuredRow) -> Settings:
+    """The row's engine settings; independent of the efficiency parameters."""
     engine = ENGINES[row.load]
 
-    def limit(chunk: int) -> int:
+    def limit(chunk: int) -> Settings:
         return _kv_limit(row.model_card, row.gpu_card, row.precision, row.isl, row.osl, row.tp,
                          chunk, engine.max_batch)
 
     if engine.chunk_tokens is not None:
-        return limit(engine.chunk_tokens), engine.chunk_tokens
-    first = limit(8192)  # trtllm-bench sizes the budget from the batch, the batch beside the budget
-    chunk = trtllm_bench_tokens(max(first, 1), row.isl, row.osl)
-    return limit(chunk), chunk
+        return limit(engine.chunk_tokens)
+    first = limit(8192).slots  # trtllm-bench sizes the budget from the batch, the batch beside it
+    return limit(trtllm_bench_tokens(max(first, 1), row.isl, row.osl))
 
 
 def row_condition(row: MeasuredRow, params: Params | None = None) -> Condition:
-    """The condition of a row; with `params`, its GPU's fitted values replace the card's."""
-    _, chunk = engine_settings(row)
-    cond = base_condition(row.model_card, row.gpu_card, row.precision, row.isl, row.osl, chunk,
-                          row.load != LOAD_STATIC)
+    """The condition of a row; with `params`, its GPU's fitted values replace the card's (as
+    `paraplan calibrate --write-cards` writes them into the card)."""
+    engine = engine_settings(row)
+    cond = base_condition(row.model_card, row.gpu_card, row.precision, row.isl, row.osl,
+                          engine.chunk_tokens, row.load != LOAD_STATIC, engine.memory_fraction)
     if params is None:
         return cond
     p = params[row.gpu_card]
@@ -178,6 +195,8 @@ def row_condition(row: MeasuredRow, params: Params | None = None) -> Condition:
         "mfu": p.mfu_for(row.precision, cond.cluster.mfu),
         "memory_bandwidth_utilization": p.memory_bandwidth_utilization,
         "layer_overhead_s": p.layer_overhead_us * 1e-6,
+        "collective_latency_s": p.collective_latency_us * 1e-6,
+        "link_bandwidth_utilization": p.link_bandwidth_utilization,
     })
     return cond.model_copy(update={"cluster": cluster})
 
@@ -202,27 +221,39 @@ def _evaluate(cond: Condition, row: MeasuredRow, load: Load | int) -> Metrics:
 
 
 def _open_utilization(cond: Condition, row: MeasuredRow, slots: int, chunk: int) -> float:
-    """The utilization whose completed requests per second equal the row's rate (bisection);
-    the top of the planner's grid when even that serves less."""
+    """The utilization whose completed requests per second equal the row's rate (regula falsi,
+    Illinois variant: the rate rises with u from 0 at u = 0); the top of the planner's grid when
+    even that serves less."""
     top = min(saturation(slots, chunk, row.isl, row.osl), MAX_UTILIZATION)
+    target = row.load_value
 
-    def rate(u: float) -> float:
-        return _evaluate(cond, row, ContinuousLoad(slots, u, chunk)).requests_per_s
+    def excess(u: float) -> float:
+        return _evaluate(cond, row, ContinuousLoad(slots, u, chunk)).requests_per_s - target
 
-    if rate(top) <= row.load_value:
+    (lo, f_lo), (hi, f_hi) = (0.0, -target), (top, excess(top))
+    if f_hi <= 0:
         return top
-    lo, hi = 0.0, top
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if rate(mid) < row.load_value else (lo, mid)
-    return hi
+    side, u = 0, top
+    for _ in range(60):
+        u = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        f = excess(u)
+        if abs(f) <= 1e-9 * target or hi - lo <= 1e-12:
+            break
+        if f > 0:
+            hi, f_hi, f_lo = u, f, f_lo / 2 if side == 1 else f_lo
+            side = 1
+        else:
+            lo, f_lo, f_hi = u, f, f_hi / 2 if side == -1 else f_hi
+            side = -1
+    return u
 
 
 def row_load(row: MeasuredRow, cond: Condition) -> Load | int:
     """The load the row's benchmark ran, in the planner's terms (an int: a static batch)."""
     if row.load == LOAD_STATIC:
         return int(row.load_value)
-    limit, chunk = engine_settings(row)
+    engine = engine_settings(row)
+    limit, chunk = engine.slots, engine.chunk_tokens
     if row.load == LOAD_OPEN:
         return ContinuousLoad(limit, _open_utilization(cond, row, limit, chunk), chunk)
     users = limit if row.load == LOAD_MAX else int(row.load_value)
@@ -242,7 +273,7 @@ def metric_value(metrics: Metrics, metric: str) -> float:
 def predict(row: MeasuredRow, params: Params | None = None) -> float | None:
     """The evaluator's value of the row's metric (canonical units); None when not one sequence
     fits the modelled memory."""
-    if engine_settings(row)[0] == 0:
+    if engine_settings(row).slots == 0:
         return None
     cond = row_condition(row, params)
     return metric_value(_evaluate(cond, row, row_load(row, cond)), row.metric)
