@@ -32,7 +32,7 @@ from solver.calibration.accuracy import (  # noqa: E402
     evaluate,
     leave_one_card_out_predictions,
 )
-from solver.calibration.fit import fit  # noqa: E402
+from solver.calibration.calibrate import calibrate  # noqa: E402
 from solver.calibration.measurements import (  # noqa: E402
     DATA_SOURCE,
     LOAD_LABELS,
@@ -44,7 +44,6 @@ from solver.calibration.measurements import (  # noqa: E402
     ROLE_TRAIN,
     SkippedRow,
     load_measured,
-    role,
 )
 from solver.calibration.parameters import Params, baseline_params, card_params, params_table  # noqa: E402
 from solver.render.writer import write_atomic  # noqa: E402
@@ -316,9 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     base_params = baseline_params(rows)
     base, unusable = evaluate(rows, base_params)
     usable = [p.row for p in base]
-    if args.refit:
-        params = {**base_params, **fit([r for r in usable if role(r) == ROLE_TRAIN],
-                                       base_params).params}
+    if args.refit:  # the same fit as `paraplan calibrate`, without writing the cards
+        params = calibrate(args.measured).params
         source = "parameters refitted by scripts/accuracy.py --refit"
     else:
         params = card_params(usable)
