@@ -3,14 +3,22 @@ verifier recompute) for the same condition, shape and load, to the last bit."""
 
 from __future__ import annotations
 
-import pytest
+import copy
 
+import pytest
+import yaml
+
+from solver.calibration.card_writer import card_text
 from solver.calibration.measurements import LOAD_OPEN, LOAD_STATIC, MeasuredRow
-from solver.calibration.parameters import baseline_params
+from solver.calibration.parameters import GpuParams, baseline_params
 from solver.calibration.protocol import boundaries, predict, row_condition, row_load, row_shape
 from solver.document.plan import Plan, SolverInfo, build_plan
 from solver.document.verify import evaluate_plan_document
+from solver.inputs.card_library import bundled_folder
+from solver.inputs.condition import build_condition
+from solver.physics.evaluate import evaluate_plan
 from solver.review.check import ShortPlan, check_given
+from tests.calibration.sample import row_at
 
 INFO = SolverInfo(method="check", objective=None, best_bound=None, gap=None, candidates=0,
                   candidates_in_model=0, candidates_removed={})
@@ -46,3 +54,19 @@ def test_every_prediction_is_the_number_plan_json_reports(sample) -> None:
             again = {"ttft": metrics.ttft_s, "itl": metrics.tpot_s}[row.metric]
             assert again == pytest.approx(predicted, rel=1e-12)  # utilization = active / slots
     assert kinds == {"max", "static", "closed", "open", "burst"}
+
+
+def test_fitted_parameters_act_as_the_card_they_are_written_into(sample) -> None:
+    """row_condition(row, params) is the condition of a user whose card carries those values."""
+    rows, _ = sample
+    params = GpuParams(0.7, 12.5, {"fp8": 0.45, "bf16": 0.5}, 7.5, 0.6)  # as the card rounds them
+    for index in (7, 28, 35):  # H100: TP4 fp8 max-load, TP4 bf16 Poisson, TP2 fp8 closed loop
+        row = row_at(rows, index)
+        fitted = row_condition(row, {row.gpu_card: params})
+        original = (bundled_folder("GPU") / f"{row.gpu_card}.yaml").read_text(encoding="utf-8")
+        data = copy.deepcopy(fitted.raw)
+        data["hardware"]["gpu"] = yaml.safe_load(card_text(original, params, "note"))
+        written = build_condition(data, "written card", "written card")
+        load, shape = row_load(row, fitted), row_shape(fitted, row.tp)
+        assert (evaluate_plan(written, shape, load, boundaries(written))[2]
+                == evaluate_plan(fitted, shape, load, boundaries(fitted))[2])
