@@ -105,8 +105,8 @@ def steady_state(load: ContinuousLoad, pp: Num, input_tokens: int, output_tokens
     room = t - decode
     feasible = (room > 0) & (decode + prefill <= t * (1 + 1e-12)) if is_array(room) else (
         room > 0 and decode + prefill <= t * (1 + 1e-12))
-    chunk = vmax(room, 1.0)  # a burst's backlog fills every step
-    if load.arrivals.kind != BURST:
+    chunk = vmax(room, 1.0)  # the prompt tokens a step can take: a burst's backlog fills them
+    if load.arrivals.kind != BURST:  # else a step carries the average prompt load, or one chunk
         chunk = vmin(chunk, vmax(prefill, float(i)))
     return SteadyState(m, t, k, steps, decode, prefill, chunk, feasible)
 

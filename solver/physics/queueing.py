@@ -50,7 +50,8 @@ class Arrivals:
 
 
 def _position(percentile: str) -> float:
-    """Where a request sits among requests that arrived together: the mean, or the q-quantile."""
+    """A uniform position in [0, 1] (a phase within a step, a place in a burst): the mean, 1/2, or
+    the q-quantile, q."""
     q = PERCENTILES[percentile]
     return 0.5 if q is None else q
 
@@ -100,8 +101,7 @@ def slot_wait_rounds(slots: Num, utilization: Num, steps: Num, percentile: str,
 def step_wait_rounds(percentile: str) -> float:
     """Wait for the next step of the request's micro-batch, in rounds (a uniform arrival phase:
     half a round on average, q of a round at the q-quantile)."""
-    q = PERCENTILES[percentile]
-    return 0.5 if q is None else q
+    return _position(percentile)
 
 
 def closed_wait_rounds(users: int, slots: int, steps: float) -> float:
