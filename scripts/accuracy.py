@@ -10,6 +10,8 @@ writing the cards. Writes:
                      is kept; a new file gets a short header)
   docs/accuracy.svg  predicted vs measured, one panel per metric (hand-written SVG)
   docs/accuracy.csv  one line per usable row: measured, predicted, ratio, role
+  solver/inputs/model_error.yaml  the stated error per model family and GPU (from accuracy.csv),
+                     which the planner reads to call close calls (solver/calibration/error_bands.py)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from solver.calibration.accuracy import (  # noqa: E402
     leave_one_card_out_predictions,
 )
 from solver.calibration.calibrate import calibrate  # noqa: E402
+from solver.calibration.error_bands import write_bands  # noqa: E402
 from solver.calibration.measurements import (  # noqa: E402
     DATA_SOURCE,
     LOAD_LABELS,
@@ -330,9 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(md_path, merge_markdown(existing, block))
     write_atomic(docs / "accuracy.svg", svg_chart(preds))
     write_atomic(docs / "accuracy.csv", rows_csv(preds, base))
+    bands = write_bands(docs / "accuracy.csv")
     for line in headline(preds, base):
         print(line)
-    print(f"wrote {md_path}, {docs / 'accuracy.svg'}, {docs / 'accuracy.csv'}")
+    print(f"wrote {md_path}, {docs / 'accuracy.svg'}, {docs / 'accuracy.csv'}, {bands}")
     return 0
 
 

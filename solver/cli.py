@@ -19,6 +19,7 @@ from solver.errors import (
     InputError,
     ParaplanError,
 )
+from solver.render.command_help import registered_command
 from solver.render.console import check_json, check_lines, solved_lines, time_limit_lines
 from solver.render.display import for_terminal
 from solver.render.output_folder import open_output
@@ -44,10 +45,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+command = functools.partial(registered_command, app)  # the command list shows full sentences
+
 CardsOption = Annotated[list[Path] | None, typer.Option(
     "--cards", metavar="DIR", help="folder of your own model and GPU cards (models/*.yaml, "
     "hardware/*.yaml, or cards directly in it), searched before the bundled ones; repeatable; "
     "also the PARAPLAN_CARDS environment variable (folders separated by os.pathsep)")]
+OutDir = Annotated[Path, typer.Option("-o", "--output", metavar="DIR", help="output folder")]
+Method = Annotated[str, typer.Option(metavar="METHOD", help="cp-sat or exhaustive")]
+Jobs = Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", min=1,
+                                          help="parallel solves (default: CPU count)")]
+Executor = Annotated[str, typer.Option(metavar="local|ray", help="local (processes) or ray")]
+Workers = Annotated[int, typer.Option(metavar="N", help="CP-SAT threads per solve", min=1, max=64)]
 
 
 def _say(message: str) -> None:
@@ -117,19 +127,19 @@ def searches_cards(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@app.command("solve")
+@command("solve")
 @handles_errors
 @searches_cards
 def solve_command(
-    condition: Annotated[Path, typer.Argument(help="condition file (YAML or JSON)")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="output folder")] = None,
-    method: Annotated[str, typer.Option(help="cp-sat or exhaustive")] = "cp-sat",
-    time_limit: Annotated[float, typer.Option(help="wall-clock safety net for the whole run (expert "
-                                              "placement, solving, relaxations, rendering), seconds; "
-                                              "deterministic work limits decide the plan",
-                                              min=0.01)] = 60.0,
-    workers: Annotated[int, typer.Option(help="CP-SAT worker threads", min=1, max=64)] = 2,
-    seed: Annotated[int, typer.Option(help="CP-SAT random seed")] = 0,
+    condition: Annotated[Path, typer.Argument(metavar="CONDITION", help="condition file (YAML, JSON)")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="DIR",
+                                                help="output folder")] = None,
+    method: Method = "cp-sat",
+    time_limit: Annotated[float, typer.Option(
+        metavar="SECONDS", min=0.01, help="wall-clock safety net for the whole run (expert placement, "
+        "solving, relaxations, rendering), seconds; deterministic work limits decide the plan")] = 60.0,
+    workers: Annotated[int, typer.Option(metavar="N", help="CP-SAT worker threads", min=1, max=64)] = 2,
+    seed: Annotated[int, typer.Option(metavar="N", help="CP-SAT random seed")] = 0,
     log_search: Annotated[bool, typer.Option(help="print CP-SAT's search log")] = False,
     export: Annotated[bool, typer.Option(help="also write launch/ configs for vLLM, SGLang, "
                                          "TensorRT-LLM")] = False,
@@ -166,7 +176,7 @@ def solve_command(
             raise InfeasibleError(f"{condition}: {exc}", exc.binding) from None
         checkpoint("solved")
         written = out.commit(plan_folder_files(cond, solution, export))
-    first, *rest = solved_lines(solution.plan, time.monotonic() - deadline.started)
+    first, *rest = solved_lines(solution.plan, time.monotonic() - deadline.started, solution.runner_ups)
     _say(first)
     _echo_time_limit(deadline)
     _say_lines([*rest, *(f"  wrote {path}" for path in written), *(f"  note: {n}" for n in out.notes)])
@@ -196,13 +206,13 @@ def _safe_name(name: str) -> str:
     return cleaned or "plan"
 
 
-@app.command("check")
+@command("check")
 @handles_errors
 @searches_cards
 def check_command(
-    condition: Annotated[Path, typer.Argument(help="condition file")],
+    condition: Annotated[Path, typer.Argument(metavar="CONDITION", help="condition file")],
     plan: Annotated[Path | None, typer.Argument(
-        help="plan.json, a YAML {tp, pp, dp, ..., batch_size}, a seed markdown file with a "
+        metavar="PLAN", help="plan.json, a YAML {tp, pp, dp, ..., batch_size}, a seed markdown file with a "
         "Parallelism Strategy section, or a paper config FILE.json[#baseline_method]; default: "
         "the condition's own strategy section")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
@@ -223,7 +233,7 @@ def check_command(
     from solver.review.regret import regret_of
 
     result = check_given(cond, loaded.plan)
-    gap = regret_of(cond, result.plan) if regret else None
+    gap = regret_of(cond, result.plan, violations=result.violations) if regret else None
     if as_json:
         typer.echo(check_json(result, loaded.notes, gap))
     else:
@@ -232,15 +242,15 @@ def check_command(
         raise typer.Exit(EXIT_VIOLATIONS)
 
 
-@app.command("import")
+@command("import")
 @handles_errors
 @searches_cards
 def import_command(
-    source: Annotated[Path, typer.Argument(help="seed markdown (.md), JSON trio folder or "
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="seed markdown (.md), JSON trio folder or "
                                            "hardware_env.json, Hugging Face config.json, paper "
                                            "config FILE.json[#method]")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="YAML to write (default: "
-                                                "print)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE",
+                                                help="YAML to write (default: print)")] = None,
     cards: CardsOption = None,
 ) -> None:
     """Convert a foreign condition, model config or plan into paraplan YAML, each value commented
@@ -266,7 +276,7 @@ def import_command(
         _say(f"  assumed: {line}")
 
 
-@app.command("schema")
+@command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the condition file (for editors)."""
     from solver.inputs.condition import condition_schema
@@ -287,22 +297,22 @@ def _run_options(method: str, time_limit: float, workers: int, executor: str, jo
             ExecutorSpec(kind=executor, jobs=jobs, address=address).validate())
 
 
-@app.command("batch")
+@command("batch")
 @handles_errors
 @searches_cards
 def batch_command(
-    paths: Annotated[list[str], typer.Argument(help="condition files, folders (searched "
+    paths: Annotated[list[str], typer.Argument(metavar="PATHS", help="condition files, folders (searched "
                                                "recursively) or glob patterns")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="output folder")],
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="parallel solves (default: CPU "
-                                             "count)", min=1)] = None,
-    executor: Annotated[str, typer.Option(help="local (processes) or ray")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a "
-                                                "local Ray instance)")] = None,
-    method: Annotated[str, typer.Option(help="cp-sat or exhaustive")] = "cp-sat",
-    time_limit: Annotated[float, typer.Option(help="wall-clock safety net per condition (placement, "
-                                              "solving, rendering), seconds", min=0.01)] = 60.0,
-    workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
+    output: OutDir,
+    jobs: Jobs = None,
+    executor: Executor = "local",
+    address: Annotated[str | None, typer.Option(metavar="HOST:PORT", help="Ray cluster address "
+                                                "(default: start a local Ray instance)")] = None,
+    method: Method = "cp-sat",
+    time_limit: Annotated[float, typer.Option(metavar="SECONDS", min=0.01, help="wall-clock safety "
+                                              "net per condition (placement, solving, rendering), "
+                                              "seconds")] = 60.0,
+    workers: Workers = 1,
     cards: CardsOption = None,
 ) -> None:
     """Solve many condition files in parallel: plan folders, summary.csv/.parquet, report.html.
@@ -318,23 +328,24 @@ def batch_command(
         raise typer.Exit(EXIT_INVALID_INPUT)
 
 
-@app.command("sweep")
+@command("sweep")
 @handles_errors
 @searches_cards
 def sweep_command(
-    condition: Annotated[Path, typer.Argument(help="base condition file")],
-    sets: Annotated[list[str], typer.Option("--set", help="KEY=V1,V2,... over a dotted key of the "
-                                            "condition (repeat for a cross product)")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="output folder")],
+    condition: Annotated[Path, typer.Argument(metavar="CONDITION", help="base condition file")],
+    sets: Annotated[list[str], typer.Option("--set", metavar="KEY=V1,V2,...", help="values of a "
+                                            "dotted key of the condition (repeat for a cross "
+                                            "product)")],
+    output: OutDir,
     plans: Annotated[bool, typer.Option(help="also write a plan folder per point")] = False,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="parallel solves (default: CPU "
-                                             "count)", min=1)] = None,
-    executor: Annotated[str, typer.Option(help="local (processes) or ray")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
-    method: Annotated[str, typer.Option(help="cp-sat or exhaustive")] = "cp-sat",
-    time_limit: Annotated[float, typer.Option(help="wall-clock safety net per point (placement, "
-                                              "solving, rendering), seconds", min=0.01)] = 60.0,
-    workers: Annotated[int, typer.Option(help="CP-SAT threads per solve", min=1, max=64)] = 1,
+    jobs: Jobs = None,
+    executor: Executor = "local",
+    address: Annotated[str | None, typer.Option(metavar="HOST:PORT", help="Ray cluster address")] = None,
+    method: Method = "cp-sat",
+    time_limit: Annotated[float, typer.Option(metavar="SECONDS", min=0.01, help="wall-clock safety "
+                                              "net per point (placement, solving, rendering), "
+                                              "seconds")] = 60.0,
+    workers: Workers = 1,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="start a sweep of more than "
                                       "1,000 points without asking")] = False,
     cards: CardsOption = None,
@@ -356,10 +367,11 @@ def sweep_command(
         raise typer.Exit(EXIT_INVALID_INPUT)
 
 
-@app.command("calibrate")
+@command("calibrate")
 @handles_errors
 def calibrate_command(
     measured: Annotated[Path | None, typer.Argument(
+        metavar="MEASURED.csv",
         help="measurements CSV (default: docs/calibration/measured.csv of a source checkout)")] = None,
     write_cards: Annotated[bool, typer.Option("--write-cards", help="write the fitted (or, for "
                                               "cards without measurements, transferred) "

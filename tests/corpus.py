@@ -52,6 +52,30 @@ def tiny_model(rng: random.Random) -> dict[str, Any]:
 
 
 def generate(n: int = 36, seed: int = 20261128) -> list[dict[str, Any]]:
+    """Static batching (serving.mode: static): the corpus of the first planner, unchanged."""
+    return [data | {"serving": {"mode": "static"}} for data in _generate(n, seed)]
+
+
+def generate_continuous(n: int = 24, seed: int = 20261130) -> list[dict[str, Any]]:
+    """Continuous batching with small grids (a few utilizations and chunk budgets) so the oracle
+    stays quick; SLOs at a random percentile."""
+    rng = random.Random(seed)
+    corpus = []
+    for data in _generate(n, seed + 1):
+        grid = [0.1, 0.25, 0.5, 0.7, 0.85, 0.93, 0.97, 0.99]
+        data["serving"] = {
+            "mode": "continuous",
+            "utilization": sorted(rng.sample(grid, rng.choice([1, 2, 3]))),
+            "chunk_tokens": rng.choice([2048, 8192, [512, 4096]]),
+        }
+        data["name"] = data["name"].replace("corpus", "continuous")
+        if "slo" in data:
+            data["slo"]["percentile"] = rng.choice(["mean", "p50", "p90", "p99"])
+        corpus.append(data)
+    return corpus
+
+
+def _generate(n: int, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     corpus = []
     for i in range(n):

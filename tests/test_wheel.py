@@ -137,6 +137,7 @@ def test_wheel_carries_cards_and_templates(installed: Installed) -> None:
         assert f"solver/data/hardware/{card.name}" in names
     for template in (ROOT / "solver" / "render" / "templates").glob("*.j2"):
         assert f"solver/render/templates/{template.name}" in names
+    assert "solver/inputs/model_error.yaml" in names  # the stated error per family and GPU
     assert not [n for n in names if n.startswith(("tests/", "conditions/", "models/", "docs/"))]
 
 

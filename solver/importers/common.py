@@ -183,13 +183,19 @@ def quantity(
     value, unit = float(match.group(1)), match.group(2)
     for name in sorted(units, key=len, reverse=True):
         if unit.startswith(name):
-            return value * units[name]
+            return _significant(value * units[name])
     if unit == "" and default_unit is not None:
-        return value * units[default_unit]
+        return _significant(value * units[default_unit])
     known = ", ".join(sorted(units))
     raise InputError(
         source, where, f"unit {unit or '(none)'!r} not understood (expected one of: {known})"
     )
+
+
+def _significant(value: float) -> float:
+    """A converted quantity to 12 significant digits: 3350 GB/s is 3.35 TB/s, not 3.3500000000000005
+    (the same condition whatever unit the source wrote it in)."""
+    return float(f"{value:.12g}")
 
 
 TIME_MS = {
@@ -202,7 +208,8 @@ TIME_MS = {
     "µs": 1e-3,
     "min": 60_000.0,
 }
-TFLOPS = {"tflops": 1.0, "tflop/s": 1.0, "tflop": 1.0, "pflops": 1000.0, "gflops": 1e-3}
+TFLOPS = {"tflops": 1.0, "tflop/s": 1.0, "tflop": 1.0, "pflops": 1000.0, "gflops": 1e-3,
+          "teraflops": 1.0, "petaflops": 1000.0, "pflop/s": 1000.0}
 TB_PER_S = {"tbps": 1.0, "tb/s": 1.0, "tbs": 1.0, "gbps": 1e-3, "gb/s": 1e-3, "gbs": 1e-3}
 GB = {"gb": 1.0, "gib": 1.073741824, "tb": 1000.0, "g": 1.0}
 

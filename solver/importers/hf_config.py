@@ -15,6 +15,7 @@ and listed in the result's assumptions, so nothing is dropped without a word.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -99,6 +100,7 @@ def model_from_hf(
     precision its quantization_config / torch_dtype states (None when it states none)."""
     if "num_hidden_layers" not in data and isinstance(data.get("text_config"), dict):
         data, prefix = data["text_config"], f"{prefix}text_config."
+    outer = data
     imp = Imported(source=source, kind="model")
     name = _first(data, ("_name_or_path", "name_or_path", "model_name"))
     imp.put(
@@ -127,8 +129,28 @@ def model_from_hf(
         imp.assumptions.append(
             f"config fields with no effect on the cost model, ignored: {', '.join(ignored)}"
         )
-    _validate(imp)
+    card = _validate(imp)
+    if name is None:
+        _name_by_architecture(imp, card, data.get("model_type") or outer.get("model_type"),
+                              outer.get("architectures"), default_name)
     return imp, precision
+
+
+def _name_by_architecture(imp: Imported, card: ModelCard, model_type: Any, architectures: Any,
+                          default_name: str) -> None:
+    """A config.json that states no name is named by what it describes, `model_type` and its
+    parameter count (`mixtral-46.7b`), not by the folder it was found in (a snapshot hash, `hf/`)."""
+    from solver.physics.architecture import Architecture
+
+    kind = str(model_type) if isinstance(model_type, str) and model_type else ""
+    if not kind and isinstance(architectures, list) and architectures:
+        kind = re.sub(r"For(CausalLM|ConditionalGeneration)$", "", str(architectures[0])).lower()
+    if not kind:
+        return  # keep default_name: nothing in the config says what it is
+    billions = Architecture(card).total_params / 1e9
+    imp.put("name", f"{kind}-{billions:.3g}b".replace("_", "-"),
+            f"{imp.source} states no name: its model_type and {billions:.3g} B parameters "
+            f"(found in the folder '{default_name}')")
 
 
 def _moe(imp: Imported, data: dict[str, Any], source: str, prefix: str) -> None:

@@ -42,12 +42,41 @@ def condition_data(source: Source) -> ConditionData:
     return inline_hf_model(data, source.path), str(source.path), source.path.stem
 
 
+def _looks_like_path(model: str, condition: Path) -> bool:
+    """`model:` names a config.json or its folder rather than a card: a .json name, a name ending in
+    a path separator, or an existing folder (any other string is a card name: `/etc/passwd` is
+    looked up as a card, never read)."""
+    if model.endswith((".json", "/", "\\")):
+        return True
+    given = Path(model)
+    try:
+        return (given if given.is_absolute() else condition.parent / given).is_dir()
+    except OSError:  # a name longer than the file system allows: a (bad) card name
+        return False
+
+
+def _config_path(model: str, condition: Path) -> Path:
+    """The config.json a `model:` path names (a folder means its config.json), relative to the
+    condition file; a missing one is an error naming the condition file and its `model:` key."""
+    given = Path(model)
+    target = given if given.is_absolute() else condition.parent / given
+    if target.is_dir():
+        target = target / "config.json"
+    if not target.is_file():
+        what = "no such file" if not target.exists() else "not a regular file"
+        raise InputError(str(condition), "model", f"{model!r}: {what} ({target}); expected a Hugging "
+                         "Face config.json (or its folder), relative to the condition file, or the "
+                         "name of a model card")
+    return target
+
+
 def inline_hf_model(data: dict[str, Any], path: Path) -> dict[str, Any]:
-    """`model: path/to/config.json` (relative to the condition file) -> the mapped inline card."""
+    """`model: path/to/config.json` or its folder (relative to the condition file) -> the mapped
+    inline card."""
     model = data.get("model")
-    if not (isinstance(model, str) and model.endswith(".json")):
+    if not (isinstance(model, str) and _looks_like_path(model, path)):
         return data
-    target = Source(Path(model) if Path(model).is_absolute() else path.parent / model)
+    target = Source(_config_path(model, path))
     config = parse_mapping(read_text(target.path), str(target.path))
     if not is_hf_config(config):
         raise InputError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from solver.errors import InputError
+from solver.importers import labels
 from solver.importers.common import Imported, as_int, numbers_in, origin, precision_of, quantity
 from solver.importers.seed_markdown_sections import Line, SectionReader
 
@@ -17,7 +18,7 @@ def read_precision(imp: Imported, model_lines: list[Line]) -> str:
     """Read the model precision line first: it decides the compute precision of the GPU card."""
     src = imp.source
     line = next(
-        (ln for ln in model_lines if re.search(r"^precision$|dtype|data type", ln.key)), None
+        (ln for ln in model_lines if labels.PRECISION.matches(ln.key)), None
     )
     if line is None:
         imp.assume("precision.weights", "bf16", "precision not stated")
@@ -41,15 +42,15 @@ def read_precision(imp: Imported, model_lines: list[Line]) -> str:
 
 def read_model(imp: Imported, r: SectionReader, default_name: str) -> None:
     """The Model Configuration section as an inline card (its precision line is read_precision's)."""
-    r.find(r"^precision$", r"dtype", r"data type")
+    r.meaning(labels.PRECISION)
     src, m = imp.source, "model"
-    name = r.find(r"^(model )?name$")
+    name = r.meaning(labels.NAME)
     imp.put(
         f"{m}.name",
         name.value.strip() if name else default_name,
         r.origin(name) if name else "the file name (no name line)",
     )
-    layers = r.find(r"^(number of )?layers$", r"^num layers$")
+    layers = r.meaning(labels.LAYERS)
     if layers is None:
         raise InputError(src, "Model Configuration", "no Layers line")
     found = numbers_in(layers.value)  # "94-layer, ... each layer has 128 experts": the first number
@@ -57,13 +58,7 @@ def read_model(imp: Imported, r: SectionReader, default_name: str) -> None:
         raise InputError(src, r.where(layers), "no number of layers")
     num_layers = as_int(found[0], src, r.where(layers))
     imp.put(f"{m}.num_hidden_layers", num_layers, r.origin(layers))
-    hidden = r.find(
-        r"token dimension",
-        r"^hidden( size)?$",
-        r"^d model$",
-        r"model dimension",
-        exclude=(r"moe", r"expert", r"ffn"),
-    )
+    hidden = r.meaning(labels.HIDDEN)
     if hidden is None:
         raise InputError(src, "Model Configuration", "no Token Dimension (hidden size) line")
     imp.put(f"{m}.hidden_size", r.integer(hidden), r.origin(hidden))
@@ -84,7 +79,7 @@ def read_model(imp: Imported, r: SectionReader, default_name: str) -> None:
 def _vocabulary_and_size(imp: Imported, r: SectionReader) -> None:
     """The vocabulary (assumed when absent) and the stated parameter count, in billions."""
     src, m = imp.source, "model"
-    vocab = r.find(r"vocab")
+    vocab = r.meaning(labels.VOCAB)
     if vocab is not None:
         imp.put(f"{m}.vocab_size", r.integer(vocab), r.origin(vocab))
     else:
@@ -94,7 +89,7 @@ def _vocabulary_and_size(imp: Imported, r: SectionReader) -> None:
             "vocabulary not stated (Llama-2/Mixtral size); affects only the embedding and LM head",
         )
     imp.put(f"{m}.tie_word_embeddings", False, "ASSUMED: separate embedding and LM head")
-    weights = r.find(r"^(weights|parameters|params|model size)$")
+    weights = r.meaning(labels.PARAMS)
     if weights is not None:
         billions = quantity(
             weights.value,
@@ -108,7 +103,8 @@ def _vocabulary_and_size(imp: Imported, r: SectionReader) -> None:
 
 def _attention(imp: Imported, r: SectionReader, layers: Line) -> None:
     src, m = imp.source, "model"
-    att = r.find(r"dimension of (mha|attention|gqa|mla)", r"^attention", r"^heads$", r"^(mha|gqa)")
+    kv = r.meaning(labels.KV_HEADS)  # first: "KV heads" also names heads
+    att = r.meaning(labels.ATTENTION)
     if att is None:
         raise InputError(
             src, "Model Configuration", "no attention line (number of heads and head dimension)"
@@ -129,7 +125,6 @@ def _attention(imp: Imported, r: SectionReader, layers: Line) -> None:
         n_heads, head_dim = (as_int(v, src, r.where(att)) for v in found)
     imp.put(f"{m}.num_attention_heads", n_heads, r.origin(att))
     imp.put(f"{m}.head_dim", head_dim, r.origin(att))
-    kv = r.find(r"kv heads", r"key value heads", r"kv head")
     gqa = "gqa" in layers.value.lower() or "gqa" in att.key or "group" in layers.value.lower()
     if kv is not None:
         imp.put(f"{m}.num_key_value_heads", r.integer(kv), r.origin(kv))
@@ -151,15 +146,13 @@ def _attention(imp: Imported, r: SectionReader, layers: Line) -> None:
 def _experts(imp: Imported, r: SectionReader, layers: Line) -> bool:
     src, m = imp.source, "model"
     count = re.search(r"(\d+)\s+(?:routed\s+)?experts", layers.value.lower())
-    line = r.find(r"^(number of )?(routed )?experts$")
+    line = r.meaning(labels.EXPERTS)
     if line is not None:
         imp.put(f"{m}.num_experts", r.integer(line), r.origin(line))
     elif count:
         imp.put(f"{m}.num_experts", int(count.group(1)), origin(src, layers.number, layers.text))
-    moe_hidden = r.find(
-        r"hidden size of moe", r"moe (hidden|intermediate)", r"expert (hidden|intermediate|ffn)"
-    )
-    ffn = r.find(r"ffn hidden", r"intermediate size", r"^ffn( dimension)?$", r"mlp hidden")
+    moe_hidden = r.meaning(labels.MOE_WIDTH)
+    ffn = r.meaning(labels.FFN_WIDTH)
     if ffn is not None:
         imp.put(f"{m}.intermediate_size", r.integer(ffn), r.origin(ffn))
     is_moe = imp.get(f"{m}.num_experts") is not None
@@ -172,7 +165,7 @@ def _experts(imp: Imported, r: SectionReader, layers: Line) -> bool:
     if moe_hidden is None:
         raise InputError(src, r.where(layers), "an MoE model needs a 'Hidden size of MOE' line")
     imp.put(f"{m}.moe_intermediate_size", r.integer(moe_hidden), r.origin(moe_hidden))
-    top_k = r.find(r"top.?k", r"experts per token", r"activated experts")
+    top_k = r.meaning(labels.TOP_K)
     if top_k is not None:
         imp.put(f"{m}.num_experts_per_tok", r.integer(top_k), r.origin(top_k))
     else:
@@ -181,10 +174,10 @@ def _experts(imp: Imported, r: SectionReader, layers: Line) -> bool:
             DEFAULT_TOP_K,
             "top-k gate not stated; 2 experts per token (Mixtral/GShard default)",
         )
-    shared = r.find(r"shared experts?")
+    shared = r.meaning(labels.SHARED_EXPERTS)
     if shared is not None:
         imp.put(f"{m}.num_shared_experts", r.integer(shared), r.origin(shared))
-    dense = r.find(r"dense layers", r"first k dense")
+    dense = r.meaning(labels.DENSE_LAYERS)
     if dense is not None:
         imp.put(f"{m}.first_k_dense_layers", r.integer(dense), r.origin(dense))
     return True

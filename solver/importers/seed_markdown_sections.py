@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from solver.errors import InputError
 from solver.importers.common import Imported, as_int, one_number, origin
+from solver.importers.labels import Meaning
 
 _HEADING = re.compile(r"^\s*#{1,6}\s+\**\s*(?P<title>[^*]+?)\s*\**\s*$")
-_BULLET = re.compile(r"^\s*[*-]\s+\*\*(?P<key>[^*]+?)\*\*\s*(?P<value>.*)$")
+_BULLET = re.compile(r"^\s*[*+-]\s+(?:\*\*(?P<key>[^*]+?)\*\*|(?P<plain>[^*:=]+?)\s*[:=])"
+                     r"\s*(?P<value>.*)$")
 _IGNORED = re.compile(r"^\s*(```.*|-{3,}|\*{3,}|_{3,}|#\S.*)?\s*$")  # fences, rules, #tags, blank
 
 
@@ -76,8 +78,9 @@ def parse_sections(text: str, source: str) -> dict[str, list[Line]]:
                 else "text before the first section heading"
             )
             raise InputError(source, f'line {number} "{raw.strip()}"', reason)
-        value = bullet.group("value").strip().lstrip(":").strip()
-        sections[current].append(Line(number, raw.strip(), _normalize(bullet.group("key")), value))
+        value = bullet.group("value").strip().lstrip(":=").strip()
+        key = bullet.group("key") or bullet.group("plain")
+        sections[current].append(Line(number, raw.strip(), _normalize(key), value))
     if not sections:
         raise InputError(
             source, "", "no '## **Section**' headings found: not a seed markdown condition"
@@ -109,6 +112,14 @@ class SectionReader:
             if any(re.search(p, line.key) for p in patterns) and not any(
                 re.search(x, line.key) for x in exclude
             ):
+                self.claimed.add(line.number)
+                return line
+        return None
+
+    def meaning(self, meaning: Meaning) -> Line | None:
+        """The first unclaimed line whose label means `meaning` (importers/labels.py), claimed."""
+        for line in self.lines:
+            if line.number not in self.claimed and meaning.matches(line.key):
                 self.claimed.add(line.number)
                 return line
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from solver.errors import InputError
+from solver.importers import labels
 from solver.importers.common import TIME_MS, Imported, as_int, numbers_in, origin, quantity
 from solver.importers.seed_markdown_sections import SectionReader, states_none
 
@@ -12,17 +13,17 @@ DEFAULT_OUTPUT_TOKENS = 1024
 def read_workload(imp: Imported, r: SectionReader) -> None:
     """The Input Data section: batch, prompt and output lengths (fixed; a range is noted)."""
     src = imp.source
-    batch = r.find(r"batch")
+    batch = r.meaning(labels.BATCH)
     if batch is None:
         raise InputError(src, "Input Data", "no Batch size line")
     imp.put(
         "workload.batch_size", r.integer(batch), f"{r.origin(batch)} -> fixed batch per replica"
     )
-    seq_in = r.find(r"sequence in$", r"input (length|tokens)", r"prompt (length|tokens)", r"^isl$")
-    seq_out = r.find(
-        r"sequence out$", r"output (length|tokens)", r"generat\w* (length|tokens)", r"^osl$"
-    )
-    length = r.find(r"sequence length", r"context length", r"seq len")
+    # "Each batch consists of N sequences": fixed batches, prefilled and decoded together
+    imp.put("serving.mode", "static", f"{r.origin(batch)} -> static batches")
+    seq_in = r.meaning(labels.INPUT_LENGTH)
+    seq_out = r.meaning(labels.OUTPUT_LENGTH)
+    length = r.meaning(labels.LENGTH_RANGE)
     bounds: list[float] = []
     if length is not None:
         bounds = numbers_in(length.value)
@@ -64,12 +65,9 @@ def read_workload(imp: Imported, r: SectionReader) -> None:
 def read_requirements(imp: Imported, r: SectionReader) -> None:
     """Basic Performance Requirements: latency SLOs; a throughput target is noted, not enforced."""
     src = imp.source
-    for key, patterns in (
-        ("ttft_ms", (r"ttft", r"first token")),
-        ("tpot_ms", (r"tpot", r"per output token")),
-        ("e2e_latency_ms", (r"e2e", r"end to end", r"end-to-end")),
-    ):
-        line = r.find(*patterns)
+    for key, label in (("ttft_ms", labels.TTFT), ("tpot_ms", labels.TPOT),
+                       ("e2e_latency_ms", labels.E2E)):
+        line = r.meaning(label)
         if line is None:
             continue
         if states_none(line.value):
@@ -80,7 +78,7 @@ def read_requirements(imp: Imported, r: SectionReader) -> None:
             quantity(line.value, TIME_MS, src, r.where(line), default_unit="ms"),
             r.origin(line),
         )
-    tput = r.find(r"throughput")
+    tput = r.meaning(labels.THROUGHPUT)
     if tput is not None and not states_none(tput.value):
         per_s = quantity(
             tput.value.replace("tokens", "").replace("token", ""),
@@ -89,7 +87,8 @@ def read_requirements(imp: Imported, r: SectionReader) -> None:
             r.where(tput),
             default_unit="/s",
         )
-        scope = " per GPU" if "gpu" in tput.key or "gpu" in tput.value.lower() else ""
+        gpu = labels.concepts_of(labels.normalize(f"{tput.key} {tput.value}"))
+        scope = " per GPU" if "gpu" in gpu else ""
         imp.read_only.append(
             f"{origin(src, tput.number, tput.text)}: target {per_s:,.0f} tokens/s{scope}"
         )

@@ -16,6 +16,7 @@ from solver.inputs.card_library import load_card
 from solver.inputs.cards import GpuCard, ModelCard
 from solver.inputs.loading import parse_mapping, read_text, validation_error
 from solver.inputs.precision import PrecisionSpec, compute_precision
+from solver.inputs.serving import DEFAULT_MAX_NUM_SEQS, ServingSpec, SloSpec, batch_rule_problem
 
 DEGREE_NAMES = ("tp", "pp", "dp", "ep", "etp", "attn_dp", "sp")
 
@@ -54,6 +55,10 @@ class HardwareSpec(BaseModel):
     layer_overhead_us: float | None = Field(
         default=None, ge=0, le=1e6,
         description="fixed time per transformer layer per forward pass (default: the card's)",
+    )
+    gpu_hour_usd: float | None = Field(
+        default=None, gt=0, le=1e6,
+        description="price of one GPU for one hour, for cost per million tokens (optional)",
     )
 
     @model_validator(mode="after")
@@ -94,46 +99,8 @@ class WorkloadSpec(BaseModel):
 
     @model_validator(mode="after")
     def _one_batch_rule(self) -> WorkloadSpec:
-        if (self.batch_size is None) == (self.max_batch_size is None):
-            raise ValueError("give exactly one of batch_size (fixed) or max_batch_size (chosen)")
-        return self
-
-
-class SloSpec(BaseModel):
-    model_config = _STRICT
-    ttft_ms: float | None = Field(default=None, gt=0, le=1e9)
-    tpot_ms: float | None = Field(default=None, gt=0, le=1e9)
-    e2e_latency_ms: float | None = Field(default=None, gt=0, le=1e10)
-    percentile: Literal["mean", "p50", "p90", "p99"] = Field(
-        default="mean", description="TTFT and inter-token latency SLOs hold at this percentile "
-        "(continuous serving: queueing and chunk steps); e2e is a mean")
-
-
-ServingMode = Literal["continuous", "static"]
-
-
-class ServingSpec(BaseModel):
-    """How the engine batches: continuous batching with chunked prefill (vLLM, SGLang, TensorRT-LLM)
-    or a static batch (every prompt prefilled together, then decoded together)."""
-
-    model_config = _STRICT
-    mode: ServingMode = "static"
-    chunk_tokens: int | list[Annotated[int, Field(gt=0, le=1_000_000)]] | None = Field(
-        default=None, description="max-num-batched-tokens per step: one value, or the values the "
-        "planner chooses from (default 2048, 4096, 8192, 16384)")
-    utilization: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(
-        default=None, description="mean active sequences / max-num-seqs the planner chooses from "
-        "(default: a grid from 0.1 to 0.99)")
-
-    @model_validator(mode="after")
-    def _positive_chunk(self) -> ServingSpec:
-        values = self.chunk_tokens if isinstance(self.chunk_tokens, list) else [self.chunk_tokens]
-        if any(v is not None and not 0 < v <= 1_000_000 for v in values):
-            raise ValueError("chunk_tokens must be between 1 and 1000000")
-        if isinstance(self.chunk_tokens, list) and not self.chunk_tokens:
-            raise ValueError("chunk_tokens: the list is empty")
-        if self.utilization is not None and not self.utilization:
-            raise ValueError("utilization: the list is empty")
+        if self.batch_size is not None and self.max_batch_size is not None:
+            raise ValueError("give batch_size (fixed) or max_batch_size (chosen), not both")
         return self
 
 
@@ -221,6 +188,7 @@ class Cluster(BaseModel):
     collective_latency_s: float
     layer_overhead_s: float = 0.0
     link_bandwidth_utilization: float = 1.0  # of intra_node_bytes_per_s, in collectives
+    gpu_hour_usd: float | None = None  # optional price of one GPU hour (reports: cost per 1M tokens)
 
     @property
     def usable_memory_bytes(self) -> float:
@@ -318,6 +286,7 @@ def _resolve_cluster(hw: HardwareSpec, gpu: GpuCard, source: str, compute: str) 
         collective_latency_s=(hw.collective_latency_us if hw.collective_latency_us is not None
                               else gpu.collective_latency_us) * 1e-6,
         link_bandwidth_utilization=hw.link_bandwidth_utilization or gpu.link_bandwidth_utilization,
+        gpu_hour_usd=hw.gpu_hour_usd,
     )
     return cluster
 
@@ -346,6 +315,16 @@ def _check_expert_load(spec: ConditionFile, model: ModelCard, source: str) -> No
             raise InputError(source, where, "the loads sum to zero")
 
 
+def _workload_for_mode(spec: ConditionFile, source: str) -> WorkloadSpec:
+    w = spec.workload
+    problem = batch_rule_problem(spec.serving.mode, w.batch_size, w.max_batch_size)
+    if problem:
+        raise InputError(source, "workload.batch_size", problem)
+    if w.batch_size is None and w.max_batch_size is None:
+        return w.model_copy(update={"max_batch_size": DEFAULT_MAX_NUM_SEQS})
+    return w
+
+
 def build_condition(data: dict[str, Any], source: str, default_name: str) -> Condition:
     """Validate parsed condition data and resolve its cards."""
     try:
@@ -357,6 +336,7 @@ def build_condition(data: dict[str, Any], source: str, default_name: str) -> Con
     else:
         model, model_ref = spec.model, "inline"
     _check_expert_load(spec, model, source)
+    workload = _workload_for_mode(spec, source)
     gpu, gpu_ref = _gpu_of(spec.hardware, source)
     compute = compute_precision(spec.precision, gpu, gpu_ref, source)
     cluster = _resolve_cluster(spec.hardware, gpu, source, compute)
@@ -369,7 +349,7 @@ def build_condition(data: dict[str, Any], source: str, default_name: str) -> Con
         precision=spec.precision,
         compute_precision=compute,
         cluster=cluster,
-        workload=spec.workload,
+        workload=workload,
         slo=spec.slo,
         serving=spec.serving,
         objective=spec.objective,

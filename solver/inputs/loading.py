@@ -294,14 +294,30 @@ def _first_model(annotation: Any) -> Any:
     return None
 
 
+def _clean_location(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key path without pydantic's union-branch and validator tags."""
+    loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+    return tuple(p for p in loc if p not in ("str", "int", "float", "dict[str,any]"))
+
+
+def _without_other_branches(errors: list[Any]) -> list[Any]:
+    """A union (`gpu: NAME | {card}`) reports every branch; when one branch got further (an inline
+    mapping whose field is wrong), the other branch's type error at the same key (`Input should be
+    a valid string`) is noise: only the deeper errors are kept."""
+    locations = [_clean_location(e["loc"]) for e in errors]
+    return [e for e, loc in zip(errors, locations, strict=True)
+            if not (e["type"].endswith("_type") and isinstance(e.get("input"), dict)
+                    and any(len(other) > len(loc) and other[:len(loc)] == loc
+                            for other in locations))]
+
+
 def validation_error(exc: ValidationError, source: str, model: type[BaseModel]) -> InputError:
     """One InputError listing every problem, each with its key path and a did-you-mean hint."""
     lines: list[str] = []
     first_key = ""
-    errors = exc.errors()
+    errors = _without_other_branches(exc.errors())
     for error in errors[:MAX_REPORTED_PROBLEMS]:
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        loc = tuple(p for p in loc if p not in ("str", "int", "float", "dict[str,any]"))
+        loc = _clean_location(error["loc"])
         key = _location(loc) or "(top level)"
         reason = error["msg"]
         if error["type"] == "extra_forbidden":

@@ -1,20 +1,23 @@
-"""Runner-ups: the best plan of each other parallel-shape family, and why it lost.
+"""Runner-ups: the best plan of each other parallel-shape family, and why it lost; and the nearest
+rivals inside the chosen plan's own family (TP8 x DP1 and TP2 x DP4 beside a TP4 x DP2 winner).
 
-For every family (tp only, tp+pp, tp+ep, ...) the candidates are scanned in order of their lower
-bound (the screening's vectorized bounds) and split exactly (exhaustive.best_split), stopping once
-the bound passes the family's best; ties go to the lowest candidate index (planning/runner_ups.py
-evaluates each family's best against the chosen plan).
+For every family (tp only, tp+pp, tp+ep, ...) or shape the candidates are scanned in order of their
+lower bound (the screening's vectorized bounds) and split exactly (exhaustive.best_split), stopping
+once the bound passes the group's best; ties go to the lowest candidate index
+(planning/runner_ups.py evaluates each against the chosen plan).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from solver.optimize.bounds import OUT_OF_RANGE
 from solver.optimize.exhaustive import best_split, split_cells
 from solver.optimize.families import FAMILIES
 from solver.optimize.problem import PlanningProblem
 from solver.optimize.screening import Classification, classify, objective_bound
 from solver.optimize.tables import OBJECTIVE_SCALE, CandidateTable
+from solver.physics.shapes import ParallelShape
 from solver.runtime.limits import Deadline
 
 
@@ -30,9 +33,11 @@ class Alternative:
 # pp x (L + 1)^2 cells of one DP pass of an exact split; beyond it the family is not searched (a
 # work count, not wall time: a 126-layer model on 16 stages is 260k)
 MAX_SPLIT_CELLS = 2_000_000
+MAX_RIVALS = 3  # other shapes of the chosen family shown: the closest by objective
 
 REASON_TEXT = {f.reason: f.runner_up for f in FAMILIES} | {
-    "split": "no layer split meets memory and SLOs together"}
+    "split": "no layer split meets memory and SLOs together",
+    OUT_OF_RANGE: "beyond the integer model's range"}
 
 
 def _why_infeasible(reasons: dict[str, int], total: int) -> str:
@@ -55,6 +60,30 @@ def best_per_family(problem: PlanningProblem, chosen_family: str,
             continue
         out.append(_best_of_family(problem, family, indices, verdict, deadline))
     return out
+
+
+def nearest_rivals(problem: PlanningProblem, chosen: ParallelShape, deadline: Deadline | None = None,
+                   limit: int = MAX_RIVALS) -> list[Alternative]:
+    """The best plan of the `limit` other shapes of the chosen plan's family whose plans come
+    closest to it (lowest objective). Shapes are taken in increasing order of their smallest
+    objective bound, and the scan stops once that bound passes the `limit`-th best plan found."""
+    verdict = classify(problem)
+    by_shape: dict[ParallelShape, list[int]] = {}
+    for i, shape_index in enumerate(problem.candidates.shape_index.tolist()):
+        shape = problem.shapes[shape_index]
+        if shape != chosen and shape.family == chosen.family and verdict.reasons[i] is None:
+            by_shape.setdefault(shape, []).append(i)
+    order = sorted(by_shape, key=lambda s: (min(verdict.objective_lb[i] for i in by_shape[s]), s))
+    found: list[Alternative] = []
+    unit = OBJECTIVE_SCALE * problem.table_grid().form_scale  # integer units per objective unit
+    for shape in order:
+        bound = min(verdict.objective_lb[i] - verdict.slack[i] for i in by_shape[shape])
+        if len(found) >= limit and bound > (found[limit - 1].objective or 0.0) * unit:
+            break
+        best = _best_of_family(problem, shape.label, by_shape[shape], verdict, deadline)
+        if best.objective is not None:
+            found = sorted([*found, best], key=lambda a: (a.objective, a.family))
+    return found[:limit]
 
 
 def _best_of_family(problem: PlanningProblem, family: str, indices: list[int],

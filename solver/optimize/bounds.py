@@ -33,6 +33,24 @@ class Bounds:
     def form_lb(self, form: IntForm) -> Num:
         return form.value(self.sums, self.max_lb, self.microbatches)
 
+    def form_reach(self, form: IntForm) -> Num:
+        """The largest value the form can take in the CP-SAT model: every slowest stage at its
+        variable's upper bound (the stage sum), every round at m times it."""
+        return form.value(self.sums, self.sums, self.microbatches)
+
+
+# The integer model's range: a candidate whose objective or bounded metric can reach 2^52 units
+# (at least ~10^4 times the roofline ideal objective) is outside the model, in CP-SAT and the
+# oracle alike, so sums of a few thousand such terms stay within CP-SAT's 64-bit arithmetic.
+REACH_LIMIT = 2**52
+OUT_OF_RANGE = "out_of_range"
+
+
+def reach(t: CandidateTable | TableGrid, b: Bounds) -> Num:
+    """The largest reach of the candidate's objective and of every metric an SLO bounds."""
+    forms = [t.forms["objective"]] + [t.forms[f] for f, limit in t.limits.items() if limit is not None]
+    return functools.reduce(vmax, [b.form_reach(f) for f in forms])
+
 
 def _stage_bounds(per_kind: Sequence[Any], totals: list[int], extra_sum: Any, extra_max: Any,
                   pp: Any) -> tuple[Any, Any]:

@@ -1,22 +1,25 @@
-"""What binds when no plan exists: a minimized CP-SAT core over the constraint families.
+"""What binds when no plan exists: a minimal, re-verified CP-SAT core over the constraint families.
 
 Every candidate goes into one model whose constraint families (families.FAMILIES: memory on each
-pipeline stage, each SLO) sit behind assumption literals; a single-worker feasibility solve gives
-sufficient assumptions, which are minimized by deletion (first a whole group, every "memory on
-pipeline stage" family, then one family at a time).
+pipeline stage, each SLO) sit behind assumption literals. A condition can have several minimal
+cores (Llama-70B bf16 on two A100s: memory alone excludes every plan, and so does slo.tpot_ms
+alone); the one named is the physical one when there is one: memory alone is tried first, then
+the SLOs alone, then everything, and the survivor is minimized by deletion with the SLO families
+dropped before the memory stages. The core is named only when it is verified: its members
+together are proven infeasible, and dropping any one of them is proven feasible (a solve that ends
+on a limit proves nothing, and the core is then not named).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from ortools.sat.python import cp_model
 
 from solver.optimize.families import STAGE_FAMILIES
 from solver.optimize.formulation import PlacementModel
 from solver.optimize.problem import PlanningProblem
-from solver.optimize.screening import Screening
+from solver.optimize.screening import Screening, in_range
 from solver.runtime.limits import CORE_WORK, Deadline, DeadlineExceeded, new_cp_solver, status_of, stop_reason
 
 log = logging.getLogger(__name__)
@@ -41,72 +44,104 @@ def _core_model(problem: PlanningProblem, deadline: Deadline | None) -> Placemen
             if deadline is not None and index % 256 == 0:
                 deadline.enforce("infeasibility core")
             problem.table(index)
-        return PlacementModel(problem, Screening(kept=problem.tables), with_assumptions=True,
+        kept = [t for t in problem.tables if in_range(problem, t)]
+        return PlacementModel(problem, Screening(kept=kept), with_assumptions=True,
                               deadline=deadline)
     except DeadlineExceeded:
         return None
 
 
+class _Solves:
+    """Feasibility solves of the core model with some assumption literals enforced, counted
+    against the work limits."""
+
+    def __init__(self, model: PlacementModel, deadline: Deadline | None, work_limit: float) -> None:
+        self.model, self.deadline, self.work_limit = model, deadline, work_limit
+        self.work, self.count = 0.0, 0
+
+    def out_of_work(self) -> bool:
+        return (self.work >= self.work_limit or self.count >= MAX_CORE_SOLVES
+                or (self.deadline is not None and self.deadline.check("infeasibility core")))
+
+    def status(self, literals: list[cp_model.IntVar]) -> tuple[str, list[int]]:
+        """'infeasible' (with the indices of sufficient assumptions), 'feasible' or 'unknown'."""
+        if self.out_of_work():
+            return "unknown", []
+        model = self.model.model
+        model.clear_assumptions()
+        model.add_assumptions(literals)
+        solver = new_cp_solver(max(0.0, self.work_limit - self.work), self.deadline)
+        solver.parameters.stop_after_first_solution = True  # feasibility is all that is asked
+        solver.parameters.cp_model_presolve = False  # 10x faster here, and its work is not counted
+        status = status_of(solver, solver.solve(model), model)
+        self.work += solver.deterministic_time
+        self.count += 1
+        stop_reason(solver, status, self.deadline, "infeasibility core")
+        if status == "infeasible":
+            return status, list(solver.sufficient_assumptions_for_infeasibility())
+        return ("feasible" if status in ("feasible", "optimal") else "unknown"), []
+
+
+def _first_infeasible(solves: _Solves, candidates: list[list[cp_model.IntVar]]
+                      ) -> list[cp_model.IntVar] | None:
+    """The first proven-infeasible set of literals, narrowed to CP-SAT's sufficient assumptions."""
+    for literals in candidates:
+        if not literals:
+            continue
+        status, sufficient = solves.status(literals)
+        if status == "infeasible":
+            by_index = {v.index: v for v in literals}
+            narrowed = [by_index[i] for i in sufficient if i in by_index]
+            return narrowed or literals
+    return None
+
+
+def _minimal_core(solves: _Solves, start: list[cp_model.IntVar], rank: dict[int, int]
+                  ) -> list[cp_model.IntVar] | None:
+    """Deletion over `start` (re-proven infeasible here) in increasing `rank` (SLO families
+    first, memory last); None unless every
+    member is verified: dropping it is proven feasible (for a single member: the problem without
+    any family has a plan)."""
+    kept = list(start)
+    status, _ = solves.status(kept)
+    if status != "infeasible":
+        return None
+    for var in sorted(start, key=lambda v: (rank.get(v.index, 0), v.index)):
+        trial = [v for v in kept if v is not var]
+        status, _ = solves.status(trial)
+        if status == "infeasible":
+            kept = trial
+        elif status != "feasible":
+            return None  # not proven within the limits
+    # Every member left was proven needed: dropping it from a superset of the final core gave a
+    # plan, and dropping it from the core (fewer constraints still) does too.
+    return kept
+
+
 def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
                      work_limit: float = CORE_WORK) -> list[str] | None:
-    """Constraint families that together make the problem infeasible, minimized by deletion. None
-    when not proven within the limits: work (deterministic time and solve count) or the deadline."""
+    """A minimal set of constraint families that together make the problem infeasible, memory
+    preferred, re-verified member by member. None when not proven within the limits: work
+    (deterministic time and solve count) or the deadline."""
     model = _core_model(problem, deadline)
     if model is None:
         return None
-    spent = {"work": 0.0, "solves": 0}
-
-    def out_of_work() -> bool:
-        return (spent["work"] >= work_limit or spent["solves"] >= MAX_CORE_SOLVES
-                or (deadline is not None and deadline.check("infeasibility core")))
-
-    def infeasible_with(literals: list[cp_model.IntVar]) -> list[int] | None:
-        """Sufficient assumption indices if infeasible with only `literals` enforced."""
-        model.model.clear_assumptions()
-        model.model.add_assumptions(literals)
-        solver = new_cp_solver(max(0.0, work_limit - spent["work"]), deadline)
-        solver.parameters.stop_after_first_solution = True  # feasibility is all that is asked
-        solver.parameters.cp_model_presolve = False  # 10x faster here, and its work is not counted
-        status = status_of(solver, solver.solve(model.model), model.model)
-        spent["work"] += solver.deterministic_time
-        spent["solves"] += 1
-        stop_reason(solver, status, deadline, "infeasibility core")
-        if status != "infeasible":
-            return None
-        return list(solver.sufficient_assumptions_for_infeasibility())
-
+    solves = _Solves(model, deadline, work_limit)
     literals = model.family_literals
-    by_index = {var.index: var for var in literals.values()}
-    core = infeasible_with(list(by_index.values()))
-    if core is None:
+    # the stage-memory families imply one another (weights <= weights + KV cache): the narrower
+    # one, memory, is tried alone first and kept longest, then the KV capacity
+    memory_vars, kv_vars = ([v for name, v in literals.items() if name.startswith(f.core_prefix)]
+                            for f in STAGE_FAMILIES)
+    stage = {v.index for v in memory_vars + kv_vars}
+    slo_vars = [v for v in literals.values() if v.index not in stage]
+    start = _first_infeasible(solves, [memory_vars, memory_vars + kv_vars, slo_vars,
+                                       memory_vars + kv_vars + slo_vars])
+    if start is None:
         return None
-    kept = [by_index[i] for i in core if i in by_index]
-    kept = _narrowest(kept, literals, infeasible_with, out_of_work)
-    groups = []
-    for family in STAGE_FAMILIES:  # every stage of a memory family at once first
-        group = [v for name, v in literals.items() if name.startswith(family.core_prefix)]
-        if len([v for v in kept if v in group]) > 1:
-            groups.append(group)
-    for group in groups + [[v] for v in list(kept)]:
-        trial = [v for v in kept if all(v is not g for g in group)]
-        if len(trial) == len(kept) or out_of_work():
-            continue
-        if infeasible_with(trial) is not None:
-            kept = trial
+    rank = {v.index: 1 for v in kv_vars} | {v.index: 2 for v in memory_vars}  # SLOs go first
+    kept = _minimal_core(solves, start, rank)
+    if kept is None:
+        return None
     names = {var.index: name for name, var in literals.items()}
     return sorted(names[v.index] for v in kept)
 
-
-def _narrowest(kept: list[cp_model.IntVar], literals: dict[str, cp_model.IntVar],
-               infeasible_with: Callable[[list[cp_model.IntVar]], list[int] | None],
-               out_of_work: Callable[[], bool]) -> list[cp_model.IntVar]:
-    """A core naming the KV capacity, but whose weights alone already do not fit, names memory
-    instead: the stage-memory families imply one another (weights <= weights + KV), and the
-    narrower one is the reason a reviewer can act on."""
-    first, second = STAGE_FAMILIES
-    wide = [v for name, v in literals.items() if name.startswith(second.core_prefix)]
-    narrow = [v for name, v in literals.items() if name.startswith(first.core_prefix)]
-    if not any(v in wide for v in kept) or not narrow or out_of_work():
-        return kept
-    trial = [v for v in kept if v not in wide] + narrow
-    return trial if infeasible_with(trial) is not None else kept

@@ -18,6 +18,7 @@ import numpy as np
 
 from solver.errors import InputError
 from solver.optimize.problem import PlanningProblem
+from solver.optimize.screening import in_range
 from solver.optimize.tables import CandidateTable
 from solver.runtime.limits import Deadline
 
@@ -156,6 +157,8 @@ def solve_exhaustive(problem: PlanningProblem, deadline: Deadline | None = None)
         if deadline is not None and deadline.check("exhaustive search"):
             return OracleResult(best_obj, best_table, best_bounds, index, complete=False)
         table = problem.table(index)
+        if not in_range(problem, table):
+            continue  # outside the integer model (bounds.REACH_LIMIT), as in CP-SAT
         result = best_split(problem, table, cutoff=best_obj)
         if result is None:
             continue

@@ -27,7 +27,7 @@ from ortools.sat.python import cp_model
 from solver.optimize.bounds import Bounds
 from solver.optimize.families import SLO_FAMILIES, STAGE_FAMILIES
 from solver.optimize.problem import PlanningProblem
-from solver.optimize.screening import Screening, bounds_of, presolve_candidates
+from solver.optimize.screening import Screening, bounds_of, evaluate_split, presolve_candidates
 from solver.optimize.settings import SolverSettings
 from solver.optimize.tables import CandidateTable
 from solver.physics.serving import MAX, SUM
@@ -77,7 +77,8 @@ class PlacementModel:
             if deadline is not None and count % 256 == 0:
                 deadline.enforce("infeasibility core")
             self._add_candidate(t)
-        self.model.minimize(sum(self.objective_terms))
+        self.objective = self._objective()
+        self.model.minimize(self.objective)
         if with_assumptions:
             self.model.add_assumptions(list(self.family_literals.values()))
 
@@ -188,6 +189,18 @@ class PlacementModel:
             family.add(self, t)
         self.objective_terms.append(self.form(t, "objective"))
 
+    def _objective(self) -> cp_model.LinearExprT:
+        """The chosen candidate's objective: the sum of every candidate's form (0 unless chosen);
+        when those sums could leave 64-bit arithmetic (thousands of candidates near the range
+        limit, bounds.REACH_LIMIT), one variable at least the chosen candidate's form instead."""
+        reaches = [self.bounds[t.index].form_reach(t.forms["objective"]) for t in self.tables]
+        if sum(reaches) < 2**62:
+            return sum(self.objective_terms)
+        chosen = self.model.new_int_var(0, max(reaches), "objective")
+        for t, term in zip(self.tables, self.objective_terms, strict=True):
+            self.model.add(chosen >= term).only_enforce_if(self.use(t))
+        return chosen
+
     def _add_hint(self) -> None:
         if self.screening.incumbent is None:
             return
@@ -218,8 +231,13 @@ class PlacementModel:
             return CpSatResult(status, None, bound, None, [], work, self.screening, stopped)
         chosen = next(t for t in self.tables if solver.boolean_value(self.use(t)))
         bounds = [int(solver.value(v)) for v in self._boundary[chosen.pp]]
-        objective = int(round(solver.objective_value))
+        # the chosen split's objective in exact integers: CP-SAT reports its objective as a double,
+        # which was seen 2 units off its own variables' values near 2^44 (solution is the same)
+        objective = evaluate_split(self.problem, chosen, bounds)
+        if objective is None:
+            raise RuntimeError(f"CP-SAT's plan breaks a constraint family (candidate {chosen.index})")
         best_bound = int(math.floor(solver.best_objective_bound + 1e-6))
+        best_bound = objective if status == "optimal" else min(best_bound, objective)
         return CpSatResult(status, objective, best_bound, chosen, bounds, work, self.screening, stopped)
 
 

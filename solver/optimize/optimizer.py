@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from solver.errors import InfeasibleError
 from solver.inputs.condition import DEGREE_NAMES, Condition
+from solver.optimize.bounds import OUT_OF_RANGE
 from solver.optimize.core import binding_families
 from solver.optimize.exhaustive import solve_exhaustive
 from solver.optimize.families import FAMILIES, STAGE_FAMILIES
@@ -27,7 +28,9 @@ from solver.runtime.limits import CANONICAL_SOLVE_WORK
 log = logging.getLogger(__name__)
 
 REMOVAL_REASONS = {f.reason: f.removal for f in FAMILIES} | {
-    DOMINATED: "lower bound worse than a feasible plan (not binding)"}
+    DOMINATED: "lower bound worse than a feasible plan (not binding)",
+    OUT_OF_RANGE: "objective or a bounded metric beyond the integer model's range, at least "
+                  "10^4 times the roofline ideal"}
 
 
 def _canonical(problem: PlanningProblem, screening: Screening, objective: int,
@@ -35,7 +38,7 @@ def _canonical(problem: PlanningProblem, screening: Screening, objective: int,
     """Among plans with the optimal objective, the one with the lowest candidate index, found by a
     single-worker solve so the answer does not depend on --workers."""
     model = PlacementModel(problem, screening)
-    model.model.add(sum(model.objective_terms) <= objective)
+    model.model.add(model.objective <= objective)
     model.model.minimize(sum(t.index * model.use(t) for t in model.tables))
     single = SolverSettings(num_workers=1, random_seed=0, deadline=settings.deadline)
     return model.solve(single, CANONICAL_SOLVE_WORK, "canonical tie-break")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from solver.optimize.bounds import Bounds, grid_bounds, table_bounds
+from solver.optimize.bounds import OUT_OF_RANGE, REACH_LIMIT, Bounds, grid_bounds, reach, table_bounds
 from solver.optimize.families import FAMILIES
 from solver.optimize.problem import PlanningProblem
 from solver.optimize.tables import CandidateTable, IntForm, TableGrid
@@ -42,13 +42,21 @@ def bounds_of(problem: PlanningProblem, t: CandidateTable) -> Bounds:
     return cached
 
 
+def in_range(problem: PlanningProblem, t: CandidateTable) -> bool:
+    """Whether the candidate's numbers are inside the integer model's range (bounds.REACH_LIMIT)."""
+    return bool(reach(t, bounds_of(problem, t)) < REACH_LIMIT)
+
+
 def objective_bound(problem: PlanningProblem, t: CandidateTable) -> int:
     """The objective no split of candidate `t` can beat (its form at the balanced bounds)."""
     return bounds_of(problem, t).form_lb(t.forms["objective"])
 
 
 def bound_violation(t: CandidateTable, b: Bounds) -> str | None:
-    """The constraint family a candidate breaks even with a perfectly balanced split, if any."""
+    """The constraint family a candidate breaks even with a perfectly balanced split, if any
+    (or that its numbers are outside the integer model's range)."""
+    if reach(t, b) >= REACH_LIMIT:
+        return OUT_OF_RANGE
     for family in FAMILIES:
         limit = family.limit(t)
         if limit is not None and family.lower_bound(t, b) > limit:
@@ -88,7 +96,10 @@ def classify(problem: PlanningProblem) -> Classification:
     stage = problem.num_layers + g.pp + 2
     n = problem.num_candidates
     verdict = np.zeros(n, dtype=np.int64)  # 0 passes, k > 0 FAMILIES[k-1], -1 not settled
-    open_ = np.ones(n, dtype=bool)
+    reached = np.asarray(reach(g, b), dtype=float)  # near the limit: settled on the exact table
+    verdict[reached >= REACH_LIMIT * (1 + 1e-6)] = -2
+    verdict[(reached >= REACH_LIMIT * (1 - 1e-6)) & (verdict == 0)] = -1
+    open_ = verdict == 0
     for code, family in enumerate(FAMILIES, start=1):
         limit = family.limit(g)
         if limit is None:
@@ -100,9 +111,9 @@ def classify(problem: PlanningProblem) -> Classification:
         verdict[open_ & broken] = code
         verdict[open_ & unsure & ~broken] = -1
         open_ &= ~unsure
-    reasons: list[str | None] = [None if v == 0 else FAMILIES[v - 1].reason if v > 0 else "?"
-                                 for v in verdict.tolist()]
-    for i in np.flatnonzero(verdict < 0).tolist():
+    reasons: list[str | None] = [None if v == 0 else FAMILIES[v - 1].reason if v > 0
+                                 else OUT_OF_RANGE if v == -2 else "?" for v in verdict.tolist()]
+    for i in np.flatnonzero(verdict == -1).tolist():
         t = problem.table(i)
         reasons[i] = bound_violation(t, bounds_of(problem, t))
     objective = g.forms["objective"]
@@ -166,9 +177,11 @@ def presolve_candidates(problem: PlanningProblem, screen: bool = True) -> Screen
     """
     screening = Screening()
     if not screen:
-        screening.kept = list(problem.tables)
+        screening.kept = [t for t in problem.tables if in_range(problem, t)]
+        for _ in range(problem.num_candidates - len(screening.kept)):
+            screening.remove(OUT_OF_RANGE)
         best: tuple[int, int] | None = None
-        for t in problem.tables:
+        for t in screening.kept:
             best = _incumbent_of(problem, screening, t, best)
         return screening
     verdict = classify(problem)

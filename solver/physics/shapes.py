@@ -173,12 +173,21 @@ def _placement_violations(shape: ParallelShape, condition: Condition) -> list[st
     for name in ("tp", "etp"):
         size = getattr(shape, name)
         if policy.tp_within_node and not group_within_node(size, per_node):
-            problems.append(f"{name}={size} does not fit inside a node of {per_node} GPUs "
-                            "(policy.tp_within_node)")
+            problems.append(_within_node_reason(name, size, per_node))
     for name in DEGREE_NAMES:
         if not policy.allows(name, getattr(shape, name)):
             problems.append(f"{name}={getattr(shape, name)} is not in policy.{name}")
     return problems
+
+
+def _within_node_reason(name: str, size: int, per_node: int) -> str:
+    """Why a TP group cannot sit inside one node: too large, or (3 of 8) not a divisor of the
+    node: groups of consecutive ranks tile a node only when their size divides it."""
+    if size > per_node:
+        return (f"{name}={size} is larger than a node of {per_node} GPUs "
+                "(policy.tp_within_node: a TP group stays inside one node)")
+    return (f"{name}={size} does not divide the {per_node} GPUs of a node "
+            "(policy.tp_within_node: TP groups tile a node)")
 
 
 def _gpu_count_violations(shape: ParallelShape, condition: Condition) -> list[str]:

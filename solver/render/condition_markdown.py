@@ -28,6 +28,7 @@ KEY_ROLES: dict[str, str] = {
     "hardware.usable_memory_fraction": "memory constraint: per GPU <= memory_gb x fraction",
     "hardware.runtime_overhead_gb": "memory constraint: fixed per-GPU overhead",
     "hardware.collective_latency_us": "alpha of every collective hop",
+    "hardware.gpu_hour_usd": "cost per million tokens in the reports (not in the objective)",
     "workload.input_tokens": "prefill FLOPs and TTFT; KV cache size",
     "workload.output_tokens": "decode steps (e2e = TTFT + out x TPOT); KV cache size",
     "workload.batch_size": "fixed concurrent sequences per replica (KV memory, step cost)",
@@ -62,11 +63,25 @@ def _role(key: str) -> str:
     return KEY_ROLES.get(head, "recorded")
 
 
+def _shown(key: str, value: Any) -> Any:
+    """A condition value as plan.md shows it: an inline or imported card by its name and origin
+    (its fields are in the Model section or the effective values), never a raw mapping."""
+    if key == "assumptions":
+        return f"{len(value)} items (see Assumptions)"
+    if isinstance(value, dict):
+        name = value.get("name")
+        origin = value.get("source")
+        what = "model card" if key == "model" else "GPU card"
+        label = f"inline {what} {for_markdown(str(name))}" if name else f"inline {what}"
+        return label + (f", {for_markdown(str(origin))}" if isinstance(origin, str) else "") + (
+            f" ({len(value)} fields; see the Model section)" if key == "model" else
+            f" ({len(value)} fields; see the effective values below)")
+    return for_markdown(value) if isinstance(value, str) else value
+
+
 def condition_section(condition: Condition) -> str:
     """Every key as given, what it enters the model as, and the effective values."""
-    rows = [[for_markdown(k), f"{len(v)} items (see Assumptions)" if k == "assumptions" else
-             for_markdown(v) if isinstance(v, str) else v, _role(k)]
-            for k, v in _flatten(condition.raw)]
+    rows = [[for_markdown(k), _shown(k, v), _role(k)] for k, v in _flatten(condition.raw)]
     c, precision = condition.cluster, condition.precision
     effective = [
         ["GPU card", f"{for_markdown(c.gpu.name)}: {c.gpu.memory_gb:g} GB, {c.gpu.hbm_tb_per_s:g} TB/s, "
@@ -105,7 +120,10 @@ def model_section(condition: Condition, a: ModelFigures) -> str:
         ["KV per token per layer", f"{a.kv_elements_per_token_per_layer} elements", "layer kinds",
          ", ".join(f"{label} x{count}" for label, count in a.layer_kinds)],
     ]
-    return (f"## Model: {for_markdown(card.name)} ({for_markdown(condition.model_ref)})\n\n"
+    ref = condition.model_ref
+    if ref == "inline":
+        ref = f"inline card, {card.source}" if card.source else "inline card"
+    return (f"## Model: {for_markdown(card.name)} ({for_markdown(ref)})\n\n"
             + table(["", "", "", ""], rows))
 
 

@@ -8,20 +8,26 @@ from solver.render.writer import dump_json
 
 if TYPE_CHECKING:
     from solver.document.plan import Plan
+    from solver.planning.runner_ups import RunnerUp
     from solver.review.check import CheckResult
     from solver.review.regret import Regret
     from solver.runtime.limits import Deadline
 
 
-def solved_lines(plan: Plan, seconds: float) -> list[str]:
-    """The plan in three lines: status and shape, latency and throughput, the GPU count."""
+def solved_lines(plan: Plan, seconds: float, runner_ups: tuple[RunnerUp, ...] | None = None) -> list[str]:
+    """The plan in three lines: status and shape, latency and throughput, the GPU count; and a
+    fourth when a runner-up is within the cost model's stated error (a close call)."""
+    from solver.render.markdown import close_call_note
+
     p, m = plan, plan.metrics
+    close = close_call_note(runner_ups)
     return [
         f"{p.status}: {p.parallelism.shape().label}, batch {p.batch_size}, "
         f"{p.gpus.used}/{p.gpus.available} GPUs ({seconds:.2f} s)",
         f"  TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
         f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)",
         f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used",
+        *([f"  {close} (plan.md: runner-ups)"] if close else []),
     ]
 
 
@@ -56,6 +62,7 @@ def check_lines(result: CheckResult, notes: list[str], gap: Regret | None) -> li
                      f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, "
                      f"{m.throughput_tokens_per_s:,.0f} tok/s "
                      f"({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)")
-    lines += [f"VIOLATED {c.name}: {c.value} (limit {c.limit})" for c in failed]
+    lines += [f"VIOLATED {c.name}: {c.value}" + ("" if c.limit.strip() in ("", "-") else
+                                                 f" (limit {c.limit})") for c in failed]
     lines.append("valid: every hard constraint holds" if not failed else f"{len(failed)} violation(s)")
     return lines + (gap.lines() if gap else [])

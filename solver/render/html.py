@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 
 @lru_cache(maxsize=1)
@@ -31,7 +33,14 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["num"] = number
+    env.filters["breakable"] = breakable
     return env
+
+
+def breakable(text: Any) -> Markup:
+    """Text that may wrap after `.`, `_`, `=`, `-` and `/` (long point names, dotted keys), escaped."""
+    escaped = str(escape(str(text)))
+    return Markup(re.sub(r"([._=/-])", r"\1<wbr>", escaped))
 
 
 def number(value: Any, digits: int = 3) -> str:

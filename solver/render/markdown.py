@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from solver.planning.runner_ups import RunnerUp
+from solver.planning.runner_ups import RunnerUp, close_calls
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -39,6 +39,26 @@ RUNNER_UP_HEADERS = ["family", "best shape", "batch", "TTFT ms", "TPOT ms", "tok
                      "why it lost"]
 
 
+def family_label(runner_up: RunnerUp) -> str:
+    """The family column: a nearest rival is another shape of the chosen plan's own family."""
+    return f"{runner_up.family} (same family)" if runner_up.same_family else runner_up.family
+
+
+def close_call_note(runner_ups: tuple[RunnerUp, ...] | list[RunnerUp] | None) -> str | None:
+    """One sentence when a runner-up is within the cost model's stated error: the winner is optimal
+    for the cost model, not proven better in practice (None when there is no close call)."""
+    close = sorted(close_calls(runner_ups), key=lambda r: r.objective_ratio or 0.0)
+    if not close or close[0].band is None:
+        return None
+    band = close[0].band
+    names = ", ".join(r.shape.label for r in close[:3] if r.shape is not None)
+    more = f" and {len(close) - 3} more" if len(close) > 3 else ""
+    return (f"a close call: {len(close)} runner-up(s) ({names}{more}, closest first) are within the "
+            f"cost model's stated error of ±{band.fraction:.1%} ({band.basis}), so this plan is "
+            "optimal for the cost model but not proven better in practice; measure the closest "
+            "ones under your load before committing")
+
+
 def why_it_lost(runner_up: RunnerUp) -> str:
     """Its objective against the chosen plan's, and throughput or latency where they are worse;
     a family without a plan says why."""
@@ -50,13 +70,16 @@ def why_it_lost(runner_up: RunnerUp) -> str:
         why.append(f"throughput/GPU {signed_change(r.throughput_per_gpu_ratio)}")
     if r.e2e_ratio > 1:
         why.append(f"e2e {signed_change(r.e2e_ratio)}")
-    return ", ".join(why)
+    text = ", ".join(why)
+    if r.close_call and r.band is not None:
+        text += f"; CLOSE CALL (within the ±{r.band.fraction:.1%} model error): {r.decides}"
+    return text
 
 
 def runner_up_row(runner_up: RunnerUp) -> list[Any]:
     """One row under RUNNER_UP_HEADERS (TTFT and TPOT in ms)."""
     r, m = runner_up, runner_up.metrics
     if r.shape is None or m is None:
-        return [r.family, "-", "-", "-", "-", "-", "-", r.reason]
-    return [r.family, r.shape.label, r.batch_size, m.ttft_s * 1e3, m.tpot_s * 1e3,
+        return [family_label(r), "-", "-", "-", "-", "-", "-", r.reason]
+    return [family_label(r), r.shape.label, r.batch_size, m.ttft_s * 1e3, m.tpot_s * 1e3,
             m.throughput_tokens_per_s_per_gpu, m.objective, why_it_lost(r)]

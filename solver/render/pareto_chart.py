@@ -36,8 +36,10 @@ def pareto_chart(
     y_label: str,
     width: int = 760,
     height: int = 440,
+    staircase: bool = True,
 ) -> str:
-    """Every feasible point (grey), the Pareto front (coloured, joined by a staircase, labelled)."""
+    """Every feasible point (grey), the Pareto front (coloured, labelled; joined by a staircase when
+    the front is the chart's own two axes, both maximized)."""
     if not points:
         return empty_chart(title, "no feasible point to plot", width=width)
     frame = Frame(width, height, title, left=70, bottom=50, right=24)
@@ -50,7 +52,7 @@ def pareto_chart(
     frame.y_axis(ys, y_label + (" (log)" if y_log else ""))
     frame.x_axis(xs, x_label + (" (log)" if x_log else ""))
     front = sorted((p for p in points if p.front), key=lambda p: p.x)
-    if len(front) > 1:  # staircase: the best y reachable at a per-user speed of at least x
+    if staircase and len(front) > 1:  # staircase: the best y reachable at a per-user speed of at least x
         path = [f"M{coord(xs(front[0].x))},{coord(ys(front[0].y))}"]
         for p in front[1:]:
             path.append(f"V{coord(ys(p.y))}H{coord(xs(p.x))}")

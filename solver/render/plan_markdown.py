@@ -7,7 +7,7 @@ from solver.inputs.condition import Condition
 from solver.planning.planner import Solution
 from solver.render.condition_markdown import assumptions_section, condition_section, model_section
 from solver.render.display import for_markdown
-from solver.render.markdown import RUNNER_UP_HEADERS, expert_list, runner_up_row, table
+from solver.render.markdown import RUNNER_UP_HEADERS, close_call_note, expert_list, runner_up_row, table
 
 
 def plan_markdown(condition: Condition, solution: Solution) -> str:
@@ -36,11 +36,15 @@ class PlanMarkdown:
 
     def _summary(self) -> str:
         p, m = self.plan, self.plan.metrics
+        close = close_call_note(self.solution.runner_ups)
+        status = (f"Status: **{p.status}** ({p.solver.method})." if close is None else
+                  f"Status: **{p.status} for the cost model — {close}** ({p.solver.method}; see the "
+                  "runner-ups under \"Chosen strategy and why\").")
         return (
             f"# Plan: {for_markdown(p.condition)}\n\n"
             f"**{p.parallelism.shape().label}**, batch {p.batch_size} concurrent sequences per "
             f"replica, on {p.gpus.used} of {p.gpus.available} x {for_markdown(p.gpu)}. "
-            f"Status: **{p.status}** ({p.solver.method}).\n\n"
+            f"{status}\n\n"
             f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, end-to-end {m.e2e_latency_ms:,.0f} ms, "
             f"throughput {m.throughput_tokens_per_s:,.0f} output tokens/s "
             f"({m.throughput_tokens_per_s_per_gpu:,.1f} per GPU)."
@@ -78,8 +82,9 @@ class PlanMarkdown:
                         "entered the model.")
         if self.solution.runner_ups:
             rows = [runner_up_row(r) for r in self.solution.runner_ups]
-            text += ["", "Best plan of every other shape family (exact layer split), and why it lost:", "",
-                     table(RUNNER_UP_HEADERS, rows)]
+            text += ["", "The nearest rivals in this plan's own shape family and the best plan of every "
+                     "other family (exact layer split), and why each lost; a rival within the cost "
+                     "model's stated error is a close call:", "", table(RUNNER_UP_HEADERS, rows)]
         return "\n".join(text)
 
     def _reconciliation(self) -> str:

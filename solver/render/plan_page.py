@@ -14,6 +14,7 @@ from solver.planning.figures import PlanFigures
 from solver.planning.planner import Solution
 from solver.render.bar_charts import Series, per_gpu_bars
 from solver.render.html import environment, flatten, number
+from solver.render.markdown import close_call_note, family_label, why_it_lost
 from solver.render.svg import color
 from solver.render.timeline_chart import pipeline_timeline
 
@@ -40,6 +41,9 @@ def plan_html(condition: Condition, solution: Solution) -> str:
         "solver_rows": _solver_rows(plan),
         "placement": _placement_rows(plan),
         "fixed": condition.cluster.fixed,
+        "runner_ups": _runner_up_rows(solution),
+        "close_call": close_call_note(solution.runner_ups),
+        "searched_runner_ups": solution.runner_ups is not None,
     }
     return environment().get_template("plan.html.j2").render(**context)
 
@@ -54,6 +58,18 @@ def _cards(condition: Condition, plan: Plan, figures: PlanFigures) -> list[tuple
         ("per GPU", f"{m.throughput_tokens_per_s_per_gpu:,.1f} tok/s", f"{plan.gpus.used} GPUs used"),
         ("per user", f"{per_user:,.1f} tok/s" if per_user is not None else "-", "1000 / TPOT"),
     ]
+
+
+def _runner_up_rows(solution: Solution) -> list[dict[str, Any]]:
+    """One row per runner-up: the nearest rivals of the plan's family, then the other families."""
+    rows = []
+    for r in solution.runner_ups or ():
+        m = r.metrics
+        cells = ([r.shape.label, r.batch_size, m.ttft_s * 1e3, m.tpot_s * 1e3,
+                  m.throughput_tokens_per_s_per_gpu, m.objective] if r.shape and m else ["-"] * 6)
+        rows.append({"family": family_label(r), "cells": cells, "why": why_it_lost(r),
+                     "close": r.close_call})
+    return rows
 
 
 def _slo(limit: float | None) -> str:

@@ -15,30 +15,20 @@ if TYPE_CHECKING:  # batch and sweep pages get DataFrames; a plan page never imp
     import pandas as pd
 
 OK = ("optimal", "feasible")
+# (summary column, table header) of the numbers every batch and sweep table shows
 TABLE_NUMBERS = (
-    "batch",
-    "gpus_used",
-    "gpus_available",
-    "ttft_ms",
-    "tpot_ms",
-    "throughput",
-    "throughput_per_gpu",
-    "tokens_per_s_per_user",
-    "balance_max_mean",
-    "solve_seconds",
-)
-TABLE_HEADERS = (
-    "batch",
-    "GPUs used",
-    "GPUs avail.",
-    "TTFT ms",
-    "TPOT ms",
-    "tok/s",
-    "tok/s/GPU",
-    "tok/s/user",
-    "balance max/mean",
-    "solve s",
-)
+    ("batch", "batch"),
+    ("gpus", "GPUs used / avail."),
+    ("ttft_ms", "TTFT ms"),
+    ("tpot_ms", "TPOT ms"),
+    ("throughput", "tok/s"),
+    ("throughput_per_gpu", "tok/s /GPU"),
+    ("tokens_per_s_per_user", "tok/s /user"),
+    ("requests_per_s", "req/s"),
+    ("cost", "cost /1M tok"),
+    ("balance_max_mean", "balance max/mean"),
+)  # solve seconds and the other balances: summary.csv
+ERROR_SHOWN = 120  # characters of an error the table shows; the rest opens on a click
 
 
 def _shape(row: pd.Series) -> str:
@@ -61,26 +51,38 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def pareto_svg(frame: pd.DataFrame, keys: list[str], title: str) -> str:
-    ok = frame[frame["status"].isin(OK)]
-    points = []
-    for _, row in ok.iterrows():
-        swept = ", ".join(f"{k}={_cell(row[k])}" for k in keys)
-        label = (
-            f"{swept}: {_shape(row)}, batch {row['batch']}, {row['gpus_used']} GPUs, "
+def _point_label(row: pd.Series, keys: list[str]) -> str:
+    swept = ", ".join(f"{k}={_cell(row[k])}" for k in keys)
+    cost = _cell(row["cost_per_million_tokens_usd"])
+    price = f", ${cost:,.2f}/1M tokens" if cost is not None else ""
+    return (f"{swept}: {_shape(row)}, batch {row['batch']}, {row['gpus_used']} GPUs, "
             f"TPOT {row['tpot_ms']:.2f} ms, TTFT {row['ttft_ms']:.0f} ms, "
-            f"{row['throughput_per_gpu']:.1f} tok/s/GPU"
-        )
-        points.append(
-            Point(
-                float(row["tokens_per_s_per_user"]),
-                float(row["throughput_per_gpu"]),
-                label,
-                short=f"{_shape(row)}, batch {row['batch']}",
-                front=bool(row["pareto"]),
-            )
-        )
-    return pareto_chart(points, title, "tokens/s per user (1000 / TPOT ms)", "output tokens/s per GPU")
+            f"{row['throughput']:,.0f} tok/s ({row['throughput_per_gpu']:.1f}/GPU){price}")
+
+
+def pareto_svg(frame: pd.DataFrame, keys: list[str], title: str) -> str:
+    """The front of the sweep: each user's speed against the deployment's capacity (the front also
+    weighs GPUs used and the cost of a token, so it is marked, not drawn as a staircase)."""
+    ok = frame[frame["status"].isin(OK)]
+    points = [Point(float(row["tokens_per_s_per_user"]), float(row["throughput"]),
+                    _point_label(row, keys), short=f"{_shape(row)} x{row['gpus_used']} GPUs",
+                    front=bool(row["pareto"])) for _, row in ok.iterrows()]
+    return pareto_chart(points, title, "tokens/s per user (1000 / TPOT ms)",
+                        "capacity: output tokens/s of the deployment", staircase=False)
+
+
+def cost_svg(frame: pd.DataFrame, keys: list[str], title: str) -> str:
+    """Capacity against the cost of a million output tokens ($ with a GPU-hour price, else
+    GPU-hours): what each GPU count buys."""
+    ok = frame[frame["status"].isin(OK)]
+    priced = ok["cost_per_million_tokens_usd"].notna().all() and len(ok) > 0
+    column = "cost_per_million_tokens_usd" if priced else "gpu_hours_per_million_tokens"
+    points = [Point(float(row["throughput"]), float(row[column]), _point_label(row, keys),
+                    short=f"{row['gpus_used']} GPUs", front=bool(row["pareto"]))
+              for _, row in ok.iterrows() if _cell(row[column]) is not None]
+    unit = "$ per million output tokens" if priced else "GPU-hours per million output tokens"
+    return pareto_chart(points, title, "capacity: output tokens/s of the deployment", unit,
+                        staircase=False)
 
 
 def summary_html(
@@ -99,6 +101,7 @@ def summary_html(
     chart_list: list[tuple[str, Markup]] = []
     if pareto:
         chart_list.append(("pareto", Markup(pareto)))
+        chart_list.append(("cost", Markup(cost_svg(frame, keys, "Capacity and its cost"))))
     if kind == "batch":
         chart_list += _batch_charts(frame, ok_mask)
     rows = _rows(frame, keys)
@@ -114,7 +117,7 @@ def summary_html(
         "charts": chart_list,
         "rows": rows,
         "front": _front(rows),
-        "numbers": TABLE_HEADERS,
+        "numbers": [header for _, header in TABLE_NUMBERS],
         "source": source,
         "solved": int(ok_mask.sum()),
     }
@@ -148,11 +151,32 @@ def _rows(frame: pd.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
                 "pareto": bool(row["pareto"]) if "pareto" in row and ok else False,
                 "swept": [number(_cell(row[k])) for k in keys],
                 "shape": _shape(row) if ok else "-",
-                "cells": [_format(c, _cell(row[c])) for c in TABLE_NUMBERS],
-                "error": _cell(row["error"]) or "",
+                "cells": [_format(c, _value(row, c)) for c, _ in TABLE_NUMBERS],
+                **_error(str(_cell(row["error"]) or "")),
             }
         )
     return rows
+
+
+def _value(row: pd.Series, column: str) -> Any:
+    if column == "gpus":
+        used, available = _cell(row["gpus_used"]), _cell(row["gpus_available"])
+        return None if used is None else f"{used} / {available}"
+    if column == "cost":
+        usd = _cell(row["cost_per_million_tokens_usd"])
+        hours = _cell(row["gpu_hours_per_million_tokens"])
+        return (f"${usd:,.2f}" if usd is not None else
+                f"{hours:,.3g} GPU-h" if hours is not None else None)
+    return _cell(row[column])
+
+
+def _error(text: str) -> dict[str, str]:
+    """An error as the table shows it: the first words (cut at a word, never mid-word) and, when
+    longer, the whole text behind a click (<details>, no script)."""
+    if len(text) <= ERROR_SHOWN:
+        return {"error": text, "error_short": ""}
+    cut = text[:ERROR_SHOWN].rsplit(" ", 1)[0] if " " in text[:ERROR_SHOWN] else text[:ERROR_SHOWN]
+    return {"error": text, "error_short": cut.rstrip(",;:") + " …"}
 
 
 def _front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -174,6 +198,8 @@ def _front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _format(column: str, value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, str):
+        return value
     if column == "balance_max_mean":
         return f"{value:.3f}"
     if column == "solve_seconds":

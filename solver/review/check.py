@@ -11,8 +11,14 @@ from solver.document.plan import Plan, SolverInfo, build_plan
 from solver.document.verify import ConstraintCheck, verify_plan
 from solver.inputs.condition import Condition
 from solver.inputs.loading import read_mapping, validation_error
-from solver.optimize.problem import expert_placements
+from solver.optimize.families import SLO_FAMILIES
+from solver.optimize.problem import chunk_grid, expert_placements, utilization_grid
 from solver.optimize.screening import balanced_boundaries
+from solver.physics.continuous import CONTINUOUS, ContinuousLoad, steady_state
+from solver.physics.cost import ExpertLayout
+from solver.physics.evaluate import evaluate_plan
+from solver.physics.points import Load
+from solver.physics.serving import StaticLoad
 from solver.physics.shapes import ParallelShape, shape_violations
 
 _DEGREE = Field(default=1, ge=1, le=1_000_000)
@@ -31,6 +37,10 @@ class ShortPlan(BaseModel):
     sp: int = _DEGREE
     batch_size: int = Field(ge=1, le=1_000_000)
     layers_per_stage: list[int] | None = None
+    # continuous serving: max-num-batched-tokens and mean active / max-num-seqs (default: the
+    # best operating point the condition's grids allow, as the planner would choose it)
+    chunk_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    utilization: float | None = Field(default=None, gt=0, lt=1)
 
 
 class CheckResult(BaseModel):
@@ -84,8 +94,33 @@ def _check_short(condition: Condition, short: ShortPlan) -> CheckResult:
     if condition.model.is_moe and not shape_violations(shape, condition):
         # the hand-made plan gets the best expert placement for its EP degree
         placement = expert_placements(condition, {shape.ep})[0].get(shape.ep)
-    plan = build_plan(condition, shape, short.batch_size, bounds, "checked", info, placement)
+    layout = ExpertLayout(placement.slots_per_gpu, placement.imbalance) if placement else None
+    load = operating_point(condition, shape, short, bounds, layout)
+    plan = build_plan(condition, shape, load, bounds, "checked", info, placement)
     return CheckResult(plan=plan, checks=verify_plan(condition, plan))
+
+
+def operating_point(condition: Condition, shape: ParallelShape, short: ShortPlan, bounds: list[int],
+                    layout: ExpertLayout | None) -> Load:
+    """The load a hand-made plan is graded at: its static batch; or, serving continuously, its
+    max-num-seqs at the chunk budget and utilization it names, the rest chosen from the
+    condition's grids as the planner would: the best objective among the points that meet every
+    SLO (or, when none does, the best objective)."""
+    if condition.serving.mode != CONTINUOUS:
+        return StaticLoad(short.batch_size)
+    w = condition.workload
+    chunks = [short.chunk_tokens] if short.chunk_tokens else chunk_grid(condition)
+    levels = [short.utilization] if short.utilization else utilization_grid(condition)
+    loads = [ContinuousLoad(short.batch_size, u, t) for t in chunks for u in levels]
+    steady = [x for x in loads
+              if steady_state(x, shape.pp, w.input_tokens, w.output_tokens).feasible]
+    best: tuple[bool, float, int] | None = None
+    for i, load in enumerate(steady):
+        _, stages, metrics = evaluate_plan(condition, shape, load, bounds, layout)
+        missed = any(not row[3] for f in SLO_FAMILIES for row in f.verify(condition, stages, metrics))
+        key = (missed, metrics.objective, i)
+        best = key if best is None or key < best else best
+    return steady[best[2]] if best is not None else loads[0]
 
 
 def load_plan_file(path: Path) -> Plan | ShortPlan:

@@ -3,15 +3,19 @@
 The checked plan is re-evaluated with the condition's cost model (a plan.json made for another
 condition is graded on this one), the condition is solved, and the two are compared on the
 objective (ratio, >= 1 for a valid plan up to the optimality gap), throughput and latencies.
+Regret is only defined for a plan that meets every hard constraint: a plan that breaks one (it
+does not fit in memory, misses an SLO, breaks a divisibility rule) is not a worse plan but no
+plan, so it gets "invalid: no regret" with its violations, and the optimum only for reference.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from solver.document.plan import Plan
-from solver.document.verify import evaluate_plan_document
+from solver.document.verify import ConstraintCheck, evaluate_plan_document
 from solver.errors import InfeasibleError
 from solver.inputs.condition import Condition
 from solver.optimize.settings import SolverSettings
@@ -32,6 +36,7 @@ class Regret:
     optimum_metrics: dict[str, float] = field(default_factory=dict)
     binding: list[str] = field(default_factory=list)
     note: str = ""
+    violations: list[str] = field(default_factory=list)  # the checked plan's; non-empty: no regret
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,9 +49,13 @@ class Regret:
             "optimum_metrics": self.optimum_metrics,
             "binding": self.binding,
             "note": self.note or None,
+            "valid": not self.violations,
+            "violations": self.violations,
         }
 
     def lines(self) -> list[str]:
+        if self.violations:
+            return self._invalid_lines()
         if not self.feasible:
             return [
                 "regret: the condition is infeasible (no plan meets every hard constraint), so "
@@ -58,15 +67,39 @@ class Regret:
             return [head, f"  {self.note}"]
         d, o = self.deltas, self.optimum_metrics
         tput, per_gpu = "throughput_tokens_per_s", "throughput_tokens_per_s_per_gpu"
-        optimal = " (the checked plan is optimal)" if self.objective_ratio <= 1 + 1e-6 else ""
         return [
             head,
-            f"  objective {self.objective_ratio:.3f}x the optimum's{optimal}",
+            f"  objective {self.objective_ratio:.3f}x the optimum's{_verdict(self.objective_ratio)}",
             f"  throughput {d[tput]:+,.0f} tok/s ({_pct(d[tput], o[tput])}), "
             f"per GPU {d[per_gpu]:+,.1f} ({_pct(d[per_gpu], o[per_gpu])})",
             f"  TTFT {d['ttft_ms']:+,.1f} ms, TPOT {d['tpot_ms']:+,.2f} ms, "
             f"e2e {d['e2e_latency_ms']:+,.0f} ms (checked minus optimum)",
         ]
+
+
+    def _invalid_lines(self) -> list[str]:
+        counts: dict[str, int] = {}
+        for name in self.violations:
+            counts[name] = counts.get(name, 0) + 1
+        named = ", ".join(name if n == 1 else f"{name} (x{n})" for name, n in counts.items())
+        lines = [f"regret: invalid: no regret (the checked plan breaks {len(self.violations)} hard "
+                 f"constraint(s): {named}; a plan that breaks one is not comparable with the optimum)"]
+        if not self.feasible:
+            return lines + ["  the condition itself is infeasible: no plan meets every hard constraint"]
+        if self.optimum_label:
+            lines.append(f"  for reference, the optimum is {self.optimum_label}, batch "
+                         f"{self.optimum_batch} ({self.optimum_status})")
+        return lines
+
+
+def _verdict(ratio: float) -> str:
+    """What an objective ratio of a valid plan says (1: it is the optimum, up to rounding)."""
+    if abs(ratio - 1) <= 1e-6:
+        return " (the checked plan is optimal)"
+    if ratio < 1:
+        return (" (below 1: the checked plan beats the planner's plan, which is optimal only over "
+                "the enumerated shapes and the batch grid)")
+    return ""
 
 
 def _pct(delta: float, base: float) -> str:
@@ -89,13 +122,17 @@ def evaluate_checked(condition: Condition, plan: Plan) -> Metrics:
 
 
 def regret_of(
-    condition: Condition, checked: Plan | None, settings: SolverSettings | None = None
+    condition: Condition, checked: Plan | None, settings: SolverSettings | None = None,
+    violations: Sequence[ConstraintCheck] = (),
 ) -> Regret:
+    """The checked plan against the optimum; `violations` (the checked plan's failed rows, as
+    check reports them) make it invalid: no ratio and no deltas, the optimum for reference."""
     settings = settings or SolverSettings(time_limit_s=DEFAULT_TIME_LIMIT_S)
+    broken = [row.name for row in violations if not row.passed]
     try:
         best = solve(condition, settings=settings).plan
     except InfeasibleError as exc:
-        return Regret(feasible=False, binding=list(exc.binding))
+        return Regret(feasible=False, binding=list(exc.binding), violations=broken)
     optimum = {
         k: getattr(best.metrics, k)
         for k in (
@@ -114,6 +151,8 @@ def regret_of(
         "optimum_status": best.status,
         "optimum_metrics": optimum,
     }
+    if broken:
+        return Regret(**base, violations=broken)
     if checked is None:
         return Regret(**base, note="the checked plan could not be evaluated (invalid layer split)")
     try:

@@ -17,8 +17,22 @@ def _describe(row: dict[str, Any]) -> str:
             f"{shape}, batch {row['batch']}, {row['gpus_used']}/{row['gpus_available']} GPUs, "
             f"{row['throughput_per_gpu']:,.1f} tok/s/GPU"
         )
-    error = str(row.get("error") or "").splitlines()[0] if row.get("error") else ""
-    return error[:160]
+    error = " ".join(str(row.get("error") or "").split())
+    return shorten(error, ERROR_CHARS)
+
+
+ERROR_CHARS = 160  # of an error on a progress line; summary.csv and report.html have all of it
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a word boundary, never mid-word, with a note
+    that the rest is in the summary."""
+    if len(text) <= limit:
+        return text
+    tail = " … (all of it in summary.csv)"
+    head = text[:limit - len(tail) + 1]
+    head = head.rsplit(" ", 1)[0] if " " in head else head
+    return head.rstrip(",;:") + tail
 
 
 @contextmanager

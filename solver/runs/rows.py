@@ -29,6 +29,9 @@ SUMMARY_COLUMNS = (
     "throughput",
     "throughput_per_gpu",
     "tokens_per_s_per_user",
+    "requests_per_s",
+    "gpu_hours_per_million_tokens",
+    "cost_per_million_tokens_usd",
     "balance_max_mean",
     "balance_memory_max_mean",
     "balance_comm_max_mean",
@@ -41,6 +44,12 @@ COLUMN_NOTES = {
     "throughput": "output tokens/s of the whole deployment",
     "throughput_per_gpu": "output tokens/s per GPU used",
     "tokens_per_s_per_user": "1000 / TPOT: decode speed one user sees",
+    "requests_per_s": "capacity at the SLOs: completed requests/s of the whole deployment "
+                      "(throughput / output tokens)",
+    "gpu_hours_per_million_tokens": "GPUs used x 1e6 / (throughput x 3600): what a million output "
+                                    "tokens cost in GPU time",
+    "cost_per_million_tokens_usd": "gpu_hours_per_million_tokens x hardware.gpu_hour_usd (empty "
+                                   "without a price)",
     "balance_max_mean": "per-GPU decode compute time, max / mean (1 = perfectly balanced)",
     "balance_memory_max_mean": "per-GPU memory, max / mean",
     "balance_comm_max_mean": "per-GPU decode communication bytes, max / mean",
@@ -53,6 +62,19 @@ def empty_row(name: str, path: str, status: str = "error", error: str = "") -> d
     row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
     row.update(name=name, path=path, status=status, error=error)
     return row
+
+
+def capacity_and_cost(tokens_per_s: float, gpus: int, output_tokens: int,
+                      gpu_hour_usd: float | None) -> dict[str, float | None]:
+    """Capacity at the SLOs (requests/s of the whole deployment) and the price of a million output
+    tokens, in GPU-hours and, when the condition gives a GPU-hour price, in dollars."""
+    if tokens_per_s <= 0:
+        return {"requests_per_s": None, "gpu_hours_per_million_tokens": None,
+                "cost_per_million_tokens_usd": None}
+    gpu_hours = gpus * 1e6 / (tokens_per_s * 3600)
+    return {"requests_per_s": tokens_per_s / output_tokens,
+            "gpu_hours_per_million_tokens": gpu_hours,
+            "cost_per_million_tokens_usd": gpu_hours * gpu_hour_usd if gpu_hour_usd else None}
 
 
 def plan_row(solution: Solution) -> dict[str, Any]:
@@ -72,6 +94,9 @@ def plan_row(solution: Solution) -> dict[str, Any]:
         throughput=m.throughput_tokens_per_s,
         throughput_per_gpu=m.throughput_tokens_per_s_per_gpu,
         tokens_per_s_per_user=solution.figures.tokens_per_s_per_user,
+        **capacity_and_cost(m.throughput_tokens_per_s, plan.gpus.used,
+                            solution.problem.condition.workload.output_tokens,
+                            solution.problem.condition.cluster.gpu_hour_usd),
         balance_max_mean=balance["decode_compute_ms"].max_over_mean,
         balance_memory_max_mean=balance["memory_gb"].max_over_mean,
         balance_comm_max_mean=balance["decode_comm_bytes"].max_over_mean,

@@ -7,8 +7,9 @@ Each `--set KEY=V1,V2,...` names a dotted key of the condition file and its valu
 parsed as YAML on its own (`2` is an int, `0.5` a float, `fp8` a string, `null` removes an optional
 key, `[2,4]` a list: commas inside brackets do not split values). Every point is validated before
 anything is solved: an unknown key or a value of the wrong type stops the sweep (exit 1) naming the
-key. The summary marks the Pareto front of tokens/s per user (1000 / TPOT) against tokens/s per GPU,
-the two numbers serving engineers trade against each other, and draws it (pareto.svg, report.html).
+key. The summary marks the Pareto front: tokens/s per user (1000 / TPOT) and the deployment's capacity
+(tokens/s, requests/s at the SLOs) up, GPUs used and the GPU time of a million tokens down, so a
+sweep over GPU counts shows what each count buys; pareto.svg and report.html draw it.
 sweep_points.py makes the points; this module solves them and writes the sweep's folder.
 """
 
@@ -41,26 +42,31 @@ CONFIRM_POINTS = 1_000  # above this many points a sweep starts only with --yes
 def pareto_mask(xs: Sequence[float | None], ys: Sequence[float | None]) -> list[bool]:
     """True where no other point is at least as good on both axes and better on one (both
     maximized); None marks a point without a plan."""
-    pts = [
-        (x, y, i)
-        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
-        if x is not None and y is not None
-    ]
-    mask = [False] * len(xs)
-    # sort by x descending, then y descending: a point is on the front iff its y beats every y seen
-    pts.sort(key=lambda p: (-p[0], -p[1]))
-    best_y = float("-inf")
-    k = 0
-    while k < len(pts):  # points with equal x form a group; only the best y of a group can be on it
-        group = [p for p in pts[k:] if p[0] == pts[k][0]]
-        top = group[0][1]
-        if top > best_y:
-            for p in group:
-                if p[1] == top:
-                    mask[p[2]] = True
-            best_y = top
-        k += len(group)
-    return mask
+    return pareto_front([xs, ys], [True, True])
+
+
+def pareto_front(columns: Sequence[Sequence[float | None]], maximize: Sequence[bool]) -> list[bool]:
+    """True where no other point is at least as good on every criterion and better on one; a
+    criterion is maximized or minimized as `maximize` says; None marks a point without a plan.
+    Compared in blocks of points (numpy), so a sweep of 10,000 points takes a moment."""
+    import numpy as np
+
+    n = len(columns[0])
+    ok = np.array([all(c[i] is not None for c in columns) for i in range(n)], dtype=bool)
+    values = np.zeros((n, len(columns)))
+    for k, column in enumerate(columns):
+        sign = 1.0 if maximize[k] else -1.0
+        values[:, k] = [sign * float(v) if v is not None else 0.0 for v in column]
+    good = values[ok]
+    mask = np.zeros(n, dtype=bool)
+    on_front = np.ones(len(good), dtype=bool)
+    for start in range(0, len(good), 512):
+        block = good[start:start + 512, None, :]
+        at_least = (good[None, :, :] >= block).all(axis=2)
+        better = (good[None, :, :] > block).any(axis=2)
+        on_front[start:start + 512] = ~(at_least & better).any(axis=1)
+    mask[np.flatnonzero(ok)] = on_front
+    return mask.tolist()
 
 
 def _column_value(value: Any) -> Any:
@@ -227,10 +233,16 @@ def _sweep_frame(
         row["path"] = str(path)
     sweep_columns(rows, points, axes)
     ok = [r["status"] in OK_STATUSES for r in rows]
-    mask = pareto_mask(
-        [r["tokens_per_s_per_user"] if good else None for r, good in zip(rows, ok, strict=True)],
-        [r["throughput_per_gpu"] if good else None for r, good in zip(rows, ok, strict=True)],
-    )
+
+    def column(name: str) -> list[float | None]:
+        return [r.get(name) if good else None for r, good in zip(rows, ok, strict=True)]
+
+    # the user's speed and the deployment's capacity up, GPUs and the cost of a token down: a
+    # sweep over GPU counts keeps every count on the front (more capacity for more GPUs), where
+    # per-GPU figures alone made the larger clusters look the same as the smaller
+    mask = pareto_front([column("tokens_per_s_per_user"), column("throughput"),
+                         column("gpus_used"), column("gpu_hours_per_million_tokens")],
+                        [True, True, False, False])
     frame = summary_frame(rows, extra_columns=keys)
     for key in keys:  # whole numbers stay whole when a point removes the key (null)
         kinds = {type(r[key]) for r in rows if r[key] is not None}

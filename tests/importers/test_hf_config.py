@@ -78,3 +78,26 @@ def test_hf_cli_import_prints_a_card(tmp_path):
     card = ModelCard.model_validate(parse_mapping(out.read_text(), str(out)))
     assert card.num_experts == 256 and card.first_k_dense_layers == 3 and card.is_mla
     assert "n_routed_experts" in out.read_text()
+
+
+@pytest.mark.parametrize("model", ["./nothere/config.json", "nothere/", "config.json"])
+def test_a_missing_config_names_the_condition_file_and_its_model_key(model, tmp_path):
+    cond = tmp_path / "c.yaml"
+    cond.write_text(f"model: {model}\nhardware: {{gpu: a100-sxm-80gb, num_nodes: 1, gpus_per_node: 4}}\n"
+                    "workload: {input_tokens: 1024, output_tokens: 256, max_batch_size: 32}\n")
+    result = runner.invoke(app, ["solve", str(cond), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert f"{cond}: model: '{model}': no such file" in result.stderr, result.stderr
+
+
+def test_a_condition_may_name_the_configs_folder_and_the_model_is_named_by_what_it_is(tmp_path):
+    """Before, a folder was 'unknown model card', and a config without a name was named after its
+    folder (here 'snapshot-0f3a': a Hugging Face cache hash says nothing)."""
+    folder = tmp_path / "snapshot-0f3a"
+    folder.mkdir()
+    shutil.copy(HF / "mixtral-8x7b" / "config.json", folder / "config.json")
+    cond = tmp_path / "c.yaml"
+    cond.write_text("model: snapshot-0f3a\nhardware: {gpu: a100-sxm-80gb, num_nodes: 1, gpus_per_node: 4}\n"
+                    "workload: {input_tokens: 1024, output_tokens: 256, max_batch_size: 32}\n")
+    c = load_any_condition(cond)
+    assert c.model.name == "mixtral-46.7b" and c.model.num_experts == 8

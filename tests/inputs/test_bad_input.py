@@ -68,7 +68,7 @@ EXPECTED: dict[str, list[str]] = {
     "precision-fp7.yaml": ["precision.weights", "fp7", "bf16"],
     "activations-fp4-on-l40s.yaml": ["precision.activations", "fp4"],
     "both-batch-sizes.yaml": ["workload", "batch_size", "max_batch_size"],
-    "neither-batch-size.yaml": ["workload", "batch_size", "max_batch_size"],
+    "static-without-batch-size.yaml": ["workload.batch_size", "static serving", "max_batch_size"],
     "both-cluster-modes.yaml": ["hardware", "num_nodes", "max_gpus"],
     "neither-cluster-mode.yaml": ["hardware", "num_nodes", "max_gpus"],
     "objective-zero-weights.yaml": ["objective", "latency_weight"],
@@ -410,3 +410,27 @@ def test_prescan_refuses_exactly_what_the_full_parser_refuses(
         assert with_prescan.startswith("['k0', 'k1'")
     else:
         assert with_prescan.startswith("big.yaml: line ")
+
+
+@pytest.mark.parametrize("key, card, field", [
+    ("gpu", {"name": "g", "memory_gb": -80, "hbm_tb_per_s": 3.35, "dense_tflops": {"bf16": 989}},
+     "hardware.gpu.memory_gb: Input should be greater than or equal to"),
+    ("model", {"name": "m", "num_hidden_layers": 2, "hidden_size": "x", "num_attention_heads": 8,
+               "vocab_size": 100}, "model.hidden_size: Input should be a valid integer"),
+])
+def test_an_inline_card_with_a_bad_field_gets_the_fields_own_error(key: str, card: dict, field: str,
+                                                                   tmp_path: Path) -> None:
+    """`gpu: NAME | {card}` is a union: before, the first line was the other branch's
+    'Input should be a valid string (got {...})'."""
+    data = {"model": "llama-3.1-8b", "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 1,
+                                                  "gpus_per_node": 2},
+            "workload": {"input_tokens": 1024, "output_tokens": 128, "batch_size": 8}}
+    if key == "gpu":
+        data["hardware"]["gpu"] = card
+    else:
+        data["model"] = card
+    path = tmp_path / "inline.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    result = _solve(path, tmp_path / "out")
+    assert_rejected(result, path, tmp_path / "out", [field])
+    assert "valid string" not in result.stderr

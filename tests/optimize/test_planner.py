@@ -7,6 +7,7 @@ import pytest
 from solver.document.plan import build_plan
 from solver.document.verify import verify_plan, violations
 from solver.inputs.condition import load_condition
+from solver.inputs.serving import ServingSpec
 from solver.optimize.settings import SolverSettings
 from solver.planning.planner import solve
 from solver.render.outputs import plan_folder_files, plan_json
@@ -41,10 +42,15 @@ def test_same_plan_across_runs_and_workers(name):
     assert len(texts) == 1
 
 
+def _static(condition):
+    """The condition with static batching (many candidates whose bound is below the incumbent's)."""
+    return condition.model_copy(update={"serving": ServingSpec(mode="static")})
+
+
 def test_work_limit_returns_a_verified_plan_with_its_gap():
     """A deterministic work limit too small for a proof: the same feasible plan every time, with
     the screening's bound and the limit named in plan.json."""
-    condition = load_condition(ROOT / "conditions" / "llama70b-h100x8.yaml")
+    condition = _static(load_condition(ROOT / "conditions" / "llama70b-h100x8.yaml"))
     settings = SolverSettings(screen_candidates=False, plan_work=0.0)
     plans = [solve(condition, settings=settings).plan for _ in range(2)]
     assert plan_json(plans[0]) == plan_json(plans[1])
@@ -57,7 +63,7 @@ def test_work_limit_returns_a_verified_plan_with_its_gap():
 def test_deadline_passed_before_the_search_returns_the_incumbent():
     """The run's wall-clock deadline already passed: no search runs; the balanced-split incumbent,
     verified, and plan.json says which stage the time limit cut."""
-    condition = load_condition(ROOT / "conditions" / "llama70b-h100x8.yaml")
+    condition = _static(load_condition(ROOT / "conditions" / "llama70b-h100x8.yaml"))
     solution = solve(condition, settings=SolverSettings(deadline=Deadline(0.0), screen_candidates=False))
     plan = solution.plan
     assert plan.status == "feasible" and "time limit: plan search" in plan.solver.limits_hit

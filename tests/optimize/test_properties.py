@@ -1,7 +1,8 @@
 """Property-based tests (hypothesis): verifier on every plan, CP-SAT = exhaustive, monotonicity.
 
-Conditions are built by composite strategies over the model and GPU cards (small sizes so the
-exhaustive oracle stays fast); derandomized so CI runs the same examples every time.
+Conditions are built by composite strategies over the model and GPU cards and both serving modes
+(small sizes and serving grids so the exhaustive oracle stays fast); derandomized so CI runs the
+same examples every time.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def conditions(draw: Any, objective: dict[str, float] | None = None,
         data["workload"]["max_batch_size"] = draw(st.sampled_from([8, 48, 128]))
     if draw(st.booleans()):
         data["slo"] = {"tpot_ms": draw(st.sampled_from([10, 40, 200]))}
+    data["serving"] = draw(st.sampled_from([
+        {"mode": "static"},
+        {"mode": "continuous", "utilization": [0.5, 0.9], "chunk_tokens": 2048},
+        {"mode": "continuous", "utilization": [0.25, 0.7, 0.97], "chunk_tokens": [1024, 8192]},
+    ]))
     return data
 
 

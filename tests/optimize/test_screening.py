@@ -11,6 +11,7 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
+import yaml
 
 from solver.inputs.condition import build_condition, load_condition
 from solver.optimize.problem import build_problem
@@ -24,17 +25,35 @@ from solver.optimize.screening import (
     presolve_candidates,
 )
 from solver.physics.cost import LayerCost, PhaseCost
-from tests.corpus import generate
+from tests.corpus import generate, generate_continuous
 from tests.paths import REPO as REPO_ROOT
 
 ROOT = REPO_ROOT
 BUNDLED = ["deepseek-v3-h800x144", "gpt-oss-120b-h100x4", "mixtral8x22b-h100x16", "llama70b-h100x8",
            "qwen3-30b-a3b-h100x2"]
 CORPUS = generate()[:12]
+CONTINUOUS = generate_continuous()[:12]
 
 
-def _bundled(name):
-    return build_problem(load_condition(ROOT / "conditions" / f"{name}.yaml"))
+STATIC = {"mode": "static"}
+SMALL_CONTINUOUS = {"mode": "continuous", "utilization": [0.5, 0.93], "chunk_tokens": [2048, 8192]}
+
+
+def _bundled(name, serving=None):
+    """A bundled condition, in its own serving mode or with `serving` instead."""
+    path = ROOT / "conditions" / f"{name}.yaml"
+    if serving is None:
+        return build_problem(load_condition(path))
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) | {"serving": serving}
+    return build_problem(build_condition(data, str(path), name))
+
+
+def _static(name):
+    return _bundled(name, STATIC)
+
+
+def _continuous(name):
+    return _bundled(name, SMALL_CONTINUOUS)
 
 
 def _corpus(data):
@@ -72,13 +91,14 @@ def _leaves(x, ys, name):
         yield name, np.broadcast_to(np.asarray(x, dtype=float), (len(ys),)), np.array(ys, dtype=float)
 
 
+@pytest.mark.parametrize("problem_of", [_static, _continuous])
 @pytest.mark.parametrize("name", BUNDLED[1:])
-def test_grid_costs_equal_the_scalar_cost_model(name):
+def test_grid_costs_equal_the_scalar_cost_model(name, problem_of):
     """candidate_grid runs candidate()'s formulas on arrays: every number agrees with one-by-one."""
-    problem = _bundled(name)
+    problem = problem_of(name)
     model = problem.cost_model
-    grid = model.candidate_grid(problem.candidates.grid(), problem.candidates.batch)
-    scalar = [model.candidate(problem.candidates.shape(i), int(problem.candidates.batch[i]))
+    grid = model.candidate_grid(problem.candidates.grid(), problem.candidates.grid_load())
+    scalar = [model.candidate(problem.candidates.shape(i), problem.candidates.load(i))
               for i in range(problem.num_candidates)]
     parts = [(f, getattr(grid, f), [getattr(s, f) for s in scalar]) for f in (
         "microbatches", "activation_bytes", "last_stage_activation_bytes", "first_stage", "last_stage",
@@ -91,9 +111,11 @@ def test_grid_costs_equal_the_scalar_cost_model(name):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, err_msg=f"{name}: {leaf}")
 
 
-@pytest.mark.parametrize("problem_of,arg", [(_bundled, n) for n in BUNDLED]
-                         + [(_corpus, d) for d in CORPUS],
-                         ids=BUNDLED + [d["name"] for d in CORPUS])
+@pytest.mark.parametrize("problem_of,arg", [(_static, n) for n in BUNDLED]
+                         + [(_continuous, n) for n in BUNDLED[1:]]
+                         + [(_corpus, d) for d in CORPUS + CONTINUOUS],
+                         ids=[f"{n}-static" for n in BUNDLED] + [f"{n}-continuous" for n in BUNDLED[1:]]
+                         + [d["name"] for d in CORPUS + CONTINUOUS])
 def test_screening_equals_the_full_table_definition(problem_of, arg):
     problem = problem_of(arg)
     screening = presolve_candidates(problem)
@@ -109,7 +131,7 @@ def test_screening_equals_the_full_table_definition(problem_of, arg):
 
 def test_deepseek_144_builds_full_tables_only_for_survivors():
     """9,481 candidates, one survives: the screening builds a handful of full tables."""
-    problem = _bundled("deepseek-v3-h800x144")
+    problem = _static("deepseek-v3-h800x144")
     screening = presolve_candidates(problem)
     assert problem.num_candidates == 9481 and len(screening.kept) == 1
     assert problem.tables_built <= 5

@@ -14,9 +14,10 @@ from solver.optimize.problem import build_problem
 from solver.optimize.screening import evaluate_split
 from solver.optimize.settings import SolverSettings
 from solver.planning.planner import solve
-from tests.corpus import generate
+from tests.corpus import generate, generate_continuous
 
 CORPUS = generate()
+CONTINUOUS = generate_continuous()
 
 
 def _problem(data):
@@ -29,9 +30,40 @@ def _oracle(index: int):
     return problem, solve_exhaustive(problem)
 
 
+@cache
+def _oracle_continuous(index: int):
+    problem = _problem(CONTINUOUS[index])
+    return problem, solve_exhaustive(problem)
+
+
 @pytest.mark.parametrize("index", range(len(CORPUS)), ids=[d["name"] for d in CORPUS])
 def test_cpsat_matches_exhaustive(index):
-    problem, oracle = _oracle(index)
+    _agree(*_oracle(index))
+
+
+@pytest.mark.parametrize("index", range(len(CONTINUOUS)), ids=[d["name"] for d in CONTINUOUS])
+def test_cpsat_matches_exhaustive_continuous(index):
+    """Continuous batching: candidates are shape x max-num-seqs x chunk budget x utilization,
+    the forms mix sums, slowest stages and rounds of two step kinds."""
+    _agree(*_oracle_continuous(index))
+
+
+def test_continuous_corpus_is_interesting():
+    outcomes = {"feasible": 0, "infeasible": 0, "pp>1": 0, "moe": 0, "slo": 0}
+    for index, data in enumerate(CONTINUOUS):
+        problem, oracle = _oracle_continuous(index)
+        if oracle.table is None:
+            outcomes["infeasible"] += 1
+            continue
+        outcomes["feasible"] += 1
+        outcomes["pp>1"] += oracle.table.pp > 1
+        outcomes["moe"] += problem.condition.model.is_moe
+        outcomes["slo"] += "slo" in data
+    assert outcomes["feasible"] >= 12 and outcomes["infeasible"] >= 2
+    assert outcomes["pp>1"] >= 3 and outcomes["moe"] >= 5 and outcomes["slo"] >= 5
+
+
+def _agree(problem, oracle):
     for screen in (True, False):
         result = solve_cpsat(problem, SolverSettings(time_limit_s=60, screen_candidates=screen))
         if oracle.objective is None:

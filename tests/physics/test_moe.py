@@ -86,6 +86,7 @@ def test_imbalance_feeds_moe_time():
     """A skewed placement makes the MoE layers slower than the uniform spread."""
     data = {"model": "mixtral-8x7b", "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 1},
             "workload": {"input_tokens": 1024, "output_tokens": 128, "batch_size": 64},
+            "serving": {"utilization": [0.8], "chunk_tokens": 8192},  # one load: same steps
             "policy": {"ep": [8], "tp": [1]}}
     uniform = solve(build_condition(data, "u", "u")).plan
     data["workload"]["expert_load"] = {"distribution": "zipf", "alpha": 1.2}

@@ -188,7 +188,9 @@ def test_violation_tp3_names_heads_kv_and_ffn() -> None:
     assert "tp=3 does not divide num_attention_heads=64" in text
     assert "num_key_value_heads=8" in text
     assert "tp=3 does not divide intermediate_size=28672" in text
-    assert "does not fit inside a node" in text  # 3 does not tile a node of 8
+    # 3 GPUs fit in a node of 8; the reason is that 3 does not divide it (issue 15)
+    assert "tp=3 does not divide the 8 GPUs of a node (policy.tp_within_node" in text
+    assert "does not fit inside a node" not in text
 
 
 def test_violation_ep_not_dividing_experts() -> None:
@@ -214,7 +216,8 @@ def test_violation_tp_beyond_node_with_tp_within_node() -> None:
     shape = ParallelShape(tp=16)
     cond = _condition("llama-3.1-405b", num_nodes=2)
     assert shape_violations(shape, cond) == [
-        "tp=16 does not fit inside a node of 8 GPUs (policy.tp_within_node)"]
+        "tp=16 is larger than a node of 8 GPUs (policy.tp_within_node: a TP group stays inside "
+        "one node)"]
     relaxed = _condition("llama-3.1-405b", num_nodes=2, policy={"tp_within_node": False})
     assert shape_violations(shape, relaxed) == []
 

@@ -4,11 +4,7 @@ Chromium."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +15,7 @@ from solver.inputs.condition import build_condition
 from solver.planning.planner import solve
 from solver.render.plan_page import plan_html
 from tests.paths import REPO as REPO_ROOT
+from tests.render import browser
 
 ROOT = REPO_ROOT
 SMALL = ROOT / "tests" / "assets" / "good" / "llama8b-l40sx2.yaml"
@@ -38,7 +35,7 @@ PIPELINE = {
 @pytest.fixture(scope="module")
 def pipeline_report() -> tuple[str, object]:
     condition = build_condition(PIPELINE, "<test>", "pp4")
-    solution = solve(condition)
+    solution = solve(condition, with_runner_ups=True)
     assert solution.plan.parallelism.pp == 4
     return plan_html(condition, solution), solution.plan
 
@@ -91,53 +88,6 @@ def test_solve_writes_report_html_listed_in_the_manifest(tmp_path: Path) -> None
 
 # ---- headless Chromium ---------------------------------------------------------------------------
 
-# .ci/run installs Chromium in the background while the suite runs and names a file here that appears
-# when that install has ended (its text says how); the browser test runs last and waits for it.
-INSTALL_STATUS = "PARAPLAN_CHROMIUM_INSTALL"
-INSTALL_WAIT_S = 900
-RUNNING_AS_ROOT = getattr(os, "geteuid", lambda: -1)() == 0
-FLAGS = [
-    "--headless",
-    *(["--no-sandbox"] if RUNNING_AS_ROOT else []),  # Chromium refuses to run as root with its sandbox
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-]
-
-
-def _find_chromium() -> str:
-    """The chromium binary, after any background install has ended; skips with the reason."""
-    status = os.environ.get(INSTALL_STATUS)
-    outcome = ""
-    if status:
-        deadline = time.monotonic() + INSTALL_WAIT_S
-        while not Path(status).exists() and time.monotonic() < deadline:
-            time.sleep(1)
-        outcome = (Path(status).read_text(encoding="utf-8").strip() if Path(status).exists()
-                   else f"still running after {INSTALL_WAIT_S} s")
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.skip("chromium is not installed (Debian package `chromium`; .ci/run installs it when "
-                    "it runs as root or with password-less sudo"
-                    + (f"; its install here: {outcome}" if outcome else "")
-                    + "): the report was not rendered in a browser")
-    return found
-
-
-def _chromium(chromium: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
 
 def _share_of_colour(png: Path, rgb: tuple[int, int, int], tolerance: int = 12) -> float:
     import numpy as np
@@ -151,17 +101,11 @@ def _share_of_colour(png: Path, rgb: tuple[int, int, int], tolerance: int = 12) 
 
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(pipeline_report, tmp_path: Path) -> None:
-    chromium = _find_chromium()
+    """At 1,280 px: painted charts, no horizontal overflow, every chart a nonzero size, the
+    runner-up table present; the screenshot is kept (tests/render/browser.py, SCREENSHOTS)."""
+    binary = browser.find_chromium()
     html, _ = pipeline_report
-    page = tmp_path / "report.html"
-    page.write_text(html, encoding="utf-8")
-    shot = tmp_path / "shot.png"
-    run = _chromium(chromium, [f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri()],
-                    tmp_path)
-    if not shot.is_file() and not RUNNING_AS_ROOT and "sandbox" in run.stderr.lower():
-        pytest.skip(f"chromium cannot start its sandbox here (run as root to use --no-sandbox): "
-                    f"{run.stderr[-500:]}")
-    assert shot.is_file(), f"no screenshot; chromium said:\n{run.stderr[-2000:]}"
+    shot = browser.screenshot(binary, html, "plan-report-1280", tmp_path)
     assert shot.stat().st_size > 40_000, "screenshot is nearly empty"
     try:
         blue = _share_of_colour(shot, (0x00, 0x72, 0xB2))  # stage-0 bars, weights, micro-batch 0
@@ -169,6 +113,12 @@ def test_report_renders_in_headless_chromium(pipeline_report, tmp_path: Path) ->
     except ImportError:
         pytest.skip("pillow is not installed: cannot look at the screenshot's pixels")
     assert blue > 0.004 and orange > 0.002, (blue, orange)  # the charts were painted
-    dom = _chromium(chromium, ["--dump-dom", page.as_uri()], tmp_path).stdout
+    page = tmp_path / "report.html"
+    page.write_text(html, encoding="utf-8")
+    dom = browser.chromium(binary, ["--dump-dom", page.as_uri()], tmp_path).stdout
     assert dom.count("<svg") == 6, "the SVG charts are not in the rendered DOM"
     assert dom.count("<rect") > 50 and "chart-timeline" in dom
+    measured = browser.measure(binary, html, tmp_path)
+    browser.assert_fits(measured)
+    assert len(measured["charts"]) == 6
+    assert measured["runner_up_rows"] >= 2, "the runner-up table is missing (a header and a row)"

@@ -34,7 +34,8 @@ def test_memory_overflow_exits_3_naming_every_stage(tmp_path):
     )
     assert result.exit_code == 3, result.output
     assert "VIOLATED memory.stage0" in result.output
-    assert "regret: the condition is infeasible" in result.output
+    assert "regret: invalid: no regret" in result.output
+    assert "the condition itself is infeasible" in result.output
 
 
 def test_divisibility_and_gpu_count_each_named(tmp_path):
@@ -76,3 +77,39 @@ def test_cli_regret_line(tmp_path):
 def test_check_without_plan_needs_a_markdown_condition():
     result = runner.invoke(app, ["check", str(CONDITIONS / "llama70b-h100x8.yaml")])
     assert result.exit_code == 1 and "no plan given" in result.output
+
+
+# ---- issue 15: regret only for valid plans; reasons that are true --------------------------------
+
+
+def test_an_invalid_plan_gets_no_regret_and_its_violations(tmp_path):
+    """TP3 on 8 GPUs breaks six rules; before, check said 'objective 0.661x the optimum's (the
+    checked plan is optimal)'."""
+    plan = _short(tmp_path, "tp: 3\nbatch_size: 8\n")
+    result = runner.invoke(app, ["check", str(CONDITIONS / "llama70b-h100x8.yaml"), str(plan)])
+    assert result.exit_code == 3, result.output
+    assert "regret: invalid: no regret" in result.output
+    assert "x the optimum's" not in result.output and "checked plan is optimal" not in result.output
+    assert "tp=3 does not divide the 8 GPUs of a node" in result.output
+    assert "does not fit inside a node" not in result.output
+    assert "(limit -)" not in result.output
+    assert "for reference, the optimum is TP2 PP1 DP4" in result.output
+
+
+def test_a_plan_that_does_not_fit_in_memory_gets_no_throughput_gain(tmp_path):
+    """TP1 x DP8 of Llama-70B FP8 at 64 sequences: 70.6 GB of weights leave about 5 GB of the
+    usable 76.97 GB (0.9 x 79.65 GiB) for a KV cache that needs 26 GB: before, '+25% throughput'."""
+    plan = _short(tmp_path, "tp: 1\ndp: 8\nbatch_size: 64\n")
+    result = runner.invoke(app, ["check", str(CONDITIONS / "llama70b-h100x8.yaml"), str(plan), "--json"])
+    assert result.exit_code == 3, result.output
+    regret = json.loads(result.output)["regret"]
+    assert regret["valid"] is False and "kv_capacity.stage0" in regret["violations"]
+    assert regret["objective_ratio"] is None and regret["deltas"] == {}
+
+
+def test_a_valid_plan_still_gets_its_regret():
+    condition = load_condition(CONDITIONS / "llama70b-h100x8.yaml")
+    checked = check_given(condition, ShortPlan(tp=8, batch_size=4))
+    assert not checked.violations
+    gap = regret_of(condition, checked.plan, FAST, checked.violations)
+    assert gap.objective_ratio is not None and gap.objective_ratio > 1 and not gap.violations

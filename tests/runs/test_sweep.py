@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from solver.cli import app
-from solver.runs.sweep import pareto_mask
+from solver.runs.sweep import pareto_front, pareto_mask
 from tests.paths import REPO as REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -136,3 +136,39 @@ def test_model_sweep_without_plans_is_summary_only(tmp_path: Path) -> None:
         "summary.csv",
         "summary.parquet",
     ]
+
+
+# ---- issue 15: capacity and cost, so a capacity planner can choose a GPU count -------------------
+
+
+def test_a_gpu_count_sweep_keeps_every_count_on_the_front() -> None:
+    """1, 2 and 4 nodes: the same speed per user, per-GPU throughput a little lower on more nodes
+    (inter-node traffic), capacity higher. Per-GPU figures alone kept only the smallest cluster; with
+    capacity up and GPUs down every count is a trade-off a planner can choose."""
+    per_user, per_gpu, gpus = [50.0, 50.0, 50.0], [400.0, 395.0, 390.0], [8, 16, 32]
+    capacity = [g * t for g, t in zip(gpus, per_gpu, strict=True)]
+    gpu_hours = [g * 1e6 / (c * 3600) for g, c in zip(gpus, capacity, strict=True)]
+    assert pareto_mask(per_user, per_gpu) == [True, False, False]  # the collapse of the issue
+    assert pareto_front([per_user, capacity, gpus, gpu_hours], [True, True, False, False]) == [
+        True, True, True]
+
+
+def test_the_summary_has_capacity_and_cost_per_million_tokens(tmp_path: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load(BASE.read_text())
+    data["hardware"]["gpu_hour_usd"] = 2.5
+    priced = tmp_path / "priced.yaml"
+    priced.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    result = invoke("sweep", priced, "--set", "hardware.num_nodes=1,2", "-o", out, "-j", "1")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "summary.csv")
+    for _, row in frame.iterrows():
+        assert row["requests_per_s"] == pytest.approx(row["throughput"] / 256, rel=1e-4)
+        hours = row["gpus_used"] * 1e6 / (row["throughput"] * 3600)
+        assert row["gpu_hours_per_million_tokens"] == pytest.approx(hours, rel=1e-4)
+        assert row["cost_per_million_tokens_usd"] == pytest.approx(2.5 * hours, rel=1e-4)
+    assert frame["pareto"].all()  # 2 and 4 GPUs: both on the front
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "What capacity costs" in html and "$ per million output tokens" in html
