@@ -100,10 +100,18 @@ class PlanFacts:
 
 
 def common_losses(plan: Plan, f: PlanFacts, launch: Launch) -> None:
-    launch.lost.append(
-        "continuous batching: the engine admits requests as they come; the plan's "
-        f"static batch of {f.batch} sequences per replica becomes the concurrency cap"
-    )
+    serving = plan.serving
+    if serving is None or serving.mode != "continuous":
+        launch.lost.append(
+            "continuous batching: the engine admits requests as they come; the plan's "
+            f"static batch of {f.batch} sequences per replica becomes the concurrency cap"
+        )
+    elif serving.utilization is not None:
+        launch.lost.append(
+            f"the operating load: the plan's numbers hold at {serving.utilization:.0%} of the "
+            f"{f.batch} slots in use on average ({serving.requests_per_s_per_gpu or 0:.3g} requests/s "
+            "per GPU); the engine takes whatever arrives, so keep the offered rate at or below it"
+        )
     if plan.expert_placement is not None:
         launch.lost.append(
             f"expert placement: the planned placement ({plan.expert_placement.method}, "
