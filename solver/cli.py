@@ -378,9 +378,8 @@ def calibrate_command(
                                               "parameters into conditions/hardware/*.yaml")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="print the fit's progress")] = False,
 ) -> None:
-    """Fit mfu, bandwidth utilization, per-layer overhead, collective latency and link bandwidth
-    per GPU card on a training split of published measurements; print the held-out and the
-    leave-one-card-out error (docs/accuracy.md explains the method)."""
+    """Fit mfu, bandwidth utilization, per-layer overhead and collective parameters per GPU card
+    on published measurements; print the error on rows and cards kept out of the fit."""
     from solver.calibration.calibrate import calibrate, summary_lines
     from solver.calibration.card_writer import write_cards as write_card_files
 
