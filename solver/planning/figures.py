@@ -37,7 +37,8 @@ class Spread:
     @classmethod
     def of(cls, values: Sequence[float]) -> Spread:
         mean, top = sum(values) / len(values), max(values)
-        return cls(top, mean, top / mean if mean else 1.0)
+        # max >= mean: a ratio below 1 is the mean's rounding (equal values summed and divided)
+        return cls(top, mean, max(1.0, top / mean) if mean else 1.0)
 
 
 @dataclass(frozen=True)
