@@ -209,6 +209,17 @@ class Architecture:
         n_h = self.card.num_attention_heads
         return 2.0 * n_h * query_tokens * context_tokens * (self.qk_head_dim + self.v_head_dim)
 
+    def decode_attention_core_flops(self, query_tokens: float, context_tokens: float) -> float:
+        """Decode attention FLOPs of one layer. MLA decodes in the latent space (FlashMLA: the
+        up-projections absorbed into the query and the output), so each query-key pair costs
+        qk over kv_lora_rank + rope dims and PV over kv_lora_rank per head; other attention as in
+        prefill."""
+        c = self.card
+        if not c.is_mla:
+            return self.attention_core_flops(query_tokens, context_tokens)
+        latent, rope = int(c.kv_lora_rank or 0), int(c.qk_rope_head_dim or 0)
+        return 2.0 * c.num_attention_heads * query_tokens * context_tokens * (2 * latent + rope)
+
     # ---- KV cache --------------------------------------------------------------------------
     @property
     def kv_elements_per_token_per_layer(self) -> int:

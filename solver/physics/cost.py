@@ -12,7 +12,11 @@ Conventions: times in seconds, sizes in bytes, all per GPU unless a name says ot
 time is the sum of its layers' times plus the extras of its position (embedding on the first stage,
 LM head on the last, activation transfer to the next stage on all but the last).
 
-Operator time on one GPU = max(FLOPs / (peak * mfu), bytes / (HBM bandwidth * utilization)).
+A GEMM on one GPU takes FLOPs / (peak * mfu) + bytes / (HBM bandwidth * utilization): streaming
+the weights and the tensor-core math do not overlap, which is the same as an mfu that saturates in
+the GEMM's tokens, mfu m / (m + m_ridge), with its half point at the ridge m_ridge (where the math
+takes as long as reading the weights; docs/accuracy.md, "GEMM size"). The attention core keeps
+max(FLOPs / (peak * mfu), bytes / (HBM bandwidth * utilization)).
 Collectives: physics/collectives.py.
 
 The same formulas cost one candidate (`candidate`, plain numbers: the evaluator, the tables) or every
@@ -111,7 +115,7 @@ class CostModel:
             flops_per_s=peak * cluster.mfu,
             attention_flops_per_s=attention_peak * cluster.mfu,
             hbm_bytes_per_s=cluster.gpu.hbm_tb_per_s * 1e12 * cluster.memory_bandwidth_utilization,
-            intra_bytes_per_s=cluster.intra_node_bytes_per_s,
+            intra_bytes_per_s=cluster.intra_node_bytes_per_s * cluster.link_bandwidth_utilization,
             inter_bytes_per_s=cluster.inter_node_bytes_per_s,
             alpha_s=cluster.collective_latency_s,
             gpus_per_node=cluster.gpus_per_node,
@@ -122,7 +126,8 @@ class CostModel:
 
     # ---- primitives --------------------------------------------------------------------------
     def roofline_s(self, flops: Num, hbm_bytes: Num) -> Num:
-        return vmax(flops / self.hw.flops_per_s, hbm_bytes / self.hw.hbm_bytes_per_s)
+        """A GEMM: its math and its weight (and activation) traffic, one after the other."""
+        return flops / self.hw.flops_per_s + hbm_bytes / self.hw.hbm_bytes_per_s
 
     def op(self, flops: Num, hbm_bytes: Num) -> PhaseCost:
         """A GEMM-like operator at the compute precision's rate."""
@@ -228,7 +233,7 @@ class CostModel:
         sequences = self.per_group(mix.decode_seqs, shape, mix)  # each reads its KV once
         ctx = mix.decode_context
         ctx = vmin(ctx, kind.window_tokens) if kind.window_tokens else ctx
-        core = self.attention_op(decode * arch.attention_core_flops(1, ctx) / (shape.tp * shape.sp),
+        core = self.attention_op(decode * arch.decode_attention_core_flops(1, ctx) / (shape.tp * shape.sp),
                                  sequences * ctx / shape.sp * self.kv_bytes_per_token_per_gpu(shape))
         # sequence-parallel decode: partial attention results combined across sp ranks
         core = core + self.net.all_reduce(decode * hidden / shape.tp, shape.sp, span=shape.tp * shape.sp)

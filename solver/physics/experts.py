@@ -20,7 +20,9 @@ shared expert, and its combine during the other's expert GEMMs. A layer then cos
     2 (max(attention + shared, dispatch) + max(routed + reduce, combine))    (pieces of a half)
 
 i.e. the compute of both halves (each streaming the weights again) plus the communication each
-pair fails to hide (the exposed share). `policy.two_batch_overlap`: true = always (MoE layers),
+pair fails to hide (the exposed share). While DeepEP's normal kernels (prefill) run, they hold 24
+of the GPU's 132 SMs, so the compute they overlap runs on the rest (moe_comm.NORMAL_KERNEL_SM_SHARE);
+the low-latency kernels (decode) hold none. `policy.two_batch_overlap`: true = always (MoE layers),
 false = never, default = where the EP group spans nodes (as those deployments run) and the overlap
 shortens the layer.
 """
@@ -34,8 +36,15 @@ import numpy as np
 
 from solver.physics.collectives import PhaseCost
 from solver.physics.gemm import expert_math_factor
-from solver.physics.moe_comm import EpSpan, Links, Routing, dispatch_row_bytes, exchange
-from solver.physics.numeric import Num, is_array, vmax
+from solver.physics.moe_comm import (
+    NORMAL_KERNEL_SM_SHARE,
+    EpSpan,
+    Links,
+    Routing,
+    dispatch_row_bytes,
+    exchange,
+)
+from solver.physics.numeric import Num, is_array, vmax, vmin, vwhere
 from solver.physics.serving import StepMix
 from solver.physics.shapes import ParallelShape
 
@@ -106,11 +115,16 @@ def halves(mix: StepMix) -> StepMix:
                    prefill_seqs=mix.prefill_seqs / 2, whole_sequences=False)
 
 
-def overlapped(attention: PhaseCost, half: MoePieces) -> PhaseCost:
-    """Both halves of a TBO layer: compute in full, the communication each pair leaves exposed."""
-    front = attention.time_s + half.shared.time_s
-    back = half.routed.time_s + half.reduce.time_s
-    exposed = vmax(0.0, half.dispatch.comm_s - front) + vmax(0.0, half.combine.comm_s - back)
+def overlapped(attention: PhaseCost, half: MoePieces, sm_share: Num) -> PhaseCost:
+    """Both halves of a TBO layer: compute in full (slowed while it shares the GPU's SMs with the
+    communication kernels: `sm_share` of them), the communication each pair leaves exposed."""
+    def paired(compute: Num, comm: Num) -> tuple[Num, Num]:
+        slowed = compute + vmin(compute, comm) * sm_share / (1 - sm_share)
+        return slowed, vmax(0.0, comm - slowed)
+
+    front, front_exposed = paired(attention.time_s + half.shared.time_s, half.dispatch.comm_s)
+    back, back_exposed = paired(half.routed.time_s + half.reduce.time_s, half.combine.comm_s)
+    exposed = front_exposed + back_exposed
     total = attention + half.total
     return PhaseCost(compute_s=2 * (front + back), comm_s=2 * exposed,
                      comm_bytes=2 * total.comm_bytes, flops=2 * total.flops,
@@ -131,7 +145,8 @@ def moe_layer(model: CostModel, kind_attention: PhaseCost, half_attention: Phase
     policy = model.condition.policy.two_batch_overlap
     if policy is False or half_attention is None:
         return serial
-    tbo = overlapped(half_attention, moe_pieces(model, shape, halves(mix)))
+    sm_share = vwhere(mix.prefill_tokens > 0, NORMAL_KERNEL_SM_SHARE, 0.0)  # normal kernels hold SMs
+    tbo = overlapped(half_attention, moe_pieces(model, shape, halves(mix)), sm_share)
     splittable = (mix.decode_tokens + mix.prefill_tokens) >= 2
     if policy:
         return choose(splittable, tbo, serial)

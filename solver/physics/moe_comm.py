@@ -56,6 +56,13 @@ DEEPEP = DeepEPParameters(nvlink_efficiency=0.68, rdma_efficiency=0.873,
                           low_latency_rdma_efficiency=0.83, low_latency_s=18.6e-6)
 
 
+# The normal kernels run on SMs taken from compute (DeepEP's Buffer.set_num_sms(24) in its example;
+# DeepSeek-V3 training used 20 of an H800's 132): compute that overlaps them runs on the rest.
+# The low-latency kernels receive through a hook and hold no SMs while compute runs (DeepEP,
+# "two-micro-batch overlapping ... without costing any GPU SMs").
+NORMAL_KERNEL_SM_SHARE = 24 / 132
+
+
 @dataclass(frozen=True)
 class EpSpan:
     """An EP group of `ranks` ranks over `nodes` nodes (arrays on a grid)."""

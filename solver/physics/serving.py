@@ -193,9 +193,15 @@ def static_point(batch: Num, pp: Num, input_tokens: int, output_tokens: int,
     m = vmax(1, vmin(pp, batch))
     per_mb = ceil_div(batch, m)
     ttft = fill("prefill", m)
-    tpot = round_trip("decode").scaled(1 / tokens_per_step)
+    tpot = round_trip("decode")
+    if tokens_per_step != 1:  # fractional coefficients: priced like continuous batching's forms
+        tpot = tpot.scaled(1 / tokens_per_step)
     mixes = {"prefill": static_prefill(per_mb, input_tokens),
              "decode": static_decode(per_mb, input_tokens, output_tokens, positions)}
+    e2e = ttft + tpot.scaled(output_tokens)
+    scored = input_tokens if output_tokens <= 1 else output_tokens
+    per_token = None if tokens_per_step == 1 else e2e.scaled(1 / (batch * scored))
     return ServingPoint(STATIC, batch, m, per_mb, input_tokens, output_tokens, mixes, ttft, tpot,
-                        ttft + tpot.scaled(output_tokens), dp_step="prefill", scan_step="decode",
-                        roles={"prefill": "prefill", "decode": "decode"}, ttft_mean=ttft, tpot_mean=tpot)
+                        e2e, dp_step="prefill", scan_step="decode",
+                        roles={"prefill": "prefill", "decode": "decode"}, ttft_mean=ttft, tpot_mean=tpot,
+                        seconds_per_token=per_token)

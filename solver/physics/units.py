@@ -59,10 +59,11 @@ def _model(condition: Condition, shape: ParallelShape, layout: ExpertLayout | No
     return CostModel(condition, {shape.ep: layout} if layout else None)
 
 
-def _step(model: CostModel, shape: ParallelShape, mix: StepMix, extra: PhaseCost = PhaseCost()) -> PhaseCost:
+def _step(model: CostModel, shape: ParallelShape, mix: StepMix,
+          extra: PhaseCost | None = None) -> PhaseCost:
     total = model.embedding(shape, mix) + model.head(shape, mix)
     for kind in model.arch.layer_kinds:
-        total = total + model.layer_step(kind, shape, mix) + extra
+        total = total + model.layer_step(kind, shape, mix) + (extra or PhaseCost())
     return total
 
 
