@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from solver.physics.collectives import PhaseCost
-from solver.physics.gemm import expert_math_factor
+from solver.physics.gemm import expert_math_factor, tile_rows
 from solver.physics.moe_comm import (
     NORMAL_KERNEL_SM_SHARE,
     EpSpan,
@@ -76,7 +76,8 @@ def moe_pieces(model: CostModel, shape: ParallelShape, mix: StepMix) -> MoePiece
     routed_bytes = layout.slots_per_gpu * touched * arch.params_per_expert / shape.etp
     per_expert = tokens * k * layout.imbalance / (shape.ep * layout.slots_per_gpu)
     slice_width = int(card.moe_intermediate_size or 0) / shape.etp
-    factor = expert_math_factor(per_expert, touched, slice_width, card.hidden_size)
+    tile = tile_rows(model.condition.cluster.gpu.architecture)
+    factor = expert_math_factor(per_expert, touched, slice_width, card.hidden_size, tile)
     hbm = routed_bytes * model.weight_bytes_per_element
     routed = PhaseCost(compute_s=model.roofline_s(routed_flops * factor, hbm), flops=routed_flops,
                        hbm_bytes=hbm)

@@ -8,8 +8,9 @@ tokens, and a GPU pays for that:
               (pipeline fill, the BF16 output written back): the tensor-core time scales as
               (K + K0) / K. Relative to the dense GEMMs the mfu was fitted on (K = hidden size):
               factor(K) = (1 + K0 / K) / (1 + K0 / hidden)
-    rows      a group's rows are padded to the tensor-core tile (Hopper wgmma: 64 rows), so an
-              expert with m tokens costs ceil(m / 64) * 64 rows of math
+    rows      a group's rows are padded to the tensor-core tile, so an expert with m tokens costs
+              ceil(m / tile) * tile rows of math: 64 on Hopper and Blackwell (a warpgroup MMA,
+              wgmma / tcgen05, has M >= 64), 16 on earlier GPUs (mma.sync m16)
 
 K0 is fitted once to DeepGEMM's published H800 table (docs/calibration/kernels/deepgemm_h800.csv,
 solver/calibration/kernels.fit_gemm_depth; 720): the normal GEMMs at M = 4096 with K from 512 to
@@ -28,7 +29,14 @@ import numpy as np
 from solver.physics.numeric import Num, is_array
 
 GEMM_DEPTH_K0 = 720.0  # fitted (see the module doc); tests/calibration/test_kernel_fits.py refits it
-TILE_ROWS = 64  # Hopper wgmma: the smallest M of one warpgroup MMA
+TILE_ROWS = 64  # Hopper wgmma / Blackwell tcgen05: the smallest M of one warpgroup MMA
+TILE_ROWS_MMA_SYNC = 16  # Ampere, Ada and other cards: mma.sync m16n8k16
+WARPGROUP_MMA_ARCHITECTURES = ("hopper", "blackwell")
+
+
+def tile_rows(architecture: str) -> int:
+    """The smallest row tile of a GPU's tensor-core MMA (card `architecture`)."""
+    return TILE_ROWS if architecture in WARPGROUP_MMA_ARCHITECTURES else TILE_ROWS_MMA_SYNC
 
 
 def depth_factor(k: Num, reference_k: float) -> Num:
@@ -36,14 +44,14 @@ def depth_factor(k: Num, reference_k: float) -> Num:
     return (1 + GEMM_DEPTH_K0 / k) / (1 + GEMM_DEPTH_K0 / reference_k)
 
 
-def padded_rows(rows: Num) -> Num:
+def padded_rows(rows: Num, tile: int = TILE_ROWS) -> Num:
     """Rows of math a group of `rows` tokens costs (0 stays 0)."""
-    tiles = np.ceil(rows / TILE_ROWS) if is_array(rows) else float(np.ceil(rows / TILE_ROWS))
-    return tiles * TILE_ROWS
+    tiles = np.ceil(rows / tile) if is_array(rows) else float(np.ceil(rows / tile))
+    return tiles * tile
 
 
 def expert_math_factor(tokens_per_expert: Num, touched: Num, slice_width: Num,
-                       hidden_size: int) -> Num:
+                       hidden_size: int, tile: int = TILE_ROWS) -> Num:
     """Time of an expert slice's math relative to the calibrated dense rate. `tokens_per_expert`
     is the mean over the local experts, `touched` the chance one receives any token: a touched
     expert computes its tokens padded to the tile. Row padding applies to all three projections,
@@ -51,5 +59,5 @@ def expert_math_factor(tokens_per_expert: Num, touched: Num, slice_width: Num,
     touched = np.maximum(touched, 1e-12) if is_array(touched) else max(touched, 1e-12)
     given = tokens_per_expert / touched  # tokens of an expert that is touched (at least one)
     given = np.maximum(given, 1.0) if is_array(given) else max(given, 1.0)
-    padding = padded_rows(given) / given
+    padding = padded_rows(given, tile) / given
     return padding * (2 + depth_factor(slice_width, hidden_size)) / 3

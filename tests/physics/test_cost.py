@@ -248,9 +248,10 @@ def test_mixtral_decode_touches_expected_distinct_experts() -> None:
     touched = 1 - (1 - k / E) ** tokens  # = 0.4375: chance an expert gets at least one token
     assert touched == pytest.approx(0.4375)
     # grouped GEMM of the slice (physics/gemm.py): 2 x 2 / 8 = 0.5 tokens per expert; a touched
-    # expert holds 0.5 / 0.4375 = 8/7 tokens, computed as a 64-row tile; the down projection is
-    # 14336 deep, deeper than the hidden size the mfu was calibrated at (1/3 of the FLOPs)
-    tile = 64 / (0.5 / touched)
+    # expert holds 0.5 / 0.4375 = 8/7 tokens, computed as a 16-row tile (A100: mma.sync m16);
+    # the down projection is 14336 deep, deeper than the hidden size the mfu was calibrated at
+    # (1/3 of the FLOPs)
+    tile = 16 / (0.5 / touched)
     depth = (1 + 720 / 14336) / (1 + 720 / h)
     math_factor = tile * (2 + depth) / 3
     routed = gemm(2 * tokens * k * expert / 4 * math_factor, (E / ep) * touched * expert * 2)
