@@ -6,6 +6,7 @@ objective; the solver block only records what the optimizer reported.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -127,6 +128,8 @@ class ServingBlock(BaseModel):
     requests_per_s: float  # completed requests per second at the operating point, all replicas
     requests_per_s_per_gpu: float
     throughput_counts: str = "output tokens"  # what metrics.throughput_* count
+    request_rate: float | None = None  # workload.request_rate: offered requests/s, all replicas
+    replicas_for_request_rate: int | None = None  # GPUs to buy: replicas of this plan the rate needs
 
 
 class SolverInfo(BaseModel):
@@ -250,6 +253,18 @@ def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEv
     )
 
 
+def _rate_fields(condition: Condition, metrics: Metrics) -> dict[str, float | int]:
+    """The offered rate, and when the planner chooses the GPU count, the replicas it needs
+    (with a fixed cluster the rate is a hard constraint instead: families.RATE)."""
+    rate = condition.workload.request_rate
+    if rate is None:
+        return {}
+    if condition.cluster.fixed or metrics.requests_per_s <= 0:
+        return {"request_rate": rate}
+    replicas = math.ceil(rate / metrics.requests_per_s - 1e-9)
+    return {"request_rate": rate, "replicas_for_request_rate": replicas}
+
+
 def serving_block(condition: Condition, costs: CandidateCosts, metrics: Metrics) -> ServingBlock:
     point, state = costs.point, costs.point.state
     common = {"mode": point.mode, "max_num_seqs": int(point.sequences),
@@ -257,7 +272,8 @@ def serving_block(condition: Condition, costs: CandidateCosts, metrics: Metrics)
               "ttft_mean_ms": metrics.ttft_mean_s * 1e3, "tpot_mean_ms": metrics.tpot_mean_s * 1e3,
               "requests_per_s": metrics.requests_per_s,
               "requests_per_s_per_gpu": metrics.requests_per_s / costs.shape.gpus_used,
-              "throughput_counts": "output tokens" if point.output_tokens > 1 else "input tokens"}
+              "throughput_counts": "output tokens" if point.output_tokens > 1 else "input tokens",
+              **_rate_fields(condition, metrics)}
     if state is None:
         return ServingBlock(**common)
     return ServingBlock(**common, chunk_tokens=int(state.budget),

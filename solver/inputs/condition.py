@@ -96,6 +96,11 @@ class WorkloadSpec(BaseModel):
         description="routed-token load per expert: {distribution: zipf, alpha} or uniform, a list "
         "of relative loads per expert, or one such list per MoE layer",
     )
+    request_rate: float | None = Field(
+        default=None, gt=0, le=1e9,
+        description="requests/s offered to the whole deployment: the plan must serve it (its "
+        "capacity at the operating point it states is at least this rate); with max_gpus, the "
+        "replicas to buy for it")
 
     @model_validator(mode="after")
     def _one_batch_rule(self) -> WorkloadSpec:
