@@ -185,7 +185,12 @@ CHECKS = (check_gpu_count, check_folding, check_rules, check_experts)
 
 
 def verify_plan(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
-    """Every rule; memory, SLOs and metrics only when the layer map is sound enough to evaluate."""
+    """Every rule; memory, SLOs and metrics only when the layer map is sound enough to evaluate.
+    A disaggregated plan (plan.pools) is checked pool by pool (document/verify_pools.py)."""
+    if plan.pools is not None:
+        from solver.document.verify_pools import verify_pools  # it checks each pool with this
+
+        return verify_pools(condition, plan)
     rows: list[ConstraintCheck] = []
     for check in CHECKS:
         rows += check(condition, plan)

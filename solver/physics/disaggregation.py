@@ -48,6 +48,14 @@ def prefill_condition(condition: Condition) -> Condition:
     return aggregated_condition(condition).model_copy(update={"workload": workload})
 
 
+def pool_condition(condition: Condition, pool: str, gpus: int) -> Condition:
+    """One pool as a cluster of its own: its `gpus` GPUs, all used, serving its part."""
+    base = prefill_condition(condition) if pool == "prefill" else aggregated_condition(condition)
+    cluster = base.cluster.model_copy(update={"num_gpus": gpus, "fixed": True})
+    policy = base.policy.model_copy(update={"use_all_gpus": True})
+    return base.model_copy(update={"cluster": cluster, "policy": policy})
+
+
 def prefill_slots(chunk_tokens: int, input_tokens: int) -> int:
     """Prompts a prefill instance holds at once: the chunk budget's worth, C = max(1, floor(k T / I))."""
     steps = math.ceil(input_tokens / chunk_tokens)
