@@ -15,6 +15,7 @@ from solver.document.plan import Device, Plan
 from solver.inputs.condition import Condition
 from solver.optimize.families import FAMILIES
 from solver.physics.cost import CandidateCosts, ExpertLayout
+from solver.physics.disaggregation import goodput_condition
 from solver.physics.evaluate import Metrics, StageEval, evaluate_plan
 from solver.physics.placement import imbalance_of_layers
 from solver.physics.shapes import ParallelShape, shape_violations
@@ -191,6 +192,8 @@ def verify_plan(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
         from solver.document.verify_pools import verify_pools  # it checks each pool with this
 
         return verify_pools(condition, plan)
+    if plan.comparison is not None:  # serving.mode auto, aggregated won: it maximized goodput
+        condition = goodput_condition(condition)
     rows: list[ConstraintCheck] = []
     for check in CHECKS:
         rows += check(condition, plan)

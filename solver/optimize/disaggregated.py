@@ -25,7 +25,7 @@ The oracle (`solve_by_enumeration`) enumerates every pair and every count withou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from solver.inputs.condition import Condition
@@ -153,9 +153,43 @@ def solve_by_enumeration(t: DisaggTable, link: float) -> DisaggChoice | None:
     return best
 
 
+def _keys(t: DisaggTable, link: float, c: PoolCandidate, decode: bool) -> tuple[int, ...]:
+    """What a candidate contributes, larger is worse: -rate, TTFT part, e2e part, KV shard time."""
+    tail = _up((t.output_tokens - 1) * c.tpot_mean_s) if decode else 0
+    return (-t.rate(c), _up(c.ttft_s), _up(c.ttft_mean_s) + tail, t.send(c, link))
+
+
+def undominated(t: DisaggTable, link: float, decode: bool) -> list[int]:
+    """Indices of the candidates no other of the same GPU count matches or beats in every term
+    (exact: a dominated candidate can be swapped for its dominator in any solution, same counts,
+    same GPUs, no smaller rate, no larger latency). Ties keep the first index."""
+    pool = t.decode if decode else t.prefill
+    order = sorted(range(len(pool)), key=lambda i: (pool[i].gpus, _keys(t, link, pool[i], decode), i))
+    kept: list[int] = []
+    front: dict[int, list[tuple[int, ...]]] = {}
+    for i in order:
+        key, mine = _keys(t, link, pool[i], decode), front.setdefault(pool[i].gpus, [])
+        if any(all(a <= b for a, b in zip(other, key, strict=True)) for other in mine):
+            continue
+        mine.append(key)
+        kept.append(i)
+    return sorted(kept)
+
+
 def solve_by_cpsat(t: DisaggTable, link: float, deadline: Deadline | None = None,
                    workers: int = 1) -> DisaggChoice | None:
-    """CP-SAT over the same table: R with every GPU used, Dinkelbach's iteration otherwise."""
+    """CP-SAT over the undominated candidates: R with every GPU used, Dinkelbach's iteration
+    otherwise. Indices of the answer refer to the full table."""
+    keep_p, keep_d = undominated(t, link, False), undominated(t, link, True)
+    small = replace(t, prefill=[t.prefill[i] for i in keep_p], decode=[t.decode[j] for j in keep_d])
+    best = _dinkelbach(small, link, deadline, workers)
+    if best is None:
+        return None
+    return replace(best, prefill=keep_p[best.prefill], decode=keep_d[best.decode])
+
+
+def _dinkelbach(t: DisaggTable, link: float, deadline: Deadline | None,
+                workers: int) -> DisaggChoice | None:
     target: Fraction | None = None
     best: DisaggChoice | None = None
     for _ in range(64):

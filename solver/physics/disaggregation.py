@@ -42,6 +42,14 @@ def aggregated_condition(condition: Condition) -> Condition:
     return condition.model_copy(update={"serving": serving})
 
 
+def goodput_condition(condition: Condition) -> Condition:
+    """serving.mode auto's aggregated side: continuous batching maximizing goodput per GPU (the
+    objective's throughput term alone: throughput at an operating point meeting every SLO), the
+    figure the disaggregated side maximizes too."""
+    objective = condition.objective.model_copy(update={"latency_weight": 0.0, "throughput_weight": 1.0})
+    return aggregated_condition(condition).model_copy(update={"objective": objective})
+
+
 def prefill_condition(condition: Condition) -> Condition:
     """The prefill pool's condition: the same prompts with one output token."""
     workload = condition.workload.model_copy(update={"output_tokens": 1})

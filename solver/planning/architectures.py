@@ -10,7 +10,7 @@ from solver.document.plan import ArchitectureResult, Comparison, Plan
 from solver.errors import InfeasibleError
 from solver.inputs.condition import Condition
 from solver.optimize.settings import SolverSettings
-from solver.physics.disaggregation import aggregated_condition
+from solver.physics.disaggregation import goodput_condition
 from solver.planning.disaggregated import solve_disaggregated
 from solver.planning.planner import solve
 
@@ -43,14 +43,6 @@ class ArchitectureChoice:
     plan: Plan  # the winner's plan, with the comparison block
     aggregated: Plan | None
     disaggregated: Plan | None
-
-
-def goodput_condition(condition: Condition) -> Condition:
-    """Aggregated continuous batching maximizing goodput per GPU (the objective's throughput term
-    alone: throughput at an operating point that meets every SLO), so both sides are compared on
-    the figure each maximizes."""
-    objective = condition.objective.model_copy(update={"latency_weight": 0.0, "throughput_weight": 1.0})
-    return aggregated_condition(condition).model_copy(update={"objective": objective})
 
 
 def compare_architectures(condition: Condition, method: str = "cp-sat",

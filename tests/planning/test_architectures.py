@@ -82,3 +82,28 @@ def test_the_verifier_catches_a_broken_pool_accounting() -> None:
     broken = plan.pools.model_copy(update={"requests_per_s": plan.pools.requests_per_s * 2})
     names = {c.name for c in violations(verify_plan(condition, plan.model_copy(update={"pools": broken})))}
     assert "rate.prefill" in names
+
+
+def deepseek(nodes: int, prompt: int, output: int, tpot_ms: float) -> Any:
+    data = {"name": f"deepseek-v3-{nodes}n", "model": "deepseek-v3",
+            "precision": {"weights": "fp8", "kv_cache": "bf16", "activations": "fp8"},
+            "hardware": {"gpu": "h800", "num_nodes": nodes, "gpus_per_node": 8},
+            "workload": {"input_tokens": prompt, "output_tokens": output, "max_batch_size": 256},
+            "slo": {"ttft_ms": 2000, "tpot_ms": tpot_ms},
+            "serving": {"mode": "auto", "chunk_tokens": [4096, 16384], "utilization": [0.5, 0.8, 0.9]}}
+    return build_condition(data, "<test>", "deepseek")
+
+
+@pytest.mark.parametrize(("nodes", "prompt", "output", "tpot_ms", "winner"), [
+    (4, 4096, 1024, 50, "aggregated"),  # measured: 0.39 aggregated, 0.27 disaggregated req/s/GPU
+    (8, 8192, 512, 30, "disaggregated"),  # measured: 0.26 aggregated, 0.43 disaggregated
+])
+def test_deepseek_v3_auto(nodes: int, prompt: int, output: int, tpot_ms: float, winner: str) -> None:
+    condition = deepseek(nodes, prompt, output, tpot_ms)
+    choice = compare_architectures(condition)
+    goodput = _goodputs(choice)
+    assert choice.plan.comparison.winner == winner
+    assert all(v is not None and v > 0 for v in goodput.values())
+    assert not violations(verify_plan(condition, choice.plan))
+    if choice.disaggregated is not None:
+        assert not violations(verify_plan(condition, choice.disaggregated))
