@@ -27,28 +27,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from solver.calibration.accuracy import TARGETS_PCT, ErrorStats, Prediction, evaluate  # noqa: E402
+from solver.calibration.accuracy import (  # noqa: E402
+    TARGETS_PCT,
+    ErrorStats,
+    Prediction,
+    evaluate,
+    leave_one_card_out_predictions,
+)
+from solver.calibration.calibrate import calibrate  # noqa: E402
 from solver.calibration.error_bands import write_bands  # noqa: E402
-from solver.calibration.fit import fit  # noqa: E402
 from solver.calibration.measurements import (  # noqa: E402
     DATA_SOURCE,
     LOAD_LABELS,
     METRIC_LABELS,
     METRICS,
-    ROLE_EXCLUDED,
     ROLE_LABELS,
     ROLE_LEGACY,
     ROLE_TEST,
     ROLE_TRAIN,
     SkippedRow,
     load_measured,
-    role,
 )
 from solver.calibration.parameters import Params, baseline_params, card_params, params_table  # noqa: E402
 from solver.render.writer import write_atomic  # noqa: E402
 
 BEGIN, END = "<!-- generated:begin (scripts/accuracy.py) -->", "<!-- generated:end -->"
-ROLES = (ROLE_TRAIN, ROLE_TEST, ROLE_LEGACY, ROLE_EXCLUDED)
+ROLES = (ROLE_TRAIN, ROLE_TEST, ROLE_LEGACY)
 UNITS = {"throughput": "output tokens/s", "ttft": "ms", "itl": "ms"}
 SCALE = {"throughput": 1.0, "ttft": 1e3, "itl": 1e3}  # canonical (tokens/s, s) -> shown
 
@@ -142,7 +146,7 @@ def _ranges(idx: list[int]) -> str:
 
 
 def generated(preds: list[Prediction], base: list[Prediction], skipped: list[SkippedRow],
-              params: Params, source: str) -> str:
+              params: Params, source: str, loco: list[Prediction]) -> str:
     everything = lambda p: True  # noqa: E731
     held = lambda p: p.role == ROLE_TEST  # noqa: E731
     fitted_cards = {p.row.gpu_card for p in preds if p.role == ROLE_TRAIN}
@@ -150,12 +154,17 @@ def generated(preds: list[Prediction], base: list[Prediction], skipped: list[Ski
         f"Data: `{DATA_SOURCE}` ({source}); {len(preds)} usable rows, {len(skipped)} not usable. "
         f"Rows fitted: {sum(p.role == ROLE_TRAIN for p in preds)}; held out: "
         f"{sum(p.role == ROLE_TEST for p in preds)}; evaluated only: "
-        f"{sum(p.role in (ROLE_LEGACY, ROLE_EXCLUDED) for p in preds)}. Cells: median absolute "
+        f"{sum(p.role == ROLE_LEGACY for p in preds)}. Cells: median absolute "
         "percentage error / 90th percentile (rows).",
         "", "### Held-out error against the targets of issue 6", "", *headline(preds, base),
         "", "### By role: fitted, held out, evaluated only", "", *by_role(preds, base),
         "", "### Fitted parameters (as in the cards)", "",
         *params_table({g: p for g, p in params.items() if g in fitted_cards}),
+        "", "### Cards without measurements: leave-one-card-out", "",
+        "Each calibrated card predicted with the parameters solver/calibration/transfer.py gives "
+        "it from the other cards (as a card without measurements gets them); every row of "
+        "current engines, train and held-out alike (none was fitted on that card).", "",
+        *_grouped(loco, lambda p: p.row.gpu_card, "card predicted from the others", everything),
         "", "### Per GPU card: held-out rows", "",
         *_grouped(preds, lambda p: p.row.gpu_card, "card", held),
         "", "### Per GPU card: every usable row", "",
@@ -177,8 +186,7 @@ def generated(preds: list[Prediction], base: list[Prediction], skipped: list[Ski
 
 # ---- chart ---------------------------------------------------------------------------------------
 
-COLORS = {ROLE_TRAIN: "#4c78a8", ROLE_TEST: "#f58518", ROLE_LEGACY: "#9d9d9d",
-          ROLE_EXCLUDED: "#d62728"}
+COLORS = {ROLE_TRAIN: "#4c78a8", ROLE_TEST: "#f58518", ROLE_LEGACY: "#9d9d9d"}
 
 
 def _esc(text: str) -> str:
@@ -241,7 +249,7 @@ def svg_chart(preds: Sequence[Prediction]) -> str:
         for r in ROLES:
             for p in (q for q in mine if q.role == r):
                 x, y = px(p.row.measured * scale), py(p.predicted * scale)
-                fill = COLORS[r] if r != ROLE_EXCLUDED else "none"
+                fill = COLORS[r]
                 out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{fill}" '
                            f'fill-opacity="0.75" stroke="{COLORS[r]}"><title>{_esc(_tip(p))}'
                            '</title></circle>')
@@ -253,7 +261,7 @@ def svg_chart(preds: Sequence[Prediction]) -> str:
                    f'text-anchor="middle">predicted, {UNITS[metric]}</text>')
     x = gap + pad
     for r in ROLES:
-        fill = COLORS[r] if r != ROLE_EXCLUDED else "none"
+        fill = COLORS[r]
         out.append(f'<circle cx="{x}" cy="{height - 14}" r="4" fill="{fill}" '
                    f'stroke="{COLORS[r]}"/>')
         out.append(f'<text x="{x + 8}" y="{height - 10}">{_esc(ROLE_LABELS[r])}</text>')
@@ -310,18 +318,18 @@ def main(argv: list[str] | None = None) -> int:
     base_params = baseline_params(rows)
     base, unusable = evaluate(rows, base_params)
     usable = [p.row for p in base]
-    if args.refit:
-        params = {**base_params, **fit([r for r in usable if role(r) == ROLE_TRAIN],
-                                       base_params).params}
+    if args.refit:  # the same fit as `paraplan calibrate`, without writing the cards
+        params = calibrate(args.measured).params
         source = "parameters refitted by scripts/accuracy.py --refit"
     else:
         params = card_params(usable)
         source = "parameters read from conditions/hardware/*.yaml"
     preds, _ = evaluate(usable, params)
+    loco = leave_one_card_out_predictions(usable, params)
     docs = args.docs
     md_path = docs / "accuracy.md"
     existing = md_path.read_text(encoding="utf-8") if md_path.exists() else None
-    block = generated(preds, base, skipped + unusable, params, source)
+    block = generated(preds, base, skipped + unusable, params, source, loco)
     write_atomic(md_path, merge_markdown(existing, block))
     write_atomic(docs / "accuracy.svg", svg_chart(preds))
     write_atomic(docs / "accuracy.csv", rows_csv(preds, base))

@@ -373,13 +373,13 @@ def calibrate_command(
     measured: Annotated[Path | None, typer.Argument(
         metavar="MEASURED.csv",
         help="measurements CSV (default: docs/calibration/measured.csv of a source checkout)")] = None,
-    write_cards: Annotated[bool, typer.Option("--write-cards", help="write the fitted efficiency, "
-                                              "layer_overhead_us and calibration into "
-                                              "conditions/hardware/*.yaml")] = False,
+    write_cards: Annotated[bool, typer.Option("--write-cards", help="write the fitted (or, for "
+                                              "cards without measurements, transferred) "
+                                              "parameters into conditions/hardware/*.yaml")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="print the fit's progress")] = False,
 ) -> None:
-    """Fit mfu, bandwidth utilization and per-layer overhead per GPU card on a training split of
-    published measurements; print the held-out error (docs/accuracy.md explains the method)."""
+    """Fit mfu, bandwidth utilization, per-layer overhead and collective parameters per GPU card
+    on published measurements; print the error on rows and cards kept out of the fit."""
     from solver.calibration.calibrate import calibrate, summary_lines
     from solver.calibration.card_writer import write_cards as write_card_files
 

@@ -1,5 +1,6 @@
 """How right the predictions are: every row predicted with given parameters, absolute percentage
-errors, percentiles and error tables, and the held-out targets of issue 6.
+errors, percentiles and error tables, the held-out targets of issue 6, and the leave-one-card-out
+predictions (each fitted card as if it had no measurements).
 """
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from solver.calibration.measurements import MeasuredRow, SkippedRow, role
+from solver.calibration.measurements import ROLE_TRAIN, MeasuredRow, SkippedRow, role
 from solver.calibration.parameters import Params
 from solver.calibration.protocol import predict
+from solver.calibration.transfer import Fitted, leave_one_card_out
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,19 @@ def evaluate(rows: Iterable[MeasuredRow],
         else:
             out.append(Prediction(row, value, role(row)))
     return out, unusable
+
+
+def leave_one_card_out_predictions(rows: Sequence[MeasuredRow],
+                                   params: Params) -> list[Prediction]:
+    """Every fitted card's rows (current engines) predicted with the parameters transfer() gives
+    it from the other fitted cards: the expected error of a card without measurements."""
+    fitted = Fitted.of(params, [r for r in rows if role(r) == ROLE_TRAIN])
+    out: list[Prediction] = []
+    for gpu, moved in leave_one_card_out(fitted).items():
+        mine, _ = evaluate([r for r in rows if r.gpu_card == gpu and not r.legacy],
+                           {**params, gpu: moved})
+        out += mine
+    return out
 
 
 def abs_pct_error(predicted: float, measured: float) -> float:

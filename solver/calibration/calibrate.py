@@ -1,21 +1,27 @@
 """The whole calibration, as `paraplan calibrate` runs it: load the measurements, fit on the
-training rows, predict every usable row with the fitted and the uncalibrated parameters, and the
-text summary the command prints.
+training rows, predict every usable row with the fitted and the uncalibrated parameters and every
+fitted card's rows as if it had no measurements (leave-one-card-out, solver/calibration/transfer.py),
+and the text summary the command prints.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from solver.calibration.accuracy import TARGETS_PCT, ErrorStats, Prediction, evaluate
+from solver.calibration.accuracy import (
+    TARGETS_PCT,
+    ErrorStats,
+    Prediction,
+    evaluate,
+    leave_one_card_out_predictions,
+)
 from solver.calibration.fit import FitResult, fit
 from solver.calibration.measurements import (
     METRIC_LABELS,
     METRICS,
-    ROLE_EXCLUDED,
     ROLE_LEGACY,
     ROLE_TEST,
     ROLE_TRAIN,
@@ -26,6 +32,7 @@ from solver.calibration.measurements import (
     role,
 )
 from solver.calibration.parameters import Params, baseline_params, params_table
+from solver.calibration.transfer import Fitted, with_link_parameters
 from solver.errors import InputError
 
 
@@ -38,6 +45,7 @@ class CalibrationResult:
     predictions: list[Prediction]  # every usable row with the fitted parameters
     baseline: list[Prediction]  # the same rows with the uncalibrated defaults
     date: str
+    loco: list[Prediction] = field(default_factory=list)  # fitted cards as if not measured
 
     @property
     def params(self) -> Params:
@@ -64,11 +72,13 @@ def calibrate(path: Path | str | None = None, *,
     if not train:
         raise InputError(str(path), "", "no usable training rows (see the skipped rows)")
     result = fit(train, base, progress=progress)
-    params = {**base, **result.params}
+    fitted = Fitted.of(result.params, train)
+    params = {**base, **{g: with_link_parameters(g, p, fitted) for g, p in result.params.items()}}
     predictions, _ = evaluate(usable_rows, params)
     return CalibrationResult(source=str(path), rows=usable_rows, skipped=skipped + unusable,
                              fit=replace(result, params=params), predictions=predictions,
-                             baseline=baseline, date=today())
+                             baseline=baseline, date=today(),
+                             loco=leave_one_card_out_predictions(usable_rows, params))
 
 
 def today() -> str:
@@ -82,7 +92,7 @@ def summary_lines(result: CalibrationResult) -> list[str]:
     """What `paraplan calibrate` prints."""
     lines = [f"{len(result.rows)} usable rows ({result.count(ROLE_TRAIN)} fitted, "
              f"{result.count(ROLE_TEST)} held out, "
-             f"{result.count(ROLE_LEGACY) + result.count(ROLE_EXCLUDED)} evaluated only), "
+             f"{result.count(ROLE_LEGACY)} evaluated only), "
              f"{len(result.skipped)} not usable",
              f"fit: objective {result.fit.start_objective:.4f} -> {result.fit.objective:.4f} "
              f"({result.fit.rounds} rounds, {result.fit.rows} training rows)", ""]
@@ -98,6 +108,9 @@ def summary_lines(result: CalibrationResult) -> list[str]:
         lines.append(f"| {METRIC_LABELS[metric]} (held-out) | {stats.n} | {stats.median:.1f}% | "
                      f"{stats.p90:.1f}% | {base.median:.1f}% | <= {target:.0f}% | "
                      f"{'yes' if stats.median <= target else 'NO'} |")
+    loco = {m: ErrorStats.of([p for p in result.loco if p.row.metric == m]) for m in METRICS}
+    lines += ["", "leave-one-card-out (each fitted card predicted from the others' fits): "
+              + ", ".join(f"{METRIC_LABELS[m]} {s.median:.1f}%" for m, s in loco.items())]
     reasons: dict[str, int] = {}
     for s in result.skipped:
         reasons[s.reason] = reasons.get(s.reason, 0) + 1

@@ -1,6 +1,8 @@
 """Writing a calibration into the hardware cards (`paraplan calibrate --write-cards`): the fitted
-`efficiency`, `layer_overhead_us` and a `calibration` note replace any earlier block; every other
-line of the card, comments included, is kept.
+`efficiency`, `layer_overhead_us`, `collective_latency_us`, `link_bandwidth_utilization` and a
+`calibration` note replace any earlier block; every other line of the card, comments included, is
+kept. Cards without measurements get the parameters solver/calibration/transfer.py gives them, and
+a note with the leave-one-card-out error.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from solver.calibration.accuracy import ErrorStats
+from solver.calibration.accuracy import ErrorStats, Prediction
 from solver.calibration.calibrate import CalibrationResult
-from solver.calibration.measurements import METRIC_LABELS, METRICS, ROLE_TEST, ROLE_TRAIN
+from solver.calibration.measurements import METRIC_LABELS, METRICS, ROLE_TEST, ROLE_TRAIN, role
 from solver.calibration.parameters import GpuParams, bundled_gpu_card
+from solver.calibration.transfer import Fitted, complete_precisions, transfer
 from solver.errors import InputError
 from solver.inputs.card_library import source_checkout
 from solver.inputs.cards import GpuCard
@@ -33,7 +36,8 @@ def checkout_hardware_folder() -> Path:
 # precision pairs with the same tensor-core rate on every card here: a fit of one also stands for
 # the other when the other was not measured
 _SAME_RATE = {"bf16": "fp16", "fp16": "bf16"}
-_OWNED_KEYS = ("efficiency", "layer_overhead_us", "calibration")
+_OWNED_KEYS = ("efficiency", "layer_overhead_us", "collective_latency_us",
+               "link_bandwidth_utilization", "calibration")
 
 
 def card_efficiencies(params: GpuParams) -> dict[str, dict[str, float]]:
@@ -67,6 +71,19 @@ def calibration_note(result: CalibrationResult, gpu: str) -> str:
     return note + ". Method, per-card and per-model errors: docs/accuracy.md."
 
 
+def loco_errors(loco: list[Prediction]) -> str:
+    """The leave-one-card-out medians, as the cards and plan.md quote them."""
+    return ", ".join(f"{METRIC_LABELS[m]} {ErrorStats.of([p for p in loco if p.row.metric == m]).median:.0f}%"
+                     for m in METRICS if any(p.row.metric == m for p in loco))
+
+
+def transfer_note(result: CalibrationResult, source: str) -> str:
+    return (f"Not measured: transferred by `paraplan calibrate` on {result.date} from "
+            f"{_display(result.source)}: {source}. Expected error of a card predicted this way "
+            f"(leave-one-card-out median over the calibrated cards): {loco_errors(result.loco)}; "
+            "docs/accuracy.md.")
+
+
 def _display(path: str) -> str:
     """The data file as the cards cite it: relative to the source checkout when inside it."""
     root = source_checkout()
@@ -93,17 +110,22 @@ def _strip_keys(text: str, keys: Sequence[str]) -> list[str]:
     return out
 
 
-def card_text(original: str, params: GpuParams, note: str) -> str:
+def card_text(original: str, params: GpuParams, note: str, how: str = "calibrated") -> str:
     """The card with the calibrated block in place of any earlier one, before `source:`; every
     other line (comments included) is kept as it was."""
     lines = [line.replace("# default, to be calibrated", "# uncalibrated default (see efficiency)")
              for line in _strip_keys(original, _OWNED_KEYS)]
-    block = ["efficiency:                    # calibrated: see `calibration`"]
+    block = [f"efficiency:                    # {how}: see `calibration`"]
     for precision, eff in card_efficiencies(params).items():
         block.append(f"  {precision}: {{mfu: {eff['mfu']}, memory_bandwidth_utilization: "
                      f"{eff['memory_bandwidth_utilization']}}}")
-    block.append(f"{f'layer_overhead_us: {params.layer_overhead_us:.1f}':<31}"
-                 "# calibrated: fixed time per transformer layer per forward pass")
+    block += [
+        f"{f'layer_overhead_us: {params.layer_overhead_us:.1f}':<30} # {how}: fixed time per "
+        "transformer layer per forward pass",
+        f"{f'collective_latency_us: {params.collective_latency_us:.1f}':<30} # {how}: alpha "
+        "per collective hop",
+        f"link_bandwidth_utilization: {params.link_bandwidth_utilization:.3f}  # {how}: of "
+        "intra_node_gb_per_s, in collectives"]
     block.append("calibration: >-")
     block += ["  " + chunk for chunk in _wrap(note, 98)]
     at = next((i for i, line in enumerate(lines) if line.startswith("source:")), len(lines))
@@ -122,17 +144,34 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def write_cards(result: CalibrationResult, directory: Path | None = None) -> list[Path]:
-    """Write the fitted parameters into the hardware cards (validated before writing); by default
-    the source checkout's conditions/hardware."""
+    """Write the fitted parameters into the hardware cards (validated before writing), and the
+    transferred ones into the cards without measurements; by default the source checkout's
+    conditions/hardware."""
     from solver.render.writer import write_atomic
 
     directory = checkout_hardware_folder() if directory is None else directory
+    train = [r for r in result.rows if role(r) == ROLE_TRAIN]
+    fitted = Fitted.of(result.params, train)
     written = []
-    fitted_gpus = {p.row.gpu_card for p in result.predictions if p.role == ROLE_TRAIN}
-    for gpu in sorted(fitted_gpus):
-        path = directory / f"{gpu}.yaml"
-        text = card_text(path.read_text(encoding="utf-8"), result.params[gpu],
-                         calibration_note(result, gpu))
+    for path in sorted(directory.glob("*.yaml")):
+        original = path.read_text(encoding="utf-8")
+        card = GpuCard.model_validate(yaml.safe_load(original))
+        how = "calibrated" if card.name in fitted.params else "transferred"
+        if card.name in fitted.params:
+            fit = result.params[card.name]
+            params, filled = complete_precisions(card, fit)
+            filled = [f for f in filled if _SAME_RATE.get(f) not in fit.mfu]  # the note has those
+            note = calibration_note(result, card.name)
+            if filled:
+                note += (f" Not measured here: {', '.join(filled)}, at the fraction of the "
+                         "measured precisions (same die).")
+            if card.name not in fitted.with_tp:
+                note += (" No TP > 1 rows: collective latency and link bandwidth from the "
+                         f"{card.intra_node_link} cards.")
+        else:
+            params, source = transfer(card, fitted)
+            note = transfer_note(result, source)
+        text = card_text(original, params, note, how)
         GpuCard.model_validate(yaml.safe_load(text))  # never write a card that does not load
         written.append(write_atomic(path, text))
     bundled_gpu_card.cache_clear()

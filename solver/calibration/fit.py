@@ -13,9 +13,17 @@ from solver.calibration.measurements import MeasuredRow
 from solver.calibration.parameters import Params, baseline_params
 from solver.calibration.protocol import predict
 
-# Physical ranges: fractions of the spec-sheet peaks, and a per-layer overhead of at most 100 us
-# (3.2 ms per decode step of a 32-layer model: beyond that it would not be an overhead any more).
-BOUNDS = {"mfu": (0.05, 1.0), "mbu": (0.05, 1.0), "overhead": (0.0, 100.0)}
+# Physical ranges: fractions of the spec-sheet peaks, a per-layer overhead of at most 100 us (3.2 ms
+# per decode step of a 32-layer model: beyond that it would not be an overhead any more), and a
+# collective latency of at most 50 us per hop (NCCL's small-message latency across PCIe switches is
+# tens of us; NVLink custom all-reduce a few).
+BOUNDS = {"mfu": (0.05, 1.0), "mbu": (0.05, 1.0), "overhead": (0.0, 100.0), "alpha": (0.0, 50.0),
+          "link": (0.05, 1.0)}
+# GpuParams attribute of each coordinate, and the additive step (per unit of the search step) of
+# those that move by addition; fractions move by factors exp(+-step)
+_FIELDS = {"mbu": "memory_bandwidth_utilization", "overhead": "layer_overhead_us",
+           "alpha": "collective_latency_us", "link": "link_bandwidth_utilization"}
+_ADDITIVE = {"overhead": 50.0, "alpha": 10.0}
 
 
 def _log_error(predicted: float | None, measured: float) -> float:
@@ -42,37 +50,44 @@ def objective(rows: Sequence[MeasuredRow], params: Params,
 
 @dataclass(frozen=True)
 class _Coordinate:
-    """One fitted number of one card: bandwidth utilization, per-layer overhead, or mfu."""
+    """One fitted number of one card: mfu of a precision, or a GpuParams field (BOUNDS keys)."""
 
-    name: str  # "mbu" | "overhead" | "mfu"
+    name: str  # "mfu" | "mbu" | "overhead" | "alpha" | "link"
     gpu: str
     precision: str = ""
 
     def get(self, params: Params) -> float:
         p = params[self.gpu]
-        if self.name == "overhead":
-            return p.layer_overhead_us
-        if self.name == "mbu":
-            return p.memory_bandwidth_utilization
-        return p.mfu[self.precision]
+        return p.mfu[self.precision] if self.name == "mfu" else getattr(p, _FIELDS[self.name])
 
     def set(self, params: Params, value: float) -> Params:
         lo, hi = BOUNDS[self.name]
         value = min(max(value, lo), hi)
         p = params[self.gpu]
-        if self.name == "overhead":
-            p = replace(p, layer_overhead_us=value)
-        elif self.name == "mbu":
-            p = replace(p, memory_bandwidth_utilization=value)
-        else:
+        if self.name == "mfu":
             p = replace(p, mfu={**p.mfu, self.precision: value})
+        else:
+            p = replace(p, **{_FIELDS[self.name]: value})
         return {**params, self.gpu: p}
 
     def trials(self, value: float, step: float) -> tuple[float, float]:
-        """Fractions move by factors exp(+-step), the overhead by +-50 us x step."""
-        if self.name == "overhead":
-            return value + 50 * step, value - 50 * step
+        """Fractions move by factors exp(+-step), times by +-(50 or 10 us) x step."""
+        if self.name in _ADDITIVE:
+            return value + _ADDITIVE[self.name] * step, value - _ADDITIVE[self.name] * step
         return value * math.exp(step), value * math.exp(-step)
+
+
+def coordinates(rows: Sequence[MeasuredRow]) -> list[_Coordinate]:
+    """What the rows can pin, per card: bandwidth, overhead and the mfu of every precision
+    measured; collective latency and link bandwidth where the rows include TP > 1."""
+    coords: list[_Coordinate] = []
+    for g in sorted({r.gpu_card for r in rows}):
+        mine = [r for r in rows if r.gpu_card == g]
+        coords += [_Coordinate("mbu", g), _Coordinate("overhead", g)]
+        coords += [_Coordinate("mfu", g, p) for p in sorted({r.precision for r in mine})]
+        if any(r.tp > 1 for r in mine):
+            coords += [_Coordinate("alpha", g), _Coordinate("link", g)]
+    return coords
 
 
 @dataclass(frozen=True)
@@ -100,10 +115,7 @@ def fit(rows: Sequence[MeasuredRow], start: Params | None = None, *,
     gpus = sorted({r.gpu_card for r in usable})
     by_gpu = {g: [r for r in usable if r.gpu_card == g] for g in gpus}
     params: Params = {g: start[g] for g in gpus}
-    coords: list[_Coordinate] = []
-    for g in gpus:
-        coords += [_Coordinate("mbu", g), _Coordinate("overhead", g)]
-        coords += [_Coordinate("mfu", g, p) for p in sorted({r.precision for r in by_gpu[g]})]
+    coords = coordinates(usable)
     err = {g: objective(by_gpu[g], params, weights) for g in gpus}
     first = sum(err.values())
     step, rounds = math.log(2.0), 0

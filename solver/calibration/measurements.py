@@ -302,28 +302,17 @@ def _software(notes: str) -> str:
 
 # ---- which rows are fitted -----------------------------------------------------------------------
 
-# Cards whose intra-node link is PCIe: their card bandwidth is the x16 link rate, while an 8-GPU
-# PCIe server's all-reduce crosses PCIe switches and CPU sockets (the TP4/TP8 L40S rows imply
-# ~12-16 GB/s achieved). No card parameter describes that topology, so those rows are evaluated,
-# not fitted.
-PCIE_CARDS = frozenset({"l40s"})
-
-ROLE_TRAIN, ROLE_TEST, ROLE_LEGACY, ROLE_EXCLUDED = "train", "held-out", "legacy", "not fitted"
+ROLE_TRAIN, ROLE_TEST, ROLE_LEGACY = "train", "held-out", "legacy"
 ROLE_LABELS = {
     ROLE_TRAIN: "train (fitted)",
     ROLE_TEST: "held-out",
     ROLE_LEGACY: "TensorRT-LLM < v0.14 (not fitted)",
-    ROLE_EXCLUDED: "L40S TP>1 over PCIe (not fitted)",
 }
 
 
 def fit_exclusion(row: MeasuredRow) -> str | None:
     """Why a row is evaluated but never fitted (None: it is fitted when in the training split)."""
-    if row.legacy:
-        return ROLE_LEGACY
-    if row.gpu_card in PCIE_CARDS and row.tp > 1:
-        return ROLE_EXCLUDED
-    return None
+    return ROLE_LEGACY if row.legacy else None
 
 
 def role(row: MeasuredRow) -> str:

@@ -1,7 +1,7 @@
-"""The numbers calibration fits, per GPU card: memory_bandwidth_utilization and layer_overhead_us,
-and per card and compute precision the mfu (achievable fraction of the dense tensor-core peak).
-No per-row factors. Their starting points: the cards' uncalibrated defaults, or the values the
-cards carry today.
+"""The numbers calibration fits, per GPU card: memory_bandwidth_utilization, layer_overhead_us,
+collective_latency_us and link_bandwidth_utilization, and per card and compute precision the mfu
+(achievable fraction of the dense tensor-core peak). No per-row factors. Their starting points:
+the cards' uncalibrated defaults, or the values the cards carry today.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from solver.calibration.measurements import MeasuredRow
 from solver.inputs.card_library import bundled_folder
 from solver.inputs.cards import GpuCard
 
+_DEFAULTS = GpuCard.model_fields
+
 
 @dataclass(frozen=True)
 class GpuParams:
@@ -24,6 +26,8 @@ class GpuParams:
     memory_bandwidth_utilization: float
     layer_overhead_us: float
     mfu: dict[str, float] = field(default_factory=dict)  # per compute precision
+    collective_latency_us: float = _DEFAULTS["collective_latency_us"].default
+    link_bandwidth_utilization: float = _DEFAULTS["link_bandwidth_utilization"].default
 
     def mfu_for(self, precision: str, default: float) -> float:
         return self.mfu.get(precision, default)
@@ -40,7 +44,8 @@ def bundled_gpu_card(name: str) -> GpuCard:
 
 
 def baseline_params(rows: Iterable[MeasuredRow]) -> Params:
-    """Uncalibrated: the card's default mfu / bandwidth utilization, no per-layer overhead."""
+    """Uncalibrated: the card's default mfu / bandwidth utilization, no per-layer overhead, the
+    default collective latency and full link bandwidth."""
     out: Params = {}
     for row in rows:
         card = bundled_gpu_card(row.gpu_card)
@@ -56,7 +61,9 @@ def card_params(rows: Iterable[MeasuredRow]) -> Params:
         card = bundled_gpu_card(row.gpu_card)
         eff = card.efficiency.get(row.precision)  # type: ignore[call-overload]
         mbu = eff.memory_bandwidth_utilization if eff else card.memory_bandwidth_utilization
-        current = out.get(row.gpu_card) or GpuParams(mbu, card.layer_overhead_us, {})
+        current = out.get(row.gpu_card) or GpuParams(
+            mbu, card.layer_overhead_us, {}, card.collective_latency_us,
+            card.link_bandwidth_utilization)
         out[row.gpu_card] = replace(current, mfu={**current.mfu,
                                                   row.precision: eff.mfu if eff else card.mfu})
     return out
@@ -64,10 +71,11 @@ def card_params(rows: Iterable[MeasuredRow]) -> Params:
 
 def params_table(params: Params) -> list[str]:
     """The parameters as a Markdown table (`paraplan calibrate`, docs/accuracy.md)."""
-    lines = ["| card | precision | mfu | memory bandwidth utilization | layer overhead (us) |",
-             "|---|---|---|---|---|"]
+    lines = ["| card | precision | mfu | memory bandwidth utilization | layer overhead (us) | "
+             "collective latency (us) | link bandwidth utilization |", "|---|---|---|---|---|---|---|"]
     for gpu, p in sorted(params.items()):
         for precision, mfu in sorted(p.mfu.items()):
             lines.append(f"| {gpu} | {precision} | {mfu:.3f} | "
-                         f"{p.memory_bandwidth_utilization:.3f} | {p.layer_overhead_us:.1f} |")
+                         f"{p.memory_bandwidth_utilization:.3f} | {p.layer_overhead_us:.1f} | "
+                         f"{p.collective_latency_us:.1f} | {p.link_bandwidth_utilization:.3f} |")
     return lines

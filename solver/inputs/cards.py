@@ -146,7 +146,19 @@ class GpuCard(BaseModel):
     layer_overhead_us: float = Field(
         default=0.0, ge=0, le=1e6, description="fixed time per transformer layer per forward pass"
     )
+    collective_latency_us: float = Field(
+        default=5.0, ge=0, le=1e6, description="alpha of the alpha-beta model, per collective hop "
+        "(calibrated where measurements cover tensor parallelism)")
+    link_bandwidth_utilization: float = Field(
+        default=1.0, ge=1e-3, le=1, description="fraction of intra_node_gb_per_s that collectives "
+        "achieve (calibrated where measurements cover tensor parallelism)")
     calibration: str = Field(default="", description="where the efficiencies were fitted")
+    architecture: str = Field(
+        default="", description="architecture generation (ampere, ada, hopper, blackwell, cdna3): "
+        "calibration transfers efficiencies to cards without measurements by it")
+    calibrated_as: str | None = Field(
+        default=None, description="a calibrated card of the identical device (same die, memory "
+        "and clocks): calibration gives this card that card's fit")
     source: str = ""
 
     @model_validator(mode="after")

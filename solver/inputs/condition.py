@@ -45,9 +45,13 @@ class HardwareSpec(BaseModel):
         default=1.0, ge=0, le=1e4, description="inside that share and beside weights, KV cache and "
         "activations: CUDA graphs, NCCL buffers, allocator slack per GPU (GB)"
     )
-    collective_latency_us: float = Field(
-        default=5.0, ge=0, le=1e6, description="alpha of the alpha-beta model, per message hop"
+    collective_latency_us: float | None = Field(
+        default=None, ge=0, le=1e6, description="alpha of the alpha-beta model, per message hop "
+        "(default: the card's)"
     )
+    link_bandwidth_utilization: float | None = Field(
+        default=None, ge=1e-3, le=1, description="fraction of the intra-node link rate that "
+        "collectives achieve (default: the card's)")
     layer_overhead_us: float | None = Field(
         default=None, ge=0, le=1e6,
         description="fixed time per transformer layer per forward pass (default: the card's)",
@@ -183,6 +187,7 @@ class Cluster(BaseModel):
     runtime_overhead_bytes: float
     collective_latency_s: float
     layer_overhead_s: float = 0.0
+    link_bandwidth_utilization: float = 1.0  # of intra_node_bytes_per_s, in collectives
     gpu_hour_usd: float | None = None  # optional price of one GPU hour (reports: cost per 1M tokens)
 
     @property
@@ -278,7 +283,9 @@ def _resolve_cluster(hw: HardwareSpec, gpu: GpuCard, source: str, compute: str) 
                           else gpu.layer_overhead_us) * 1e-6,
         usable_memory_fraction=hw.usable_memory_fraction,
         runtime_overhead_bytes=hw.runtime_overhead_gb * 1e9,
-        collective_latency_s=hw.collective_latency_us * 1e-6,
+        collective_latency_s=(hw.collective_latency_us if hw.collective_latency_us is not None
+                              else gpu.collective_latency_us) * 1e-6,
+        link_bandwidth_utilization=hw.link_bandwidth_utilization or gpu.link_bandwidth_utilization,
         gpu_hour_usd=hw.gpu_hour_usd,
     )
     return cluster

@@ -21,7 +21,11 @@ and the metrics, in rounds R_x = max(S_x, m M_x) of those steps (physics/serving
     e2e     = TTFT_mean + (O - 1) R_mix
     throughput per replica = N O / (L R_mix)       (input tokens when O = 1: N I / (L R_mix))
 
-r_q and W_q: physics/queueing.py. A steady state exists only when the budget feeds the active
+r_q and W_q: physics/queueing.py, for requests arriving at random (the planner's case). A closed
+loop of N users (every slot busy, u = 1) waits W = (N - C) L rounds / C instead; a burst of R
+requests at once (u = 1, or less when the budget cannot feed every slot) runs full steps (the chunk
+step carries T - D prompt tokens) and waits for the prompts ahead of it, j I / (T - D) chunk
+steps, and beyond C for a slot. A steady state exists only when the budget feeds the active
 sequences (D + P <= T); `feasible` says where.
 
 Disaggregated serving (physics/disaggregation.py) runs the same steps split over two instances:
@@ -41,7 +45,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver.physics.numeric import Num, is_array, vmax, vmin
-from solver.physics.queueing import slot_wait_rounds, step_wait_rounds
+from solver.physics.queueing import (
+    BURST,
+    CLOSED,
+    POISSON,
+    Arrivals,
+    burst_backlog_steps,
+    burst_slot_wait_rounds,
+    closed_wait_rounds,
+    slot_wait_rounds,
+    step_wait_rounds,
+)
 from solver.physics.serving import LinearForm, ServingPoint, StepMix, round_trip
 
 CONTINUOUS = "continuous"
@@ -53,11 +67,13 @@ CHUNK_TOKENS_GRID = (2048, 4096, 8192, 16384)  # max-num-batched-tokens (8192: t
 
 @dataclass(frozen=True)
 class ContinuousLoad:
-    """max-num-seqs, the utilization of its slots and max-num-batched-tokens (arrays on a grid)."""
+    """max-num-seqs, the utilization of its slots and max-num-batched-tokens (arrays on a grid),
+    and how requests arrive (physics/queueing.py; the planner: at random)."""
 
     slots: Num
     utilization: Num
     chunk_tokens: Num
+    arrivals: Arrivals = Arrivals()
 
 
 @dataclass(frozen=True)
@@ -99,7 +115,9 @@ def steady_state(load: ContinuousLoad, pp: Num, input_tokens: int, output_tokens
     room = t - decode
     feasible = (room > 0) & (decode + prefill <= t * (1 + 1e-12)) if is_array(room) else (
         room > 0 and decode + prefill <= t * (1 + 1e-12))
-    chunk = vmin(vmax(room, 1.0), vmax(prefill, float(i)))
+    chunk = vmax(room, 1.0)  # the prompt tokens a step can take: a burst's backlog fills them
+    if load.arrivals.kind != BURST:  # else a step carries the average prompt load, or one chunk
+        chunk = vmin(chunk, vmax(prefill, float(i)))
     return SteadyState(m, t, k, steps, decode, prefill, chunk, feasible)
 
 
@@ -114,6 +132,19 @@ def _mixes(state: SteadyState, input_tokens: int, output_tokens: int) -> dict[st
     }
 
 
+def _waits(load: ContinuousLoad, state: SteadyState, input_tokens: int, q: str,
+           service_cv2: float) -> tuple[Num, Num]:
+    """A request's wait before its own prefill: (chunk steps, rounds of the mix step)."""
+    arrivals, steps = load.arrivals, state.steps_per_request
+    if arrivals.kind == POISSON:
+        return 0.0, step_wait_rounds(q) + slot_wait_rounds(load.slots, load.utilization, steps, q,
+                                                           service_cv2)
+    if arrivals.kind == CLOSED:
+        return 0.0, step_wait_rounds(q) + closed_wait_rounds(arrivals.count, load.slots, steps)
+    backlog = burst_backlog_steps(arrivals.count, input_tokens, state.chunk_tokens, q)
+    return backlog, step_wait_rounds(q) + burst_slot_wait_rounds(arrivals.count, load.slots, steps, q)
+
+
 def continuous_point(load: ContinuousLoad, pp: Num, input_tokens: int, output_tokens: int,
                      percentile: str = "mean", service_cv2: float = 0.0) -> ServingPoint:
     """The operating point of `load`: its steps and metrics as forms (coefficients may be arrays)."""
@@ -121,8 +152,8 @@ def continuous_point(load: ContinuousLoad, pp: Num, input_tokens: int, output_to
     k, steps = state.prefill_steps, state.steps_per_request
 
     def ttft(q: str) -> LinearForm:
-        wait = step_wait_rounds(q) + slot_wait_rounds(load.slots, load.utilization, steps, q, service_cv2)
-        return round_trip("chunk").scaled(k) + round_trip("mix").scaled(wait)
+        chunk_steps, mix_rounds = _waits(load, state, input_tokens, q, service_cv2)
+        return round_trip("chunk").scaled(k + chunk_steps) + round_trip("mix").scaled(mix_rounds)
 
     share = state.prefill_step_share
     q = {"mean": None, "p50": 0.5, "p90": 0.9, "p99": 0.99}[percentile]

@@ -12,7 +12,11 @@ Conventions: times in seconds, sizes in bytes, all per GPU unless a name says ot
 time is the sum of its layers' times plus the extras of its position (embedding on the first stage,
 LM head on the last, activation transfer to the next stage on all but the last).
 
-Operator time on one GPU = max(FLOPs / (peak * mfu), bytes / (HBM bandwidth * utilization)).
+A GEMM on one GPU takes FLOPs / (peak * mfu) + bytes / (HBM bandwidth * utilization): streaming
+the weights and the tensor-core math do not overlap, which is the same as an mfu that saturates in
+the GEMM's tokens, mfu m / (m + m_ridge), with its half point at the ridge m_ridge (where the math
+takes as long as reading the weights; docs/accuracy.md, "GEMM size"). The attention core keeps
+max(FLOPs / (peak * mfu), bytes / (HBM bandwidth * utilization)).
 Collectives: physics/collectives.py.
 
 The same formulas cost one candidate (`candidate`, plain numbers: the evaluator, the tables) or every
@@ -109,7 +113,7 @@ class CostModel:
             flops_per_s=peak * cluster.mfu,
             attention_flops_per_s=attention_peak * cluster.mfu,
             hbm_bytes_per_s=cluster.gpu.hbm_tb_per_s * 1e12 * cluster.memory_bandwidth_utilization,
-            intra_bytes_per_s=cluster.intra_node_bytes_per_s,
+            intra_bytes_per_s=cluster.intra_node_bytes_per_s * cluster.link_bandwidth_utilization,
             inter_bytes_per_s=cluster.inter_node_bytes_per_s,
             alpha_s=cluster.collective_latency_s,
             gpus_per_node=cluster.gpus_per_node,
@@ -120,7 +124,8 @@ class CostModel:
 
     # ---- primitives --------------------------------------------------------------------------
     def roofline_s(self, flops: Num, hbm_bytes: Num) -> Num:
-        return vmax(flops / self.hw.flops_per_s, hbm_bytes / self.hw.hbm_bytes_per_s)
+        """A GEMM: its math and its weight (and activation) traffic, one after the other."""
+        return flops / self.hw.flops_per_s + hbm_bytes / self.hw.hbm_bytes_per_s
 
     def op(self, flops: Num, hbm_bytes: Num) -> PhaseCost:
         """A GEMM-like operator at the compute precision's rate."""
@@ -297,7 +302,11 @@ class CostModel:
         # ep ranks are etp apart; the most loaded GPU receives `imbalance` x the mean
         dispatch = self.net.all_to_all(per_gpu * layout.imbalance, shape.ep, span=g)
         exchange = dispatch + self.net.all_to_all(combined * layout.imbalance, shape.ep, span=g)
-        return routed + shared + exchange + self.net.all_reduce(combined, shape.etp)
+        # an expert-TP group holds partial sums of every token routed to its EP rank (its k copies
+        # summed first): 1 - (1 - 1/ep)^k of the tokens; ep = 1 reduces all of them, as dense TP
+        reached = tokens * (1 - (1 - 1 / shape.ep) ** k) * layout.imbalance
+        partial = reached * card.hidden_size * self.hidden_bytes_per_element
+        return routed + shared + exchange + self.net.all_reduce(partial, shape.etp)
 
     # ---- extras --------------------------------------------------------------------------------
     def finishing_rows(self, shape: ParallelShape, mix: StepMix) -> Num:

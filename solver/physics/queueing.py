@@ -13,11 +13,22 @@ variability of that time (cv = 0: every request has the condition's prompt and o
 
 Waits are returned in units of S / L (one round of the average step), so they multiply a stage-
 time aggregate linearly (physics/serving.py).
+
+Two other arrival processes describe how benchmarks load an engine (`Arrivals`):
+
+    closed loop, N users    each user sends its next request when its last one ends (no think
+                            time): every slot is busy once N >= C, and Little's law on the loop
+                            (N = X (W + S), X = C / S) gives W = (N - C) S / C; no wait when N <= C
+    burst of R requests     all arrive at once: the prompts are prefilled in arrival order at the
+                            room the decodes leave in each step (T - D tokens), so the request at
+                            position j waits for j I / (T - D) full steps (mean j = (R - 1) / 2);
+                            beyond C requests each also waits for a slot, (j - C) S / C
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -25,6 +36,24 @@ import numpy as np
 from solver.physics.numeric import Num, is_array
 
 PERCENTILES: dict[str, float | None] = {"mean": None, "p50": 0.5, "p90": 0.9, "p99": 0.99}
+POISSON, CLOSED, BURST = "poisson", "closed", "burst"
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """How requests reach a replica: `poisson` (at random times; the load's utilization is the
+    offered load), `closed` (`count` users with no think time) or `burst` (`count` requests at
+    once). The planner serves Poisson arrivals; calibration also meets the other two."""
+
+    kind: str = POISSON
+    count: int = 0
+
+
+def _position(percentile: str) -> float:
+    """A uniform position in [0, 1] (a phase within a step, a place in a burst): the mean, 1/2, or
+    the q-quantile, q."""
+    q = PERCENTILES[percentile]
+    return 0.5 if q is None else q
 
 
 @lru_cache(maxsize=65536)
@@ -72,5 +101,25 @@ def slot_wait_rounds(slots: Num, utilization: Num, steps: Num, percentile: str,
 def step_wait_rounds(percentile: str) -> float:
     """Wait for the next step of the request's micro-batch, in rounds (a uniform arrival phase:
     half a round on average, q of a round at the q-quantile)."""
-    q = PERCENTILES[percentile]
-    return 0.5 if q is None else q
+    return _position(percentile)
+
+
+def closed_wait_rounds(users: int, slots: int, steps: float) -> float:
+    """A closed loop of `users` on `slots`: W = (N - C) S / C, in rounds (S = L rounds); the same
+    for every request, so for every percentile."""
+    return max(0, users - slots) * steps / slots
+
+
+def burst_backlog_steps(requests: int, prompt_tokens: int, room_tokens: float,
+                        percentile: str) -> float:
+    """A burst's wait for the prompts ahead, in full steps of `room_tokens` prompt tokens."""
+    return _position(percentile) * (requests - 1) * prompt_tokens / room_tokens
+
+
+def burst_slot_wait_rounds(requests: int, slots: int, steps: float, percentile: str) -> float:
+    """A burst's wait for a free slot, in rounds: the request at position j > C waits (j - C) S / C;
+    the mean over all R requests is (R - C)(R - C + 1) / (2 R C) S."""
+    beyond = max(0, requests - slots)
+    if PERCENTILES[percentile] is None:
+        return beyond * (beyond + 1) / (2 * requests * slots) * steps
+    return max(0.0, _position(percentile) * requests - slots) * steps / slots

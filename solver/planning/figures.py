@@ -16,6 +16,7 @@ from solver.document.plan import Plan
 from solver.document.verify import evaluate_plan_document
 from solver.optimize.problem import PlanningProblem
 from solver.physics.evaluate import Metrics, Normalizers, StageEval
+from solver.physics.serving import PipelineAggregates, ServingPoint
 
 # Per-GPU quantities (Device fields) and per-stage quantities (StagePlan fields) whose balance the
 # reports show.
@@ -36,7 +37,8 @@ class Spread:
     @classmethod
     def of(cls, values: Sequence[float]) -> Spread:
         mean, top = sum(values) / len(values), max(values)
-        return cls(top, mean, top / mean if mean else 1.0)
+        # max >= mean: a ratio below 1 is the mean's rounding (equal values summed and divided)
+        return cls(top, mean, max(1.0, top / mean) if mean else 1.0)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class PlanFigures:
     per_stage: dict[str, Spread]  # STAGE_QUANTITIES
     tokens_per_s_per_user: float | None  # 1000 / TPOT ms: the decode speed one user sees
     experts: ExpertFigures | None  # None: no expert placement was computed
+    point: ServingPoint  # the operating point's steps and metric forms (the formulas plan.md shows)
+    aggregates: PipelineAggregates  # S, M and rounds of every step kind over the stages
 
 
 def plan_figures(plan: Plan, problem: PlanningProblem) -> PlanFigures:
@@ -100,6 +104,9 @@ def plan_figures(plan: Plan, problem: PlanningProblem) -> PlanFigures:
         per_stage={q: Spread.of([getattr(s, q) for s in plan.stages]) for q in STAGE_QUANTITIES},
         tokens_per_s_per_user=1000.0 / tpot_ms if tpot_ms > 0 else None,
         experts=_expert_figures(plan, problem),
+        point=costs.point,
+        aggregates=PipelineAggregates.of(costs.point.microbatches, {
+            step: [s.step_s[step] for s in stages] for step in costs.point.steps}),
     )
 
 

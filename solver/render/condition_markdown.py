@@ -127,6 +127,33 @@ def model_section(condition: Condition, a: ModelFigures) -> str:
             + table(["", "", "", ""], rows))
 
 
+# docs/accuracy.md's medians (tests/calibration/test_accuracy.py holds them to the published tables):
+# held-out rows of the calibrated cards, and a card predicted from the others' fits
+HELD_OUT_ERROR_PCT = {"output throughput": 7, "TTFT": 12, "inter-token latency": 8}
+UNCALIBRATED_ERROR_PCT = {"output throughput": 11, "TTFT": 15, "inter-token latency": 20}
+
+
+def _pct(errors: dict[str, int]) -> str:
+    return ", ".join(f"{v}% for {k}" for k, v in errors.items())
+
+
+def _card_note(condition: Condition) -> str:
+    """The card's calibration; a card without measurements says so, with the error to expect."""
+    cluster = condition.cluster
+    card, overhead = cluster.gpu, f"per-layer overhead {cluster.layer_overhead_s * 1e6:.1f} us"
+    name = for_markdown(card.name)
+    if card.calibration and not card.calibration.startswith("Not measured"):
+        return f"- This card ({name}): {card.calibration}; {overhead}."
+    if not card.calibration:
+        return (f"- **Uncalibrated card ({name})**: no measurements and no transferred parameters "
+                f"(spec-sheet default efficiencies): expect errors beyond "
+                f"{_pct(UNCALIBRATED_ERROR_PCT)} (docs/accuracy.md); {overhead}.")
+    return (f"- **Uncalibrated card ({name})**: no measurements of this GPU; its parameters are "
+            f"transferred from the calibrated cards (its card's `calibration` says how); expect "
+            f"median errors of about {_pct(UNCALIBRATED_ERROR_PCT)} (leave-one-card-out, "
+            f"docs/accuracy.md); {overhead}.")
+
+
 def assumptions_section(condition: Condition) -> str:
     return "\n".join([
         "## Assumptions", "",
@@ -135,17 +162,15 @@ def assumptions_section(condition: Condition) -> str:
         "- TPOT uses the mean decode context (input + output/2); KV memory uses the full context.",
         "- MoE: routed tokens spread uniformly over the expert grid; a decode step reads the "
         "distinct experts its tokens touch, E(1-(1-k/E)^tokens).",
-        "- Efficiencies (mfu, memory bandwidth utilization, per-layer overhead) come from the "
-        "condition, else the card's calibration for the compute precision, else the card's "
-        "defaults. The h100, h200, gh200, a100 and l40s cards are calibrated against 574 "
-        "published TensorRT-LLM/NIM measurements (docs/calibration/measured.csv); on held-out "
-        "measurements the median absolute error is 12% for output throughput, 13% for TTFT and "
-        "17% for inter-token latency (90th percentile 34%, 33%, 67%), and it is larger for MoE "
-        "models at TP >= 4, multi-GPU PCIe servers, loads near saturation and small-batch "
-        "latency on A100/L40S (docs/accuracy.md).",
-        f"- This card ({for_markdown(condition.cluster.gpu.name)}): "
-        f"{condition.cluster.gpu.calibration or 'not calibrated (spec-sheet defaults)'}; "
-        f"per-layer overhead {condition.cluster.layer_overhead_s * 1e6:.1f} us.",
+        "- Efficiencies (mfu, memory bandwidth utilization, per-layer overhead, collective "
+        "latency and link bandwidth utilization) come from the condition, else the card's "
+        "calibration for the compute precision, else the card's defaults. The h100, h200, gh200, "
+        "a100 and l40s cards are fitted to published TensorRT-LLM/NIM measurements "
+        "(docs/calibration/measured.csv), each row predicted by this planner's evaluator at the "
+        "row's own load; on held-out measurements the median absolute error is "
+        f"{_pct(HELD_OUT_ERROR_PCT)}, larger near saturation, for bursts and for 2023 engines "
+        "(docs/accuracy.md).",
+        _card_note(condition),
         "- Collectives are ring algorithms; a group within one node uses the intra-node link, "
         "otherwise the per-GPU network bandwidth.",
     ] + _imported_assumptions(condition))

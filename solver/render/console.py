@@ -17,12 +17,12 @@ if TYPE_CHECKING:
 def solved_lines(plan: Plan, seconds: float, runner_ups: tuple[RunnerUp, ...] | None = None) -> list[str]:
     """The plan in three lines: status and shape, latency and throughput, the GPU count; and a
     fourth when a runner-up is within the cost model's stated error (a close call)."""
-    from solver.render.markdown import close_call_note
+    from solver.render.markdown import close_call_note, load_label
 
     p, m = plan, plan.metrics
     close = close_call_note(runner_ups)
     return [
-        f"{p.status}: {p.parallelism.shape().label}, batch {p.batch_size}, "
+        f"{p.status}: {p.parallelism.shape().label}, {load_label(p)}, "
         f"{p.gpus.used}/{p.gpus.available} GPUs ({seconds:.2f} s)",
         f"  TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
         f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from solver.document.plan import Plan
 from solver.planning.runner_ups import RunnerUp, close_calls
 
 
@@ -42,6 +43,17 @@ RUNNER_UP_HEADERS = ["family", "best shape", "batch", "TTFT ms", "TPOT ms", "tok
 def family_label(runner_up: RunnerUp) -> str:
     """The family column: a nearest rival is another shape of the chosen plan's own family."""
     return f"{runner_up.family} (same family)" if runner_up.same_family else runner_up.family
+
+
+def load_label(plan: Plan) -> str:
+    """The serving load per replica, as an engine is configured: max-num-seqs and the chunk budget
+    (continuous batching, with the operating utilization), or a static batch."""
+    serving = plan.serving
+    if serving is None or serving.mode != "continuous" or serving.utilization is None:
+        return f"batch {plan.batch_size} concurrent sequences"
+    return (f"max-num-seqs {serving.max_num_seqs} ({serving.active_sequences:,.1f} active on "
+            f"average: utilization {serving.utilization:.2f}), max-num-batched-tokens "
+            f"{serving.chunk_tokens}")
 
 
 def close_call_note(runner_ups: tuple[RunnerUp, ...] | list[RunnerUp] | None) -> str | None:

@@ -7,7 +7,15 @@ from solver.inputs.condition import Condition
 from solver.planning.planner import Solution
 from solver.render.condition_markdown import assumptions_section, condition_section, model_section
 from solver.render.display import for_markdown
-from solver.render.markdown import RUNNER_UP_HEADERS, close_call_note, expert_list, runner_up_row, table
+from solver.render.markdown import (
+    RUNNER_UP_HEADERS,
+    close_call_note,
+    expert_list,
+    load_label,
+    runner_up_row,
+    table,
+)
+from solver.render.serving_formulas import continuous_formulas
 
 
 def plan_markdown(condition: Condition, solution: Solution) -> str:
@@ -42,8 +50,8 @@ class PlanMarkdown:
                   "runner-ups under \"Chosen strategy and why\").")
         return (
             f"# Plan: {for_markdown(p.condition)}\n\n"
-            f"**{p.parallelism.shape().label}**, batch {p.batch_size} concurrent sequences per "
-            f"replica, on {p.gpus.used} of {p.gpus.available} x {for_markdown(p.gpu)}. "
+            f"**{p.parallelism.shape().label}** on {p.gpus.used} of {p.gpus.available} x "
+            f"{for_markdown(p.gpu)}, {self._load_phrase()}. "
             f"{status}\n\n"
             f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, end-to-end {m.e2e_latency_ms:,.0f} ms, "
             f"throughput {m.throughput_tokens_per_s:,.0f} output tokens/s "
@@ -52,6 +60,13 @@ class PlanMarkdown:
                f"\n\n**GPUs to buy: {p.gpus.used}** per replica (the planner chose the count, up to "
                f"{p.gpus.available}; add replicas of {p.gpus.used} GPUs to scale throughput linearly).")
         )
+
+    def _load_phrase(self) -> str:
+        serving = self.plan.serving
+        label = f"{load_label(self.plan)} per replica"
+        if serving is None or serving.mode != "continuous":
+            return label
+        return f"{label}; {serving.requests_per_s:,.3g} requests/s in all"
 
     def _binding(self) -> list[str]:
         c, m = self.condition, self.plan.metrics
@@ -108,15 +123,23 @@ class PlanMarkdown:
                  s.overhead_bytes / 1e9, s.memory_bytes / 1e9] for s in self.figures.stages]
         return "## Memory per GPU (GB)\n\n" + table(
             ["stage", "weights", "KV cache", "activations", "overhead", "total"], rows) + (
-            "\n\nKV cache is sized for every concurrent sequence at full context "
-            f"({self.condition.workload.input_tokens} + {self.condition.workload.output_tokens} tokens).")
+            "\n\n" + self._kv_note())
+
+    def _kv_note(self) -> str:
+        w, serving = self.condition.workload, self.plan.serving
+        if serving is not None and serving.mode == "continuous":
+            return (f"KV cache is paged (blocks of 16 tokens), as engines size it: each of the "
+                    f"{serving.max_num_seqs} slots at the mean context ({w.input_tokens} + "
+                    f"{w.output_tokens} / 2 tokens), one of them at full context.")
+        return ("KV cache is sized for every concurrent sequence at full context "
+                f"({w.input_tokens} + {w.output_tokens} tokens).")
 
     def _metrics_section(self) -> str:
         c = self.figures
         m = c.metrics
         out = self.condition.workload.output_tokens
-        return "\n".join([
-            "## Predicted metrics and the formulas used", "",
+        serving = self.plan.serving
+        lines = continuous_formulas(self.plan, c) if serving and serving.mode == "continuous" else [
             f"- m = {c.decode_microbatches} micro-batch(es) of {c.sequences_per_microbatch} sequences.",
             f"- TTFT = sum(stage prefill) + (m-1) x max(stage prefill) = {c.prefill_sum_ms:,.2f} + "
             f"{c.prefill_microbatches - 1} x {c.prefill_max_ms:,.2f} = **{m.ttft_s * 1e3:,.2f} ms**",
@@ -126,9 +149,14 @@ class PlanMarkdown:
             f"- throughput = dp x B x out / e2e = {self.plan.parallelism.dp} x {self.plan.batch_size} x "
             f"{out} / {m.e2e_latency_s:,.3f} s = **{m.throughput_tokens_per_s:,.1f} tokens/s** "
             f"({m.throughput_tokens_per_s_per_gpu:,.2f} per GPU)",
-            "- Stage time = sum over its layers of max(FLOPs/(peak x mfu), bytes/(HBM x util)) per "
-            "operator + alpha-beta collectives (TP all-reduce x2 per layer, EP all-to-all dispatch and "
-            "combine, SP ring KV exchange overlapped with attention) + transfer to the next stage.",
+        ]
+        return "\n".join([
+            "## Predicted metrics and the formulas used", "", *lines,
+            "- Stage time = sum over its layers of each GEMM's FLOPs/(peak x mfu) + bytes/(HBM x util) "
+            "(math and weight streaming do not overlap), attention's max of the two, alpha-beta "
+            "collectives (TP all-reduce x2 per layer, EP all-to-all dispatch and combine, SP ring KV "
+            "exchange overlapped with attention) and the transfer to the next stage "
+            "(docs/design.md, \"Cost model\").",
         ])
 
     def _constraints(self) -> str:

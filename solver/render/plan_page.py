@@ -14,7 +14,7 @@ from solver.planning.figures import PlanFigures
 from solver.planning.planner import Solution
 from solver.render.bar_charts import Series, per_gpu_bars
 from solver.render.html import environment, flatten, number
-from solver.render.markdown import close_call_note, family_label, why_it_lost
+from solver.render.markdown import close_call_note, family_label, load_label, why_it_lost
 from solver.render.svg import color
 from solver.render.timeline_chart import pipeline_timeline
 
@@ -29,6 +29,7 @@ def plan_html(condition: Condition, solution: Solution) -> str:
         "plan": plan,
         "condition": condition,
         "shape": p.shape().label,
+        "load": load_label(plan),
         "cards": _cards(condition, plan, solution.figures),
         "degrees": [(n, getattr(p, n)) for n in DEGREE_NAMES],
         "gpus": plan.gpus,

@@ -8,9 +8,20 @@ import statistics
 
 import pytest
 
-from solver.calibration.accuracy import TARGETS_PCT, evaluate, percentile
+from solver.calibration.accuracy import (
+    TARGETS_PCT,
+    evaluate,
+    leave_one_card_out_predictions,
+    percentile,
+)
 from solver.calibration.measurements import METRIC_LABELS, ROLE_TEST, load_measured
 from solver.calibration.parameters import card_params
+from solver.inputs.condition import load_condition
+from solver.render.condition_markdown import (
+    HELD_OUT_ERROR_PCT,
+    UNCALIBRATED_ERROR_PCT,
+    assumptions_section,
+)
 from tests.paths import REPO
 
 DOCS = REPO / "docs"
@@ -52,3 +63,43 @@ def test_published_held_out_errors_are_what_the_cards_predict_today() -> None:
         assert statistics.median(errors) == pytest.approx(median, abs=0.06), (
             "docs/accuracy.md is stale: run python scripts/accuracy.py")
         assert median <= TARGETS_PCT[metric]  # issue 6: 15% throughput, 20% TTFT and ITL
+
+
+def _published_loco() -> dict[str, tuple[int, float]]:
+    """metric -> (rows, median) of the leave-one-card-out 'all' row of docs/accuracy.md."""
+    text = (DOCS / "accuracy.md").read_text(encoding="utf-8")
+    section = text.split("### Cards without measurements: leave-one-card-out", 1)[1]
+    (line,) = [s for s in section.split("###", 1)[0].splitlines() if s.startswith("| **all** |")]
+    cells = [c.strip() for c in line.strip("|").split("|")[1:]]
+    out = {}
+    for metric, cell in zip(METRIC_LABELS, cells, strict=True):
+        m = re.match(r"([\d.]+)% / [\d.]+% \((\d+)\)", cell)
+        assert m, cell
+        out[metric] = (int(m.group(2)), float(m.group(1)))
+    return out
+
+
+def test_published_leave_one_card_out_errors_are_what_the_cards_give() -> None:
+    """Each calibrated card predicted from the other cards' parameters (solver/calibration/transfer.py)."""
+    rows, _ = load_measured()
+    predictions = leave_one_card_out_predictions(rows, card_params(rows))
+    for metric, (n, median) in _published_loco().items():
+        errors = [p.error_pct for p in predictions if p.row.metric == metric]
+        assert len(errors) == n, "docs/accuracy.md is stale: run python scripts/accuracy.py"
+        assert statistics.median(errors) == pytest.approx(median, abs=0.06)
+
+
+def test_plan_markdown_quotes_the_published_medians() -> None:
+    """plan.md's assumptions quote docs/accuracy.md (rounded to whole percent)."""
+    held = {METRIC_LABELS[m]: round(median) for m, (_, median, _) in _published_headline().items()}
+    loco = {METRIC_LABELS[m]: round(median) for m, (_, median) in _published_loco().items()}
+    assert held == HELD_OUT_ERROR_PCT
+    assert loco == UNCALIBRATED_ERROR_PCT
+
+
+def test_plan_markdown_flags_an_uncalibrated_card() -> None:
+    """plan.md's assumptions say when the plan's card has no measurements, with the error to expect."""
+    h800 = assumptions_section(load_condition(REPO / "conditions" / "deepseek-v3-h800x32.yaml"))
+    assert "**Uncalibrated card (h800)**" in h800 and "leave-one-card-out" in h800
+    h200 = assumptions_section(load_condition(REPO / "conditions" / "qwen3-235b-h200x8.yaml"))
+    assert "Uncalibrated card" not in h200 and "This card (h200-sxm-141gb): Fitted" in h200

@@ -33,27 +33,27 @@ def test_each_other_family_once_after_the_nearest_rivals_of_the_chosen_one() -> 
     assert list(solution.runner_ups[:len(rivals)]) == rivals  # the rivals come first
 
 
-def test_the_nearest_rivals_of_a_tp2_dp4_winner_are_tp4_and_tp8() -> None:
-    """Issue 15: beside a TP2 x DP4 winner, the other shapes of its family (TP4 x DP2, TP8 x DP1)
+def test_the_nearest_rivals_of_a_tp4_dp2_winner_are_tp2_and_tp8() -> None:
+    """Issue 15: beside a TP4 x DP2 winner, the other shapes of its family (TP2 x DP4, TP8 x DP1)
     with their best load and split, closest first."""
     condition = load_condition(CONDITIONS / "llama70b-h100x8.yaml")
     solution = solve(condition, with_runner_ups=True)
-    assert solution.plan.parallelism.shape().label == "TP2 PP1 DP4"
+    assert solution.plan.parallelism.shape().label == "TP4 PP1 DP2"
     rivals = [r for r in solution.runner_ups or () if r.same_family]
-    assert [r.shape.label for r in rivals if r.shape] == ["TP4 PP1 DP2", "TP8 PP1 DP1"]
+    assert [r.shape.label for r in rivals if r.shape] == ["TP2 PP1 DP4", "TP8 PP1 DP1"]
     assert [r.objective_ratio for r in rivals] == sorted(r.objective_ratio for r in rivals)
     assert all(r.family == "tp" and r.objective_ratio > 1 for r in rivals)
 
 
 def test_rivals_inside_the_model_error_are_close_calls_saying_what_decides() -> None:
-    """Mixtral on 4 x A100: the winner beats several runner-ups by 0.1-4% while the model's
-    held-out error for Mixtral on A100 is ~20% (solver/inputs/model_error.yaml): close calls."""
-    condition = load_condition(CONDITIONS / "mixtral8x7b-a100x4.yaml")
+    """Qwen3-30B-A3B on 2 x H100: the winner beats several runner-ups by 1-7% while the model's
+    held-out error for MoE models on H100 is ~12% (solver/inputs/model_error.yaml): close calls."""
+    condition = load_condition(CONDITIONS / "qwen3-30b-a3b-h100x2.yaml")
     solution = solve(condition, with_runner_ups=True)
     close = [r for r in solution.runner_ups or () if r.close_call]
     assert close
     for r in close:
-        assert r.band is not None and "Mixtral on a100" in r.band.basis
+        assert r.band is not None and "MoE models on h100-sxm-80gb" in r.band.basis
         assert r.objective_ratio - 1 <= r.band.fraction
         assert r.decides.startswith("measure both") and "cheaper" in r.decides
     far = [r for r in solution.runner_ups or () if r.objective_ratio and r.objective_ratio > 1.2]
@@ -73,8 +73,10 @@ def test_runner_up_metrics_use_the_costed_placement_and_compare_with_the_plan() 
         layout = solution.problem.cost_model.expert_layout(r.shape.ep)
         _, _, metrics = evaluate_plan(condition, r.shape, r.load, list(r.boundaries), layout)
         assert metrics == r.metrics
-        # continuous batching keeps the forms' coefficients in 1/1024 of the objective's unit
-        assert r.objective is not None and r.objective == pytest.approx(metrics.objective, rel=1e-3)
+        # continuous batching keeps the forms' coefficients in 1/1024 of the scanned step's: each
+        # is within 0.5/1024 of its real value, and a deep pipeline's terms with coefficients below
+        # 1 put the sum within ~2/1024 (PP8 here: 1.0e-3)
+        assert r.objective is not None and r.objective == pytest.approx(metrics.objective, rel=2e-3)
         assert r.objective_ratio == metrics.objective / ours.objective >= 1.0 - 1e-9
         assert r.throughput_per_gpu_ratio == (metrics.throughput_tokens_per_s_per_gpu
                                               / ours.throughput_tokens_per_s_per_gpu)

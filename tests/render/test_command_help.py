@@ -29,7 +29,7 @@ def test_the_command_list_never_cuts_a_description() -> None:
     for entry in entries:
         assert " ".join(entry.split()).endswith("."), entry
     assert "Convert a foreign condition, model config or plan into paraplan YAML" in " ".join(listing.split())
-    assert "print the held-out error (docs/accuracy.md explains the method)." in " ".join(listing.split())
+    assert "print the error on rows and cards kept out of the fit." in " ".join(listing.split())
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -82,23 +82,23 @@ def test_plan_md_names_an_imported_model_and_prints_no_raw_mapping(tmp_path) -> 
 
 
 def test_a_winner_inside_the_model_error_is_not_called_proven(tmp_path) -> None:
-    """Mixtral on 4 x A100: runner-ups within a few % against a ~20% held-out error. plan.md, the
+    """Qwen3-30B-A3B on 2 x H100: runner-ups within a few % against a ~12% held-out error. plan.md, the
     console and report.html say "optimal for the cost model, a close call", and what decides."""
     from typer.testing import CliRunner
 
     from solver.cli import app
     from solver.render.plan_page import plan_html
 
-    condition = load_condition(REPO / "conditions" / "mixtral8x7b-a100x4.yaml")
+    condition = load_condition(REPO / "conditions" / "qwen3-30b-a3b-h100x2.yaml")
     solution = solve(condition, with_runner_ups=True)
     text = plan_markdown(condition, solution)
     status = next(line for line in text.splitlines() if "Status:" in line)
-    stated = f"±{error_band('mixtral-8x7b', True, 'a100-sxm-80gb').fraction:.1%}"
+    stated = f"±{error_band('qwen3-30b-a3b', True, 'h100-sxm-80gb').fraction:.1%}"
     assert "optimal for the cost model — a close call" in status and stated in status
     assert f"CLOSE CALL (within the {stated} model error): measure both" in text
     html = plan_html(condition, solution)
     assert 'id="runner-ups"' in html and 'class="close-call"' in html and 'class="close"' in html
-    run = CliRunner().invoke(app, ["solve", str(REPO / "conditions" / "mixtral8x7b-a100x4.yaml"),
+    run = CliRunner().invoke(app, ["solve", str(REPO / "conditions" / "qwen3-30b-a3b-h100x2.yaml"),
                                    "-o", str(tmp_path / "out")])
     assert run.exit_code == 0 and "a close call:" in run.stdout
 

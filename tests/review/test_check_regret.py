@@ -93,7 +93,7 @@ def test_an_invalid_plan_gets_no_regret_and_its_violations(tmp_path):
     assert "tp=3 does not divide the 8 GPUs of a node" in result.output
     assert "does not fit inside a node" not in result.output
     assert "(limit -)" not in result.output
-    assert "for reference, the optimum is TP2 PP1 DP4" in result.output
+    assert "for reference, the optimum is TP4 PP1 DP2" in result.output
 
 
 def test_a_plan_that_does_not_fit_in_memory_gets_no_throughput_gain(tmp_path):
