@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from solver.inputs.condition import Condition
-from solver.physics.continuous import CONTINUOUS, ContinuousLoad
+from solver.physics.continuous import CONTINUOUS, DECODE_ONLY, ContinuousLoad, DecodeLoad
 from solver.physics.cost import CandidateCosts, ExpertLayout
 from solver.physics.evaluate import Metrics, StageEval, evaluate_plan
 from solver.physics.placement import ExpertPlacement
@@ -188,13 +188,66 @@ class Plan(BaseModel):
     solver: SolverInfo
     expert_placement: ExpertPlacementSummary | None = None
     serving: ServingBlock | None = None  # absent in plan.json files written before it
+    pools: PoolsBlock | None = None  # disaggregated serving: each pool's own plan (absent otherwise)
+    comparison: Comparison | None = None  # serving.mode auto: both architectures' goodput
 
     def load(self) -> Load:
         """The load the plan was evaluated at (a static batch when the plan has no serving block)."""
         s = self.serving
+        if s is not None and s.mode == DECODE_ONLY and s.utilization is not None:
+            return DecodeLoad(self.batch_size, s.utilization)
         if s is None or s.mode != CONTINUOUS or s.chunk_tokens is None or s.utilization is None:
             return StaticLoad(self.batch_size)
         return ContinuousLoad(self.batch_size, s.utilization, s.chunk_tokens)
+
+
+class PoolPlan(BaseModel):
+    """One pool of a disaggregated plan: `instances` replicas of `plan` (its own parallelism,
+    serving block, layer map and device map, GPUs numbered inside the pool), on the cluster's GPUs
+    first_gpu .. first_gpu + gpus - 1."""
+
+    model_config = _FROZEN
+    instances: int
+    gpus: int
+    first_gpu: int
+    plan: Plan
+    capacity_requests_per_s: float  # what the pool's instances complete at their operating point
+    requests_per_s: float  # the operating rate it carries
+    tokens_per_s_per_gpu: float  # prefill: input tokens; decode: output tokens (at the rate)
+
+
+class PoolsBlock(BaseModel):
+    """Disaggregated serving: the two pools, the KV transfer between them, the request's metrics."""
+
+    model_config = _FROZEN
+    prefill: PoolPlan
+    decode: PoolPlan
+    link_gb_per_s: float
+    kv_transfer_ms: float  # one prompt's KV, the larger per-GPU shard of either side, + latency
+    ttft_prefill_ms: float  # own chunked prefill + slot wait, at the SLO percentile
+    ttft_admission_ms: float  # waiting for a decode slot, at the SLO percentile
+    requests_per_s: float  # the operating rate R (both pools carry it)
+    requests_per_s_per_gpu: float  # goodput per GPU: R / GPUs of both pools
+
+
+class ArchitectureResult(BaseModel):
+    model_config = _FROZEN
+    architecture: str  # aggregated | disaggregated
+    status: str  # optimal | feasible | infeasible
+    requests_per_s_per_gpu: float | None
+    output_tokens_per_s_per_gpu: float | None
+    summary: str  # the shape(s) in words
+
+
+class Comparison(BaseModel):
+    """serving.mode auto: both architectures, the better by goodput per GPU first."""
+
+    model_config = _FROZEN
+    winner: str
+    results: list[ArchitectureResult]
+
+
+Plan.model_rebuild()
 
 
 def experts_of(ep_rank: int, ep: int, num_experts: int) -> list[int]:
