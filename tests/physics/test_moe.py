@@ -241,4 +241,4 @@ def test_plan_document_numbers_include_the_expert_placement():
     assert solution.plan.expert_placement is not None
     assert metrics.ttft_s * 1e3 == pytest.approx(solution.plan.metrics.ttft_ms, rel=1e-12)
     assert metrics.tpot_s * 1e3 == pytest.approx(solution.plan.metrics.tpot_ms, rel=1e-12)
-    assert f"**{solution.plan.metrics.tpot_ms:,.2f} ms**" in plan_markdown(condition, solution)
+    assert f"**{solution.plan.metrics.tpot_ms:,.3f} ms**" in plan_markdown(condition, solution)
