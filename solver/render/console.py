@@ -27,6 +27,9 @@ def solved_lines(plan: Plan, seconds: float, runner_ups: tuple[RunnerUp, ...] | 
         f"  TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
         f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)",
         f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used",
+        *([f"  {p.serving.replicas_for_request_rate} replicas of {p.gpus.used} GPUs serve "
+           f"workload.request_rate {p.serving.request_rate:g} requests/s"]
+          if p.serving and p.serving.replicas_for_request_rate else []),
         *([f"  {close} (plan.md: runner-ups)"] if close else []),
     ]
 

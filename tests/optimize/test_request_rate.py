@@ -17,6 +17,7 @@ from solver.optimize.problem import build_problem
 from solver.optimize.settings import SolverSettings
 from solver.planning.planner import solve
 from solver.planning.relax import explain_infeasibility
+from solver.render.console import solved_lines
 from tests.corpus import generate, generate_continuous
 
 LLAMA70B = {
@@ -81,6 +82,8 @@ def test_gpus_to_buy_state_the_replicas_the_rate_needs() -> None:
     per_replica = plan.serving.requests_per_s
     assert plan.serving.replicas_for_request_rate == math.ceil(50.0 / per_replica)
     assert plan.serving.replicas_for_request_rate > 1
+    assert (f"  {plan.serving.replicas_for_request_rate} replicas of {plan.gpus.used} GPUs serve "
+            "workload.request_rate 50 requests/s") in solved_lines(plan, 0.1)
 
 
 def _bound_corpus() -> list[dict]:
