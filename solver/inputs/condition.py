@@ -16,7 +16,7 @@ from solver.inputs.card_library import load_card
 from solver.inputs.cards import GpuCard, ModelCard
 from solver.inputs.loading import parse_mapping, read_text, validation_error
 from solver.inputs.precision import PrecisionSpec, compute_precision
-from solver.inputs.serving import DEFAULT_MAX_NUM_SEQS, ServingSpec, SloSpec, batch_rule_problem
+from solver.inputs.serving import DEFAULT_MAX_NUM_SEQS, ServingSpec, SloSpec, workload_problem
 
 DEGREE_NAMES = ("tp", "pp", "dp", "ep", "etp", "attn_dp", "sp")
 
@@ -339,12 +339,9 @@ def _check_expert_load(spec: ConditionFile, model: ModelCard, source: str) -> No
 
 def _workload_for_mode(spec: ConditionFile, source: str) -> WorkloadSpec:
     w = spec.workload
-    problem = batch_rule_problem(spec.serving.mode, w.batch_size, w.max_batch_size)
+    problem = workload_problem(spec.serving.mode, w)
     if problem:
-        raise InputError(source, "workload.batch_size", problem)
-    if spec.serving.mode in ("disaggregated", "auto") and w.output_tokens < 2:
-        raise InputError(source, "workload.output_tokens", "disaggregated serving needs a decode "
-                         f"(output_tokens >= 2; it is {w.output_tokens})")
+        raise InputError(source, *problem)
     if w.batch_size is None and w.max_batch_size is None:
         return w.model_copy(update={"max_batch_size": DEFAULT_MAX_NUM_SEQS})
     return w

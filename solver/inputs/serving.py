@@ -7,7 +7,7 @@ fixed batches. physics/continuous.py and physics/serving.py price both.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -86,11 +86,21 @@ class ServingSpec(BaseModel):
         return self.pools or PoolsSpec()
 
 
-def batch_rule_problem(mode: str, batch_size: int | None, max_batch_size: int | None) -> str | None:
-    """What is wrong with the workload's batch keys for the serving mode, or None: a static
-    batch needs batch_size (fixed) or max_batch_size (chosen); continuous serving defaults to
-    choosing max-num-seqs up to DEFAULT_MAX_NUM_SEQS."""
-    if mode == "static" and batch_size is None and max_batch_size is None:
-        return ("static serving needs batch_size (fixed) or max_batch_size (chosen); "
-                "continuous serving (serving.mode: continuous) chooses max-num-seqs itself")
+def workload_problem(mode: str, workload: Any) -> tuple[str, str] | None:
+    """(key, reason) of what is wrong with the workload for the serving mode, or None: a static
+    batch needs batch_size (fixed) or max_batch_size (chosen), continuous serving defaults to
+    choosing max-num-seqs up to DEFAULT_MAX_NUM_SEQS; disaggregated pools need a decode and
+    maximize the rate themselves (no offered request_rate yet)."""
+    w = workload
+    if mode == "static" and w.batch_size is None and w.max_batch_size is None:
+        return "workload.batch_size", ("static serving needs batch_size (fixed) or max_batch_size "
+                                       "(chosen); continuous serving (serving.mode: continuous) "
+                                       "chooses max-num-seqs itself")
+    if mode in ("disaggregated", "auto") and w.request_rate is not None:
+        return "workload.request_rate", (
+            f"not supported with serving.mode {mode} yet: the planner maximizes the request rate "
+            "the pools serve (goodput); give request_rate with continuous or static serving")
+    if mode in ("disaggregated", "auto") and w.output_tokens < 2:
+        return "workload.output_tokens", ("disaggregated serving needs a decode (output_tokens >= "
+                                          f"2; it is {w.output_tokens})")
     return None

@@ -44,6 +44,7 @@ EXPECTED: dict[str, list[str]] = {
     "zero-gpus-per-node.yaml": ["hardware.gpus_per_node", "greater than 0"],
     "zero-max-batch.yaml": ["workload.max_batch_size", "greater than 0"],
     "negative-request-rate.yaml": ["workload.request_rate", "greater than 0"],
+    "request-rate-disaggregated.yaml": ["workload.request_rate", "serving.mode disaggregated"],
     "nan-slo.yaml": ["slo.tpot_ms", "nan"],
     "inf-mfu.yaml": ["hardware.mfu", "inf"],
     "huge-float.yaml": ["slo.ttft_ms", "less than or equal"],
