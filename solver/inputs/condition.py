@@ -219,6 +219,9 @@ class Condition(BaseModel):
     objective: ObjectiveSpec
     policy: PolicySpec
     raw: dict[str, Any]  # the file's data, for the plan document's restatement
+    # hardware.pools with two or more pools: inputs/pools.MixedCluster (the other fields are the
+    # first pool's); None for one GPU kind
+    mixed: Any = None
 
     @property
     def expert_loads_per_layer(self) -> bool:
@@ -327,6 +330,10 @@ def _workload_for_mode(spec: ConditionFile, source: str) -> WorkloadSpec:
 
 def build_condition(data: dict[str, Any], source: str, default_name: str) -> Condition:
     """Validate parsed condition data and resolve its cards."""
+    if isinstance(data.get("hardware"), dict) and "pools" in data["hardware"]:  # mixed clusters
+        from solver.inputs.pools import build_pooled_condition
+
+        return build_pooled_condition(data, source, default_name)
     try:
         spec = ConditionFile.model_validate(data)
     except ValidationError as exc:
