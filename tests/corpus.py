@@ -140,6 +140,8 @@ def generate_mixed(n: int = 16, seed: int = 20261216) -> list[dict[str, Any]]:
         }
         if rng.random() < 0.5:
             data["hardware"]["inter_pool_gb_per_s"] = rng.choice([5, 50])
+        if len(pools) == 3 and rng.random() < 0.5:
+            data["hardware"]["max_pools_per_replica"] = 3
         if rng.random() < 0.4:
             data["policy"] = {"pp": rng.choice([[1, 2], [2, 3], [3]])}
         slo: dict[str, Any] = {}

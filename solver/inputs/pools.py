@@ -70,6 +70,10 @@ class PooledHardwareSpec(BaseModel):
         "(default: the smallest inter-node bandwidth of the pools)")
     usable_memory_fraction: float = Field(default=0.9, gt=0, le=1)
     runtime_overhead_gb: float = Field(default=1.0, ge=0, le=1e4)
+    max_pools_per_replica: int = Field(
+        default=2, ge=1, le=MAX_PIPELINE_STAGES, description="pools one replica's pipeline may "
+        "span (each pool one run of stages); 2 pairs a fast card with a roomy one, and each "
+        "more multiplies the pipeline templates the planner prices")
 
     @model_validator(mode="after")
     def _unique_names(self) -> PooledHardwareSpec:
@@ -106,6 +110,7 @@ class MixedCluster:
 
     pools: tuple[Pool, ...]
     inter_pool_bytes_per_s: float
+    max_pools_per_replica: int = 2
 
     @property
     def num_gpus(self) -> int:
@@ -192,4 +197,5 @@ def build_pooled_condition(data: dict[str, Any], source: str, default_name: str)
     bandwidth = inter * 1e9 if inter is not None else min(
         c.cluster.inter_node_bytes_per_s for c in conditions)
     pools = tuple(Pool(i, name, c) for i, (name, c) in enumerate(zip(names, conditions, strict=True)))
-    return conditions[0].model_copy(update={"raw": data, "mixed": MixedCluster(pools, bandwidth)})
+    return conditions[0].model_copy(update={"raw": data, "mixed": MixedCluster(pools, bandwidth,
+                                                                         spec.max_pools_per_replica)})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from ortools.sat.python import cp_model
 
 from solver.optimize.mixed_tables import ReplicaTable
@@ -144,9 +145,36 @@ class Counts:
     counts: list[int]  # per group
 
 
+def undominated(values: list[int], usage: list[tuple[int, ...]], copies: int = 4) -> list[int]:
+    """Groups no other group beats: g is dominated when k <= `copies` replicas of another group j
+    fit in g's GPUs (k u_j <= u_g in every pool) and are worth at least as much (k v_j >= v_g).
+    Exact: any use of g can be swapped for those k replicas; usage vectors are distinct, so no two
+    groups dominate each other, and a chain of dominations ends at a kept group."""
+    u = np.array(usage, dtype=np.int64).reshape(len(usage), -1)
+    v = np.array(values, dtype=np.int64)
+    dominated = np.zeros(len(values), dtype=bool)
+    for k in range(1, copies + 1):
+        fits = (k * u[None, :, :] <= u[:, None, :]).all(axis=2)  # [g, j]: k copies of j fit in g
+        worth = k * v[None, :] >= v[:, None]
+        np.fill_diagonal(fits, False)
+        dominated |= (fits & worth).any(axis=1)
+    return [g for g in range(len(values)) if not dominated[g]]
+
+
 def solve_counts(values: list[int], usage: list[tuple[int, ...]], capacity: tuple[int, ...],
                  deadline: Deadline | None = None) -> Counts:
-    """Maximize sum n_g values[g] under the pools' GPUs; then the fewest GPUs at that value."""
+    """Maximize sum n_g values[g] under the pools' GPUs; then the fewest GPUs at that value.
+    Dominated groups (`undominated`) are left out of the model (count 0)."""
+    keep = undominated(values, usage)
+    found = _solve_counts([values[g] for g in keep], [usage[g] for g in keep], capacity, deadline)
+    counts = [0] * len(values)
+    for g, n in zip(keep, found.counts, strict=True):
+        counts[g] = n
+    return Counts(found.status, found.value, counts)
+
+
+def _solve_counts(values: list[int], usage: list[tuple[int, ...]], capacity: tuple[int, ...],
+                  deadline: Deadline | None = None) -> Counts:
     model = cp_model.CpModel()
     n = [model.new_int_var(0, min(c // u for c, u in zip(capacity, use, strict=True) if u), f"n{g}")
          for g, use in enumerate(usage)]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solver.inputs.pools import MixedCluster
-from solver.optimize.mixed_bounds import EXCLUDED, value_bounds
+from solver.optimize.mixed_bounds import EXCLUDED, BoundCache, value_bounds
 from solver.optimize.mixed_formulation import Layers, ReplicaModel, solve_counts
 from solver.optimize.mixed_tables import (
     MixedGrids,
@@ -56,11 +56,13 @@ class MixedProblem:
     templates: list[Template]
     bounds: list[np.ndarray]  # per template: value bound per load of its depth
     solves: int = 0  # replica models solved
+    upper_bounds: list[int] = field(default_factory=list)  # per template: its best load's bound
     settled: dict[str, dict[int, Settled]] = field(default_factory=dict)  # per settle rule
 
     def upper(self, t: int) -> int:
-        b = self.bounds[t]
-        return int(b.max()) if b.size else EXCLUDED
+        if not self.upper_bounds:
+            self.upper_bounds = [int(b.max()) if b.size else EXCLUDED for b in self.bounds]
+        return self.upper_bounds[t]
 
 
 def build_mixed_problem(cluster: MixedCluster) -> MixedProblem:
@@ -68,7 +70,8 @@ def build_mixed_problem(cluster: MixedCluster) -> MixedProblem:
     arch = grids.mixed.arch
     layers = Layers(arch.distinct_kinds, arch.layer_kinds, arch.layer_pattern)
     templates = enumerate_templates(cluster, stage_options(cluster))
-    bounds = [value_bounds(grids, t, layers.num_layers) for t in templates]
+    cache = BoundCache(grids, layers.num_layers)
+    bounds = value_bounds(cache, templates)
     log.info("%d templates", len(templates))
     return MixedProblem(cluster, grids, layers, templates, bounds)
 

@@ -83,8 +83,9 @@ def _depths(cluster: MixedCluster) -> list[int]:
 
 
 def enumerate_templates(cluster: MixedCluster, options: list[StageOption]) -> list[Template]:
-    """Every ordered sequence of pool runs (each pool at most once, one option and 1..4 stages per
-    run), pp <= 4 and in policy.pp, each run within its pool's GPUs; a fixed order."""
+    """Every ordered sequence of pool runs (each pool at most once, at most
+    `max_pools_per_replica` pools, one option and 1..4 stages per run), pp <= 4 and in policy.pp,
+    each run within its pool's GPUs; a fixed order."""
     by_pool: dict[int, list[StageOption]] = {}
     for o in options:
         by_pool.setdefault(o.pool, []).append(o)
@@ -95,6 +96,8 @@ def enumerate_templates(cluster: MixedCluster, options: list[StageOption]) -> li
     def extend(stages: tuple[StageOption, ...], pools: tuple[int, ...]) -> None:
         if len(stages) in depths:
             found.add(Template(stages))
+        if len(pools) == cluster.max_pools_per_replica:
+            return
         for pool in sorted(by_pool):
             if pool in pools:
                 continue
