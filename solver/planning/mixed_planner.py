@@ -34,6 +34,7 @@ class MixedSolution:
     problem: MixedProblem
     choices: list[GroupChoice]
     seconds: float = 0.0
+    runner_ups: None = None  # the single-kind runner-up table has no mixed counterpart yet
 
 
 def choices_of(problem: MixedProblem, result: MixedResult) -> list[GroupChoice]:

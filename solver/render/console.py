@@ -28,6 +28,8 @@ def solved_lines(plan: Plan, seconds: float, runner_ups: tuple[RunnerUp, ...] | 
         f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)",
         f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used",
         *([f"  {close} (plan.md: runner-ups)"] if close else []),
+        *(f"  {g.count} x {g.template}: {g.metrics.throughput_tokens_per_s:,.0f} tok/s each"
+          for g in getattr(p, "replicas", [])),  # a mixed cluster's replica groups
     ]
 
 

@@ -3,6 +3,8 @@ batch or sweep and the benchmarks. Every number comes from the planner's Solutio
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from solver.document.plan import Plan
 from solver.inputs.condition import Condition
 from solver.planning.planner import Solution
@@ -13,7 +15,7 @@ from solver.render.plan_page import plan_html
 from solver.render.writer import BALANCE_CSV, PLAN_JSON, PLAN_MD, REPORT_HTML, dump_json
 
 
-def plan_json(plan: Plan) -> str:
+def plan_json(plan: Plan | BaseModel) -> str:
     """plan.json: deterministic (no wall time), byte-identical run to run."""
     return dump_json(plan.model_dump(mode="json"))
 
@@ -21,6 +23,12 @@ def plan_json(plan: Plan) -> str:
 def plan_folder_files(condition: Condition, solution: Solution, export: bool = False) -> dict[str, str]:
     """writer.PLAN_FILES (plan.json, plan.md, balance.csv, report.html) and, with `export`, the
     engine launch files under launch/: relative path -> text."""
+    if condition.mixed is not None:  # a mixed cluster (render/mixed_report.py); no launch files yet
+        from solver.render.mixed_report import mixed_html, mixed_markdown
+
+        plan = solution.plan
+        return {PLAN_JSON: plan_json(plan), PLAN_MD: mixed_markdown(condition, plan),  # type: ignore[arg-type]
+                BALANCE_CSV: "", REPORT_HTML: mixed_html(condition, plan)}  # type: ignore[arg-type]
     files = {
         PLAN_JSON: plan_json(solution.plan),
         PLAN_MD: plan_markdown(condition, solution),
