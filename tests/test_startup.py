@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,8 +38,10 @@ main()
 
 def loaded_by(args: list[str], cwd: Path) -> tuple[int, list[str], str]:
     code = _PROBE.format(heavy=HEAVY, args=args)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}  # this checkout's solver
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd,
-                          timeout=300, check=False)
+                          timeout=300, check=False, env=env)
     marker = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED ")]
     assert marker, proc.stderr
     return proc.returncode, json.loads(marker[-1].removeprefix("LOADED ")), proc.stderr

@@ -10,10 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from solver.document.serving import ServingBlock, serving_block
 from solver.inputs.condition import Condition
-from solver.physics.continuous import CONTINUOUS, ContinuousLoad
-from solver.physics.cost import CandidateCosts, ExpertLayout
-from solver.physics.evaluate import Metrics, StageEval, evaluate_plan
+from solver.physics.continuous import CONTINUOUS, DECODE_ONLY, ContinuousLoad, DecodeLoad
+from solver.physics.cost import ExpertLayout
+from solver.physics.evaluate import StageEval, evaluate_plan
 from solver.physics.placement import ExpertPlacement
 from solver.physics.points import Load
 from solver.physics.serving import StaticLoad
@@ -105,30 +106,6 @@ class PlanMetrics(BaseModel):
     objective: float
 
 
-class ServingBlock(BaseModel):
-    """How the plan serves: the engine's batching, its settings and the operating load.
-
-    `max_num_seqs` is plan.json's batch_size (vLLM/SGLang --max-num-seqs, TensorRT-LLM
-    max_batch_size); continuous batching adds the chunk budget (--max-num-batched-tokens) and the
-    operating point: the mean active sequences, which the planner chose on its utilization grid.
-    """
-
-    model_config = _FROZEN
-    mode: str  # continuous | static
-    max_num_seqs: int
-    chunk_tokens: int | None = None
-    utilization: float | None = None  # mean active sequences / max_num_seqs
-    active_sequences: float | None = None  # mean, per replica
-    prefill_steps: int | None = None  # engine steps a prompt takes
-    prefill_step_share: float | None = None  # share of steps that carry prompt tokens
-    percentile: str = "mean"  # metrics.ttft_ms and tpot_ms hold at this percentile
-    ttft_mean_ms: float
-    tpot_mean_ms: float
-    requests_per_s: float  # completed requests per second at the operating point, all replicas
-    requests_per_s_per_gpu: float
-    throughput_counts: str = "output tokens"  # what metrics.throughput_* count
-
-
 class SolverInfo(BaseModel):
     """What the optimizer reported. Only deterministic figures: the same condition gives the same
     plan.json on a quiet and on a busy machine (wall time is printed on the console instead)."""
@@ -185,13 +162,66 @@ class Plan(BaseModel):
     solver: SolverInfo
     expert_placement: ExpertPlacementSummary | None = None
     serving: ServingBlock | None = None  # absent in plan.json files written before it
+    pools: PoolsBlock | None = None  # disaggregated serving: each pool's own plan (absent otherwise)
+    comparison: Comparison | None = None  # serving.mode auto: both architectures' goodput
 
     def load(self) -> Load:
         """The load the plan was evaluated at (a static batch when the plan has no serving block)."""
         s = self.serving
+        if s is not None and s.mode == DECODE_ONLY and s.utilization is not None:
+            return DecodeLoad(self.batch_size, s.utilization)
         if s is None or s.mode != CONTINUOUS or s.chunk_tokens is None or s.utilization is None:
             return StaticLoad(self.batch_size)
         return ContinuousLoad(self.batch_size, s.utilization, s.chunk_tokens)
+
+
+class PoolPlan(BaseModel):
+    """One pool of a disaggregated plan: `instances` replicas of `plan` (its own parallelism,
+    serving block, layer map and device map, GPUs numbered inside the pool), on the cluster's GPUs
+    first_gpu .. first_gpu + gpus - 1."""
+
+    model_config = _FROZEN
+    instances: int
+    gpus: int
+    first_gpu: int
+    plan: Plan
+    capacity_requests_per_s: float  # what the pool's instances complete at their operating point
+    requests_per_s: float  # the operating rate it carries
+    tokens_per_s_per_gpu: float  # prefill: input tokens; decode: output tokens (at the rate)
+
+
+class PoolsBlock(BaseModel):
+    """Disaggregated serving: the two pools, the KV transfer between them, the request's metrics."""
+
+    model_config = _FROZEN
+    prefill: PoolPlan
+    decode: PoolPlan
+    link_gb_per_s: float
+    kv_transfer_ms: float  # one prompt's KV, the larger per-GPU shard of either side, + latency
+    ttft_prefill_ms: float  # own chunked prefill + slot wait, at the SLO percentile
+    ttft_admission_ms: float  # waiting for a decode slot, at the SLO percentile
+    requests_per_s: float  # the operating rate R (both pools carry it)
+    requests_per_s_per_gpu: float  # goodput per GPU: R / GPUs of both pools
+
+
+class ArchitectureResult(BaseModel):
+    model_config = _FROZEN
+    architecture: str  # aggregated | disaggregated
+    status: str  # optimal | feasible | infeasible
+    requests_per_s_per_gpu: float | None
+    output_tokens_per_s_per_gpu: float | None
+    summary: str  # the shape(s) in words
+
+
+class Comparison(BaseModel):
+    """serving.mode auto: both architectures, the better by goodput per GPU first."""
+
+    model_config = _FROZEN
+    winner: str
+    results: list[ArchitectureResult]
+
+
+Plan.model_rebuild()
 
 
 def experts_of(ep_rank: int, ep: int, num_experts: int) -> list[int]:
@@ -248,23 +278,6 @@ def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEv
         prefill_comm_bytes=stage.prefill_comm_bytes,
         decode_comm_bytes=stage.decode_comm_bytes,
     )
-
-
-def serving_block(condition: Condition, costs: CandidateCosts, metrics: Metrics) -> ServingBlock:
-    point, state = costs.point, costs.point.state
-    common = {"mode": point.mode, "max_num_seqs": int(point.sequences),
-              "percentile": condition.slo.percentile if state is not None else "mean",
-              "ttft_mean_ms": metrics.ttft_mean_s * 1e3, "tpot_mean_ms": metrics.tpot_mean_s * 1e3,
-              "requests_per_s": metrics.requests_per_s,
-              "requests_per_s_per_gpu": metrics.requests_per_s / costs.shape.gpus_used,
-              "throughput_counts": "output tokens" if point.output_tokens > 1 else "input tokens"}
-    if state is None:
-        return ServingBlock(**common)
-    return ServingBlock(**common, chunk_tokens=int(state.budget),
-                        utilization=float(point.active_sequences / point.sequences),
-                        active_sequences=float(point.active_sequences),
-                        prefill_steps=int(state.prefill_steps),
-                        prefill_step_share=float(state.prefill_step_share))
 
 
 def build_plan(condition: Condition, shape: ParallelShape, load: Load | int, boundaries: list[int],

@@ -15,6 +15,7 @@ from solver.document.plan import Device, Plan
 from solver.inputs.condition import Condition
 from solver.optimize.families import FAMILIES
 from solver.physics.cost import CandidateCosts, ExpertLayout
+from solver.physics.disaggregation import goodput_condition
 from solver.physics.evaluate import Metrics, StageEval, evaluate_plan
 from solver.physics.placement import imbalance_of_layers
 from solver.physics.shapes import ParallelShape, shape_violations
@@ -185,7 +186,14 @@ CHECKS = (check_gpu_count, check_folding, check_rules, check_experts)
 
 
 def verify_plan(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
-    """Every rule; memory, SLOs and metrics only when the layer map is sound enough to evaluate."""
+    """Every rule; memory, SLOs and metrics only when the layer map is sound enough to evaluate.
+    A disaggregated plan (plan.pools) is checked pool by pool (document/verify_pools.py)."""
+    if plan.pools is not None:
+        from solver.document.verify_pools import verify_pools  # it checks each pool with this
+
+        return verify_pools(condition, plan)
+    if plan.comparison is not None:  # serving.mode auto, aggregated won: it maximized goodput
+        condition = goodput_condition(condition)
     rows: list[ConstraintCheck] = []
     for check in CHECKS:
         rows += check(condition, plan)

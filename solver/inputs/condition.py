@@ -96,6 +96,11 @@ class WorkloadSpec(BaseModel):
         description="routed-token load per expert: {distribution: zipf, alpha} or uniform, a list "
         "of relative loads per expert, or one such list per MoE layer",
     )
+    request_rate: float | None = Field(
+        default=None, gt=0, le=1e9,
+        description="requests/s offered to the whole deployment: the plan must serve it (its "
+        "capacity at the operating point it states is at least this rate); with max_gpus, the "
+        "replicas to buy for it")
 
     @model_validator(mode="after")
     def _one_batch_rule(self) -> WorkloadSpec:
@@ -323,6 +328,9 @@ def _workload_for_mode(spec: ConditionFile, source: str) -> WorkloadSpec:
     problem = batch_rule_problem(spec.serving.mode, w.batch_size, w.max_batch_size)
     if problem:
         raise InputError(source, "workload.batch_size", problem)
+    if spec.serving.mode in ("disaggregated", "auto") and w.output_tokens < 2:
+        raise InputError(source, "workload.output_tokens", "disaggregated serving needs a decode "
+                         f"(output_tokens >= 2; it is {w.output_tokens})")
     if w.batch_size is None and w.max_batch_size is None:
         return w.model_copy(update={"max_batch_size": DEFAULT_MAX_NUM_SEQS})
     return w

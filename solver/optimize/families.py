@@ -151,5 +151,25 @@ TPOT = SloFamily("slo.tpot_ms", "tpot", "tpot_slo",
 E2E = SloFamily("slo.e2e_latency_ms", "e2e", "e2e_slo",
                 "end-to-end latency above slo.e2e_latency_ms even when perfectly balanced",
                 "e2e SLO missed", lambda m: m.e2e_latency_s)
-SLO_FAMILIES = (TTFT, TPOT, E2E)
+
+
+@dataclass(frozen=True)
+class RateFamily(SloFamily):
+    """workload.request_rate: the plan's capacity at its operating point serves the offered rate
+    (the "request" form of tables.py under 1 / rate per replica's share). Conditions whose GPU
+    count the planner chooses add replicas for the rate instead (planning reports how many)."""
+
+    def verify(self, condition: Condition, stages: list[StageEval], metrics: Metrics) -> list[Row]:
+        rate = condition.workload.request_rate
+        if rate is None or not condition.cluster.fixed:
+            return []
+        served = metrics.requests_per_s
+        return [(self.key, f"{served:.4g} requests/s", f">= {rate:g} requests/s",
+                 served >= rate * (1 - 1e-9), "capacity at the plan's operating point")]
+
+
+RATE = RateFamily("workload.request_rate", "request", "request_rate",
+                  "capacity below workload.request_rate even with a perfectly balanced pipeline",
+                  "request rate not served", lambda m: 1 / m.requests_per_s)
+SLO_FAMILIES = (TTFT, TPOT, E2E, RATE)
 FAMILIES: tuple[StageMemoryFamily | SloFamily, ...] = (*STAGE_FAMILIES, *SLO_FAMILIES)

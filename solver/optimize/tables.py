@@ -190,22 +190,41 @@ def _scaling(condition: Condition, costs: CandidateCosts, normalizers: Normalize
     return Scaling(base * OBJECTIVE_SCALE, FORM_SCALE, objective.scaled(1 / base))
 
 
-def _limits(condition: Condition, scaling: Scaling) -> dict[str, Any]:
-    """Each SLO in the candidate's units (None when not set), rounded down."""
+def _limits(condition: Condition, costs: CandidateCosts, scaling: Scaling) -> dict[str, Any]:
+    """Each SLO in the candidate's units (None when not set), rounded down; and the offered
+    request rate as a limit on the "request" form (see `_forms`)."""
     slo = condition.slo
-    ms = {"ttft": slo.ttft_ms, "tpot": slo.tpot_ms, "e2e": slo.e2e_latency_ms}
-    return {form: None if value is None else _down(value / 1e3 * scaling.unit_per_s * scaling.form_scale)
-            for form, value in ms.items()}
+    seconds = {form: None if value is None else value / 1e3
+               for form, value in (("ttft", slo.ttft_ms), ("tpot", slo.tpot_ms), ("e2e", slo.e2e_latency_ms))}
+    seconds["request"] = _request_seconds(condition, costs)
+    return {form: None if value is None else _down(value * scaling.unit_per_s * scaling.form_scale)
+            for form, value in seconds.items()}
+
+
+def _request_seconds(condition: Condition, costs: CandidateCosts) -> Any:
+    """The "request" form's limit for workload.request_rate (None: no rate, or GPUs to buy, where
+    replicas are added for the rate): a static batch's e2e <= dp B / rate; with continuous
+    batching, seconds per scored token of a replica <= dp / (rate x scored tokens)."""
+    rate = condition.workload.request_rate
+    if rate is None or not condition.cluster.fixed:
+        return None
+    point, dp = costs.point, costs.shape.dp
+    if point.seconds_per_token is None:
+        return dp * point.sequences / rate
+    return dp / (rate * point.scored_tokens)
 
 
 def _forms(point: ServingPoint, scaling: Scaling) -> dict[str, IntForm]:
-    """The metrics (coefficients rounded up: a plan the integers accept, the floats accept), and
-    the objective in the candidate's own units."""
+    """The metrics (coefficients rounded up: a plan the integers accept, the floats accept), the
+    objective in the candidate's own units, and the "request" form the request rate bounds (a
+    static batch's e2e; a replica's seconds per scored token)."""
     if scaling.form_scale == 1:
         forms = {name: IntForm.of(getattr(point, name)) for name in FORMS}
-        return forms | {"objective": IntForm.of(scaling.objective)}
+        return forms | {"objective": IntForm.of(scaling.objective), "request": forms["e2e"]}
     forms = {name: IntForm.of(getattr(point, name), scaling.form_scale, "up") for name in FORMS}
-    return forms | {"objective": IntForm.of(scaling.objective, scaling.form_scale, "nearest")}
+    request = IntForm.of(point.seconds_per_token_form(), scaling.form_scale, "up")
+    return forms | {"objective": IntForm.of(scaling.objective, scaling.form_scale, "nearest"),
+                    "request": request}
 
 
 def _memory_limit(condition: Condition) -> int:
@@ -236,7 +255,7 @@ def build_table(index: int, condition: Condition, costs: CandidateCosts,
         weights=StageTable(tuple(_layer_memory(costs, with_kv=False)), extra("memory")),
         memory_limit=_memory_limit(condition),
         forms=_forms(point, scaling),
-        limits=_limits(condition, scaling),
+        limits=_limits(condition, costs, scaling),
         dp_step=point.dp_step,
         scan_step=point.scan_step,
         form_scale=scaling.form_scale,
@@ -308,6 +327,6 @@ def table_grid(condition: Condition, costs: CandidateCosts, normalizers: Normali
         weights=stages("memory", _layer_memory(costs, with_kv=False)),
         memory_limit=_memory_limit(condition),
         forms=_forms(point, scaling),
-        limits=_limits(condition, scaling),
+        limits=_limits(condition, costs, scaling),
         form_scale=scaling.form_scale,
     )

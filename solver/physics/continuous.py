@@ -27,6 +27,15 @@ requests at once (u = 1, or less when the budget cannot feed every slot) runs fu
 step carries T - D prompt tokens) and waits for the prompts ahead of it, j I / (T - D) chunk
 steps, and beyond C for a slot. A steady state exists only when the budget feeds the active
 sequences (D + P <= T); `feasible` says where.
+
+Disaggregated serving (physics/disaggregation.py) runs the same steps split over two instances:
+a prefill instance is this model with O = 1 (no decodes: every step carries prompt chunks); a
+decode instance (`decode_point`) runs only the decode step of its N = u C sequences, which hold a
+slot for O - 1 steps (the first token comes from the prefill instance):
+
+    TPOT    = R_decode                                   (every step is the same)
+    admit_q = (r_q + W_q) R_decode                       (a transferred request waits for a slot)
+    throughput per instance = N O / ((O - 1) R_decode)   (output tokens, the first one included)
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from solver.physics.queueing import (
 from solver.physics.serving import LinearForm, ServingPoint, StepMix, round_trip
 
 CONTINUOUS = "continuous"
+DECODE_ONLY = "decode-only"
 # The grid the planner chooses the operating utilization from (mean active / max-num-seqs).
 UTILIZATION_GRID = (0.1, 0.25, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
 CHUNK_TOKENS_GRID = (2048, 4096, 8192, 16384)  # max-num-batched-tokens (8192: the engines' default)
@@ -81,7 +91,7 @@ class SteadyState:
 
     @property
     def prefill_step_share(self) -> Num:
-        return vmin(1.0, self.prefill_tokens / self.chunk_tokens)
+        return vmin(1.0, self.prefill_tokens / vmax(self.chunk_tokens, 1.0))  # decode-only: 0
 
 
 def _ceil(value: Num) -> Num:
@@ -164,4 +174,48 @@ def continuous_point(load: ContinuousLoad, pp: Num, input_tokens: int, output_to
         ttft_mean=ttft_mean, tpot_mean=round_trip("mix").scaled(decodes),
         seconds_per_token=round_trip("mix").scaled(steps / (active * scored)),
         active_sequences=active, state=state,
+    )
+
+
+@dataclass(frozen=True)
+class DecodeLoad:
+    """A decode-only instance (disaggregated serving): max-num-seqs and the utilization of its
+    slots; no prompt chunks, so its step budget is its decodes."""
+
+    slots: Num
+    utilization: Num
+
+
+def decode_state(load: DecodeLoad, pp: Num, output_tokens: int) -> SteadyState:
+    """A decode instance in steady state: N / m decodes per step, each request O - 1 steps."""
+    m = vmax(1, vmin(pp, load.slots))
+    active = load.utilization * load.slots / m
+    steps = max(output_tokens - 1, 1)
+    return SteadyState(m, load.slots / m, 0, steps, active, 0.0 * active, 0.0 * active,
+                       True if not is_array(active) else np.ones_like(active, dtype=bool))
+
+
+def decode_point(load: DecodeLoad, pp: Num, input_tokens: int, output_tokens: int,
+                 percentile: str = "mean", service_cv2: float = 0.0) -> ServingPoint:
+    """A decode-only instance's operating point; its `ttft` is the admission wait it adds to a
+    request's TTFT (the prefill pool adds the rest: physics/disaggregation.py)."""
+    state = decode_state(load, pp, output_tokens)
+    steps = state.steps_per_request
+    mix = StepMix(state.decode_seqs, input_tokens + output_tokens / 2, 0.0 * state.decode_seqs,
+                  0.0 * state.decode_seqs, input_tokens)
+
+    def admit(q: str) -> LinearForm:
+        wait = step_wait_rounds(q) + slot_wait_rounds(load.slots, load.utilization, steps, q, service_cv2)
+        return round_trip("decode").scaled(wait)
+
+    tpot = round_trip("decode")
+    active = load.utilization * load.slots
+    return ServingPoint(
+        mode=DECODE_ONLY, sequences=load.slots, microbatches=state.microbatches,
+        sequences_per_microbatch=load.slots / state.microbatches, input_tokens=input_tokens,
+        output_tokens=output_tokens, mixes={"decode": mix}, ttft=admit(percentile), tpot=tpot,
+        e2e=admit("mean") + tpot.scaled(output_tokens - 1), dp_step="decode", scan_step="decode",
+        roles={"prefill": "decode", "decode": "decode"}, ttft_mean=admit("mean"), tpot_mean=tpot,
+        seconds_per_token=tpot.scaled(steps / (active * output_tokens)), active_sequences=active,
+        state=state,
     )

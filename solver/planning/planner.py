@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from solver.document.plan import Plan, SolverInfo, build_plan
 from solver.document.verify import ConstraintCheck, verify_plan, violations
-from solver.errors import VerificationError
+from solver.errors import InputError, VerificationError
 from solver.inputs.condition import Condition
+from solver.inputs.serving import AUTO, DISAGGREGATED
 from solver.optimize.optimizer import by_cpsat, by_oracle
 from solver.optimize.problem import PlanningProblem, build_problem
 from solver.optimize.screening import Screening
@@ -45,6 +46,11 @@ def solve(condition: Condition, method: str = "cp-sat", settings: SolverSettings
     run's wall-clock safety net; deterministic work limits decide the answer. `with_runner_ups`:
     also the best plan of every other shape family (the reports' runner-up table), searched within
     the same deadline; off for the internal re-solves (relaxations, regret)."""
+    if condition.serving.mode in (DISAGGREGATED, AUTO):
+        raise InputError(condition.source, "serving.mode", f"{condition.serving.mode}: planned by "
+                         "the library (solver.planning.architectures.compare_architectures, "
+                         "solver.planning.disaggregated.solve_disaggregated); solve's reports are "
+                         "not written for it yet: use continuous here")
     started = time.perf_counter()
     settings = (settings or SolverSettings()).with_deadline()
     if condition.mixed is not None:  # hardware.pools: planning/mixed_planner.py (issue 16)

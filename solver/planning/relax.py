@@ -7,6 +7,8 @@ deterministic work limits), so every fix it reports is a plan that exists:
                weights-only memory bound); ample GPUs: the smallest max_gpus on the deployable grid
     SLOs       per SLO: the tightest value that admits a plan (geometric bisection between the
                given value and the metric of the best plan without that SLO, to 1%)
+    rate       workload.request_rate: the largest rate served (bisection down from the rate
+               asked, to 1%)
     precision  the first of: fp8 KV cache, fp8 weights, both, fp4 weights, fp4 weights + fp8 KV
     batch      a fixed batch_size: the largest smaller batch that admits a plan
     policy     the pinned degree lists removed
@@ -46,7 +48,7 @@ RELAXATION_PLACEMENT_WORK = 1.0
 
 @dataclass(frozen=True)
 class Relaxation:
-    kind: str  # gpus | slo | precision | batch | policy
+    kind: str  # gpus | slo | rate | precision | batch | policy
     changes: dict[str, Any]  # dotted condition key -> new value (empty: no fix found)
     summary: str
     plan: str = ""  # the plan the relaxed condition solves to
@@ -218,6 +220,29 @@ def _nice_up(value: float) -> float:
     return math.ceil(value / scale - 1e-9) * scale
 
 
+def _nice_down(value: float) -> float:
+    """Round down to 3 significant digits (a lower rate keeps the plan feasible)."""
+    if value <= 0:
+        return value
+    scale = 10 ** (math.floor(math.log10(value)) - 2)
+    return math.floor(value / scale) * scale
+
+
+def _bisect(search: _Search, key: str, admits: float, refuses: float) -> tuple[float, Plan | None]:
+    """Geometric bisection of `key` between a value that admits a plan and one that does not, to
+    SLO_TOLERANCE: the last value that admitted one, and its plan (None: no midpoint did)."""
+    best = None
+    while admits > 0 and max(admits, refuses) / min(admits, refuses) > SLO_TOLERANCE \
+            and not search.out_of_time():
+        mid = math.sqrt(admits * refuses)
+        plan = search.attempt({key: mid})
+        if plan is None:
+            refuses = mid
+        else:
+            admits, best = mid, plan
+    return admits, best
+
+
 def relax_slo(search: _Search, key: str) -> Relaxation:
     current = getattr(search.condition.slo, key)
     dotted = f"slo.{key}"
@@ -226,20 +251,27 @@ def relax_slo(search: _Search, key: str) -> Relaxation:
         return Relaxation(
             "slo", {}, f"{dotted}: removing it alone does not help (another constraint binds)"
         )
-    lo, hi = current, getattr(loose.metrics, SLO_METRICS[key])
-    best = loose
-    while hi / lo > SLO_TOLERANCE and not search.out_of_time():
-        mid = math.sqrt(lo * hi)
-        plan = search.attempt({dotted: mid})
-        if plan is None:
-            lo = mid
-        else:
-            hi, best = mid, plan
+    hi, best = _bisect(search, dotted, getattr(loose.metrics, SLO_METRICS[key]), current)
     value = _nice_up(hi)
-    plan = search.attempt({dotted: value}) or best
+    plan = search.attempt({dotted: value}) or best or loose
     return Relaxation(
         "slo", {dotted: value}, f"{dotted}: {current:g} -> {value:g} ms", _label(plan)
     )
+
+
+def relax_rate(search: _Search) -> Relaxation:
+    """The largest offered rate (3 significant digits, rounded down) the cluster serves under the
+    other constraints: feasibility is monotone in the rate, so bisect between the capacity of the
+    best plan without it and the rate asked for."""
+    key, asked = "workload.request_rate", search.condition.workload.request_rate
+    loose = search.attempt({key: None})
+    if loose is None or asked is None or loose.serving is None:
+        return Relaxation("rate", {}, f"{key}: removing it alone does not help (another constraint binds)")
+    served, best = _bisect(search, key, loose.serving.requests_per_s, asked)
+    value = _nice_down(served)
+    plan = search.attempt({key: value}) or best or loose
+    return Relaxation("rate", {key: value}, f"{key}: {asked:g} -> {value:g} requests/s (the most it "
+                      "serves under the other constraints)", _label(plan))
 
 
 # ---- precision -----------------------------------------------------------------------------------
@@ -346,6 +378,8 @@ def explain_infeasibility(
         for k in SLO_METRICS
         if getattr(condition.slo, k) is not None
     ]
+    if condition.workload.request_rate is not None and condition.cluster.fixed:
+        steps.append(lambda: relax_rate(search))
     steps += [
         lambda: relax_precision(search),
         lambda: relax_batch(search),

@@ -17,7 +17,17 @@ from solver.render.writer import BALANCE_CSV, PLAN_JSON, PLAN_MD, REPORT_HTML, d
 
 def plan_json(plan: Plan | BaseModel) -> str:
     """plan.json: deterministic (no wall time), byte-identical run to run."""
-    return dump_json(plan.model_dump(mode="json"))
+    return dump_json(_without_absent_blocks(plan.model_dump(mode="json")))
+
+
+def _without_absent_blocks(data: dict) -> dict:
+    """Only disaggregated and auto plans carry `pools` and `comparison`; other plan.json files
+    stay as they were before these blocks existed."""
+    data = {k: v for k, v in data.items() if k not in ("pools", "comparison") or v is not None}
+    for pool in (data.get("pools") or {}).values():
+        if isinstance(pool, dict) and "plan" in pool:
+            pool["plan"] = _without_absent_blocks(pool["plan"])
+    return data
 
 
 def plan_folder_files(condition: Condition, solution: Solution, export: bool = False) -> dict[str, str]:

@@ -64,9 +64,16 @@ class PlanMarkdown:
     def _load_phrase(self) -> str:
         serving = self.plan.serving
         label = f"{load_label(self.plan)} per replica"
-        if serving is None or serving.mode != "continuous":
+        if serving is None:
             return label
-        return f"{label}; {serving.requests_per_s:,.3g} requests/s in all"
+        if serving.mode == "continuous":
+            label += f"; {serving.requests_per_s:,.3g} requests/s in all"
+        if serving.replicas_for_request_rate is not None:
+            label += (f"; **{serving.replicas_for_request_rate} replicas** of it serve the offered "
+                      f"{serving.request_rate:g} requests/s (workload.request_rate)")
+        elif serving.request_rate is not None:
+            label += f", serving the offered {serving.request_rate:g} (workload.request_rate)"
+        return label
 
     def _binding(self) -> list[str]:
         c, m = self.condition, self.plan.metrics

@@ -47,13 +47,13 @@ def continuous_formulas(plan: Plan, figures: PlanFigures) -> list[str]:
         "times, M: the slowest stage): "
         + ", ".join(f"R_{name} = {ms:,.3f} ms" for name, ms in steps.items()) + ".",
     ]
-    for label, form, value in (
-        (f"TTFT ({serving.percentile})", point.ttft, m.ttft_s),
-        (f"TPOT, inter-token ({serving.percentile})", point.tpot, m.tpot_s),
-        ("e2e (mean)", point.e2e, m.e2e_latency_s),
+    for label, form, value, digits in (
+        (f"TTFT ({serving.percentile})", point.ttft, m.ttft_s, 2),
+        (f"TPOT, inter-token ({serving.percentile})", point.tpot, m.tpot_s, 3),
+        ("e2e (mean)", point.e2e, m.e2e_latency_s, 1),
     ):
         names, numbers = _terms(form, agg)
-        lines.append(f"- {label} = {names} = {numbers} = **{value * 1e3:,.2f} ms**")
+        lines.append(f"- {label} = {names} = {numbers} = **{value * 1e3:,.{digits}f} ms**")
     names, numbers = _terms(point.seconds_per_token_form(), agg)
     lines += [
         "- TTFT waits for its own k chunk steps, the next step, and a free slot (Erlang C for "

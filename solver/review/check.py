@@ -16,6 +16,7 @@ from solver.optimize.problem import chunk_grid, expert_placements, utilization_g
 from solver.optimize.screening import balanced_boundaries
 from solver.physics.continuous import CONTINUOUS, ContinuousLoad, steady_state
 from solver.physics.cost import ExpertLayout
+from solver.physics.disaggregation import aggregated_condition
 from solver.physics.evaluate import evaluate_plan
 from solver.physics.points import Load
 from solver.physics.serving import StaticLoad
@@ -134,6 +135,9 @@ def load_plan_file(path: Path) -> Plan | ShortPlan:
 
 def check_given(condition: Condition, given: Plan | ShortPlan) -> CheckResult:
     """Grade a loaded plan (plan.json or a short plan) against a condition."""
+    one_pool = isinstance(given, ShortPlan) or given.pools is None
+    if one_pool and condition.serving.mode in ("disaggregated", "auto"):
+        condition = aggregated_condition(condition)  # one replica shape: graded as aggregated
     if isinstance(given, ShortPlan):
         return _check_short(condition, given)
     # a plan may be graded against another condition than its own: that is the point of check

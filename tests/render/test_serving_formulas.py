@@ -33,10 +33,10 @@ def test_each_metric_is_its_terms_multiplied_out(name: str) -> None:
     plan, text = solution.plan, plan_markdown(condition, solution)
     assert plan.serving is not None and plan.serving.mode == "continuous"
     m = plan.metrics
-    for start, reported in (("- TTFT (", m.ttft_ms), ("- TPOT, inter-token (", m.tpot_ms),
-                            ("- e2e (mean)", m.e2e_latency_ms)):
+    for start, reported, digits in (("- TTFT (", m.ttft_ms, 2), ("- TPOT, inter-token (", m.tpot_ms, 3),
+                                    ("- e2e (mean)", m.e2e_latency_ms, 1)):
         line = _line(text, start)
-        assert f"**{reported:,.2f} ms**" in line, line
+        assert f"**{reported:,.{digits}f} ms**" in line, line
         assert _sum_of_terms(line) == pytest.approx(reported, rel=1e-4), line
     summary = text.split("\n\n")[1]
     assert f"max-num-seqs {plan.serving.max_num_seqs}" in summary
