@@ -112,6 +112,6 @@ def build_mixed_plan(cond: Condition, choices: list[GroupChoice], status: str, s
         devices=_devices(cond, choices),
         metrics=PlanMetrics(**worst, throughput_tokens_per_s=total,
                             throughput_tokens_per_s_per_gpu=total / gpus, objective=total / gpus),
-        solver=solver, pools=_pools(cond, groups, total), replicas=groups, comparison=comparison,
+        solver=solver, pools=_pools(cond, groups, total), replicas=groups, baselines=comparison,
         **_single_kind_fields(cond, group, choices[big]),  # type: ignore[arg-type]
     )

@@ -139,7 +139,7 @@ class MixedPlan(BaseModel):
     serving: ServingBlock
     pools: list[PoolPlan]
     replicas: list[ReplicaGroup]
-    comparison: Comparison | None = None
+    baselines: Comparison | None = None  # the best single pool and the proportional heuristic
 
 
 class GroupChoice(BaseModel):

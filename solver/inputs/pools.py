@@ -140,9 +140,9 @@ def _refuse_single_kind_keys(data: dict[str, Any], source: str) -> None:
                 not name and value is not None):
             raise InputError(source, key, reason)
     serving = data.get("serving")
-    if isinstance(serving, dict) and serving.get("mode") == "static":
+    if isinstance(serving, dict) and serving.get("mode", "continuous") != "continuous":
         raise InputError(source, "serving.mode", "mixed pools are planned in continuous serving "
-                         "(static batches: one GPU kind)")
+                         f"(serving.mode {serving.get('mode')!r}: one GPU kind)")
 
 
 def _pool_hardware(spec: PooledHardwareSpec, pool: PoolSpec) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from solver.render.display import for_markdown as escape_text
 
 
 def _comparison_lines(plan: MixedPlan) -> list[str]:
-    c = plan.comparison
+    c = plan.baselines
     if c is None:
         return []
     best = c.best_single_pool or "none (no pool alone meets memory and the SLOs)"

@@ -3,8 +3,6 @@ batch or sweep and the benchmarks. Every number comes from the planner's Solutio
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from solver.document.plan import Plan
 from solver.inputs.condition import Condition
 from solver.planning.planner import Solution
@@ -15,7 +13,7 @@ from solver.render.plan_page import plan_html
 from solver.render.writer import BALANCE_CSV, PLAN_JSON, PLAN_MD, REPORT_HTML, dump_json
 
 
-def plan_json(plan: Plan | BaseModel) -> str:
+def plan_json(plan: Plan) -> str:
     """plan.json: deterministic (no wall time), byte-identical run to run."""
     return dump_json(_without_absent_blocks(plan.model_dump(mode="json")))
 
@@ -37,7 +35,7 @@ def plan_folder_files(condition: Condition, solution: Solution, export: bool = F
         from solver.render.mixed_report import mixed_html, mixed_markdown
 
         plan = solution.plan
-        return {PLAN_JSON: plan_json(plan), PLAN_MD: mixed_markdown(condition, plan),  # type: ignore[arg-type]
+        return {PLAN_JSON: dump_json(plan.model_dump(mode="json")), PLAN_MD: mixed_markdown(condition, plan),  # type: ignore[arg-type]
                 BALANCE_CSV: "", REPORT_HTML: mixed_html(condition, plan)}  # type: ignore[arg-type]
     files = {
         PLAN_JSON: plan_json(solution.plan),

@@ -25,7 +25,7 @@ def test_bundled_mixed_plans(path) -> None:  # noqa: ANN001
     plan = solution.plan
     assert plan.status == "optimal"
     assert all(row[3] for row in solution.checks)
-    comparison = plan.comparison
+    comparison = plan.baselines
     assert comparison is not None
     assert comparison.mixed_tokens_per_s >= comparison.best_single_pool_tokens_per_s
     assert comparison.mixed_tokens_per_s >= comparison.proportional_tokens_per_s

@@ -60,6 +60,7 @@ def test_the_same_card_twice_is_numbered() -> None:
                                                           "batch_size": 4}},
      "serving.mode", "continuous"),
     (BASE | {"policy": {"sp": [2]}}, "policy.sp", "not planned"),
+    (BASE | {"serving": {"mode": "disaggregated"}}, "serving.mode", "one GPU kind"),
 ])
 def test_mistakes_name_file_key_and_reason(data: dict[str, Any], key: str, reason: str) -> None:
     with pytest.raises(InputError) as err:
