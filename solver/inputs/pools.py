@@ -34,6 +34,8 @@ _REFUSED = {
     "objective": "a mixed cluster maximizes goodput (scored tokens/s of all replicas at the SLOs, "
                  "per GPU of the whole cluster); objective weights apply to one GPU kind",
     "workload.expert_load": "expert placement by load is planned on one GPU kind only",
+    "workload.request_rate": "a mixed cluster is planned for its goodput at the SLOs; a required "
+                             "request rate is planned on one GPU kind only",
     "policy.redundant_experts": "expert placement by load is planned on one GPU kind only",
     "policy.dp": "replica counts are chosen per pipeline template on mixed pools",
     "policy.sp": "sequence parallelism is not planned on mixed pools",
