@@ -109,3 +109,47 @@ def _generate(n: int, seed: int) -> list[dict[str, Any]]:
             data["slo"] = slo
         corpus.append(data)
     return corpus
+
+
+MIXED_GPUS = ["h100-sxm-80gb", "a100-sxm-80gb", "l40s", "h200-sxm-141gb"]
+
+
+def generate_mixed(n: int = 16, seed: int = 20261216) -> list[dict[str, Any]]:
+    """Mixed clusters (hardware.pools) small enough for the oracle: tiny models or a card model
+    cut short, 2-3 pools of 1-4 GPUs, one or two chunk budgets and utilizations, sometimes SLOs."""
+    rng = random.Random(seed)
+    corpus = []
+    for i in range(n):
+        model: Any = tiny_model(rng)
+        if i % 4 == 3:  # a real width with few layers: memory binds on the small cards
+            model = {"name": "llama-8-layers", "num_hidden_layers": rng.choice([6, 8]),
+                     "hidden_size": 8192, "num_attention_heads": 64, "num_key_value_heads": 8,
+                     "intermediate_size": 28672, "vocab_size": 128256}
+        kinds = rng.sample(MIXED_GPUS, rng.choice([2, 2, 3]))
+        pools = [{"gpu": g, "num_nodes": 1, "gpus_per_node": rng.choice([1, 2, 4])} for g in kinds]
+        data: dict[str, Any] = {
+            "name": f"mixed-{i}",
+            "model": model,
+            "precision": {"weights": rng.choice(["bf16", "fp8"]), "kv_cache": "fp8"},
+            "hardware": {"pools": pools},
+            "workload": {"input_tokens": rng.choice([256, 1024]),
+                         "output_tokens": rng.choice([64, 256]),
+                         "max_batch_size": rng.choice([4, 16, 64])},
+            "serving": {"utilization": sorted(rng.sample([0.5, 0.8, 0.95], rng.choice([1, 2]))),
+                        "chunk_tokens": rng.choice([2048, [1024, 4096]])},
+        }
+        if rng.random() < 0.5:
+            data["hardware"]["inter_pool_gb_per_s"] = rng.choice([5, 50])
+        if len(pools) == 3 and rng.random() < 0.5:
+            data["hardware"]["max_pools_per_replica"] = 3
+        if rng.random() < 0.4:
+            data["policy"] = {"pp": rng.choice([[1, 2], [2, 3], [3]])}
+        slo: dict[str, Any] = {}
+        if rng.random() < 0.6:
+            slo["ttft_ms"] = rng.choice([50, 300, 3000])
+        if rng.random() < 0.6:
+            slo["tpot_ms"] = rng.choice([5, 15, 60])
+        if slo:
+            data["slo"] = slo | {"percentile": rng.choice(["mean", "p90"])}
+        corpus.append(data)
+    return corpus

@@ -98,6 +98,11 @@ def load_any_plan(path: Path | str, condition: Condition | None = None) -> Loade
     """A plan to grade: plan.json, a short YAML, a markdown strategy section or a paper config."""
     from solver.review.check import ShortPlan, load_plan_file
 
+    if condition is not None and condition.mixed is not None:  # hardware.pools: a replicas block
+        from solver.review.mixed_check import load_mixed_plan
+
+        given, notes = load_mixed_plan(path, condition)
+        return LoadedPlan(given, notes)  # type: ignore[arg-type]
     text = str(path)
     file_part, method = split_method(text)
     target = Path(file_part)

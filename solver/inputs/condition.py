@@ -241,6 +241,7 @@ class Condition(BaseModel):
     objective: ObjectiveSpec
     policy: PolicySpec
     raw: dict[str, Any]  # the file's data, for the plan document's restatement
+    mixed: Any = None  # hardware.pools (2+ pools): inputs/pools.MixedCluster, else None
 
     @property
     def expert_loads_per_layer(self) -> bool:
@@ -349,6 +350,9 @@ def _workload_for_mode(spec: ConditionFile, source: str) -> WorkloadSpec:
 
 def build_condition(data: dict[str, Any], source: str, default_name: str) -> Condition:
     """Validate parsed condition data and resolve its cards."""
+    if isinstance(data.get("hardware"), dict) and "pools" in data["hardware"]:  # mixed clusters
+        from solver.inputs.pools import build_pooled_condition
+        return build_pooled_condition(data, source, default_name)
     try:
         spec = ConditionFile.model_validate(data)
     except ValidationError as exc:

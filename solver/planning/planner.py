@@ -53,6 +53,10 @@ def solve(condition: Condition, method: str = "cp-sat", settings: SolverSettings
                          "not written for it yet: use continuous here")
     started = time.perf_counter()
     settings = (settings or SolverSettings()).with_deadline()
+    if condition.mixed is not None:  # hardware.pools: planning/mixed_planner.py (issue 16)
+        from solver.planning.mixed_planner import solve_mixed
+
+        return solve_mixed(condition, method, settings.deadline)  # type: ignore[return-value]
     problem = build_problem(condition, settings.deadline, settings.placement_work)
     outcome = by_oracle(problem, settings) if method == "exhaustive" else by_cpsat(problem, settings)
     limits = list(outcome.limits)

@@ -31,6 +31,8 @@ def solved_lines(plan: Plan, seconds: float, runner_ups: tuple[RunnerUp, ...] | 
            f"workload.request_rate {p.serving.request_rate:g} requests/s"]
           if p.serving and p.serving.replicas_for_request_rate else []),
         *([f"  {close} (plan.md: runner-ups)"] if close else []),
+        *(f"  {g.count} x {g.template}: {g.metrics.throughput_tokens_per_s:,.0f} tok/s each"
+          for g in getattr(p, "replicas", [])),  # a mixed cluster's replica groups
     ]
 
 

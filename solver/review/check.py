@@ -137,6 +137,10 @@ def load_plan_file(path: Path) -> Plan | ShortPlan:
 
 def check_given(condition: Condition, given: Plan | ShortPlan) -> CheckResult:
     """Grade a loaded plan (plan.json or a short plan) against a condition."""
+    if condition.mixed is not None:  # a mixed cluster's replicas block (review/mixed_check.py)
+        from solver.review.mixed_check import check_mixed
+
+        return CheckResult(plan=None, checks=check_mixed(condition, given))  # type: ignore[arg-type]
     one_pool = isinstance(given, ShortPlan) or given.pools is None
     if one_pool and condition.serving.mode in ("disaggregated", "auto"):
         condition = aggregated_condition(condition)  # one replica shape: graded as aggregated

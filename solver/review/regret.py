@@ -153,6 +153,10 @@ def regret_of(
     }
     if broken:
         return Regret(**base, violations=broken)
+    if checked is None and condition.mixed is not None:
+        tokens = best.metrics.throughput_tokens_per_s
+        return Regret(**base, note=f"a mixed plan; the optimum serves {tokens:,.1f} tokens/s "
+                      "(the note above: the checked plan's)")
     if checked is None:
         return Regret(**base, note="the checked plan could not be evaluated (invalid layer split)")
     try:

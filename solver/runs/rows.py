@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from solver.inputs.condition import DEGREE_NAMES
+from solver.inputs.condition import DEGREE_NAMES, Condition
 
 if TYPE_CHECKING:  # the driver of a batch never imports the solver
+    from solver.planning.mixed_planner import MixedSolution
     from solver.planning.planner import Solution
 
 OK_STATUSES = ("optimal", "feasible")
@@ -77,9 +78,10 @@ def capacity_and_cost(tokens_per_s: float, gpus: int, output_tokens: int,
             "cost_per_million_tokens_usd": gpu_hours * gpu_hour_usd if gpu_hour_usd else None}
 
 
-def plan_row(solution: Solution) -> dict[str, Any]:
-    """The summary columns a solved plan fills (balance figures computed by the planner)."""
-    plan, balance = solution.plan, solution.figures.per_gpu
+def plan_row(solution: Solution | MixedSolution, condition: Condition) -> dict[str, Any]:
+    """The summary columns a solved plan fills (balance figures computed by the planner; a mixed
+    cluster's plan has none yet, and its degrees are its largest replica group's)."""
+    plan, figures = solution.plan, getattr(solution, "figures", None)
     p, m = plan.parallelism, plan.metrics
     row: dict[str, Any] = {d: getattr(p, d) for d in DEGREES}
     row.update(
@@ -93,13 +95,16 @@ def plan_row(solution: Solution) -> dict[str, Any]:
         e2e_ms=m.e2e_latency_ms,
         throughput=m.throughput_tokens_per_s,
         throughput_per_gpu=m.throughput_tokens_per_s_per_gpu,
-        tokens_per_s_per_user=solution.figures.tokens_per_s_per_user,
+        tokens_per_s_per_user=1000.0 / m.tpot_ms if m.tpot_ms > 0 else None,
         **capacity_and_cost(m.throughput_tokens_per_s, plan.gpus.used,
-                            solution.problem.condition.workload.output_tokens,
-                            solution.problem.condition.cluster.gpu_hour_usd),
-        balance_max_mean=balance["decode_compute_ms"].max_over_mean,
-        balance_memory_max_mean=balance["memory_gb"].max_over_mean,
-        balance_comm_max_mean=balance["decode_comm_bytes"].max_over_mean,
-        max_memory_gb=balance["memory_gb"].max,
+                            condition.workload.output_tokens, condition.cluster.gpu_hour_usd),
     )
+    if figures is not None:
+        balance = figures.per_gpu
+        row.update(
+            balance_max_mean=balance["decode_compute_ms"].max_over_mean,
+            balance_memory_max_mean=balance["memory_gb"].max_over_mean,
+            balance_comm_max_mean=balance["decode_comm_bytes"].max_over_mean,
+            max_memory_gb=balance["memory_gb"].max,
+        )
     return row

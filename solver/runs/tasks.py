@@ -66,7 +66,7 @@ def run_task(task: Task) -> TaskResult:
         )
         # the plan folder's runner-up table is searched within the condition's time limit
         solution = solve(condition, method=o.method, settings=settings, with_runner_ups=task.render)
-        row.update(plan_row(solution))
+        row.update(plan_row(solution, condition))
         if task.render:
             from solver.render.outputs import plan_folder_files
 
