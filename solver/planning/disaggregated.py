@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver.document.plan import GpuCount, Plan, PlanMetrics, PoolPlan, PoolsBlock, SolverInfo, build_plan
+from solver.document.building import build_plan
+from solver.document.plan import GpuCount, Plan, PlanMetrics, PoolPlan, PoolsBlock, SolverInfo
 from solver.errors import InfeasibleError
 from solver.inputs.condition import Condition
 from solver.optimize.disaggregated import (

@@ -6,7 +6,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from solver.document.plan import Plan, SolverInfo, build_plan
+from solver.document.building import build_plan
+from solver.document.plan import Plan, SolverInfo
 from solver.document.verify import ConstraintCheck, verify_plan, violations
 from solver.errors import InputError, VerificationError
 from solver.inputs.condition import Condition

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from solver.document.plan import Plan, SolverInfo, build_plan
+from solver.document.building import build_plan
+from solver.document.plan import Plan, SolverInfo
 from solver.document.verify import ConstraintCheck, verify_plan
 from solver.inputs.condition import Condition
 from solver.inputs.loading import read_mapping, validation_error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from solver.document.plan import build_plan
+from solver.document.building import build_plan
 from solver.document.verify import verify_plan, violations
 from solver.inputs.condition import load_condition
 from solver.inputs.serving import ServingSpec
