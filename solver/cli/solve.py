@@ -64,7 +64,7 @@ def solve_command(
     cond = load_any_condition(condition)  # input errors end here, before the solver is imported
     import_cp_model()
     from solver.optimize.settings import SolverSettings
-    from solver.planning.planner import solve
+    from solver.planning.modes import plan_serving
     from solver.render.outputs import plan_folder_files
 
     settings = SolverSettings(time_limit_s=time_limit, num_workers=workers, random_seed=seed,
@@ -74,9 +74,9 @@ def solve_command(
     with open_output(outdir, planned, [LAUNCH_FOLDER] if export else []) as out:
         err(f"solving {cond.name} ({method}, time limit {time_limit:g} s) ...")
         try:  # the runner-up table of plan.md is searched within the same time limit
-            solution = solve(cond, method=method, settings=settings, with_runner_ups=True)
+            solution = plan_serving(cond, method=method, settings=settings, with_runner_ups=True)
         except InfeasibleError as exc:
-            if explain:
+            if explain and cond.serving.mode in ("continuous", "static"):  # relaxations: one pool
                 _explain_infeasible(cond, exc, out, settings)
             raise InfeasibleError(f"{condition}: {exc}", exc.binding) from None
         checkpoint("solved")

@@ -211,6 +211,22 @@ class PoolPlan(BaseModel):
     tokens_per_s_per_gpu: float  # prefill: input tokens; decode: output tokens (at the rate)
 
 
+class PoolDevice(BaseModel):
+    """One GPU of the cluster in a disaggregated plan: its pool, the instance it serves and its
+    place there. `instance_rank` is its GPU index inside the instance (the pool plan's device
+    `gpu` modulo the instance's GPUs); role `head` marks the instance's first node (node rank 0,
+    where its server listens), `worker` the other nodes of a multi-node instance."""
+
+    model_config = _FROZEN
+    gpu: int  # global id: the cluster's GPUs 0 .. G-1, the prefill pool first
+    node: int
+    local_rank: int
+    pool: str  # prefill | decode
+    instance: int
+    instance_rank: int
+    role: str  # head | worker
+
+
 class PoolsBlock(BaseModel):
     """Disaggregated serving: the two pools, the KV transfer between them, the request's metrics."""
 
@@ -218,11 +234,15 @@ class PoolsBlock(BaseModel):
     prefill: PoolPlan
     decode: PoolPlan
     link_gb_per_s: float
-    kv_transfer_ms: float  # one prompt's KV, the larger per-GPU shard of either side, + latency
+    link_latency_ms: float
+    kv_sent_bytes_per_gpu: float  # one prompt's KV on a prefill GPU that holds it
+    kv_received_bytes_per_gpu: float  # the same prompt's KV on a decode GPU that keeps it
+    kv_transfer_ms: float  # max(sent, received) / link + latency
     ttft_prefill_ms: float  # own chunked prefill + slot wait, at the SLO percentile
     ttft_admission_ms: float  # waiting for a decode slot, at the SLO percentile
     requests_per_s: float  # the operating rate R (both pools carry it)
     requests_per_s_per_gpu: float  # goodput per GPU: R / GPUs of both pools
+    device_map: list[PoolDevice]  # every GPU of both pools, by global id
 
 
 class ArchitectureResult(BaseModel):

@@ -49,9 +49,8 @@ def solve(condition: Condition, method: str = "cp-sat", settings: SolverSettings
     the same deadline; off for the internal re-solves (relaxations, regret)."""
     if condition.serving.mode in (DISAGGREGATED, AUTO):
         raise InputError(condition.source, "serving.mode", f"{condition.serving.mode}: planned by "
-                         "the library (solver.planning.architectures.compare_architectures, "
-                         "solver.planning.disaggregated.solve_disaggregated); solve's reports are "
-                         "not written for it yet: use continuous here")
+                         "solver.planning.modes.plan_serving (paraplan solve and check); batch and "
+                         "sweep plan continuous and static serving only")
     started = time.perf_counter()
     settings = (settings or SolverSettings()).with_deadline()
     problem = build_problem(condition, settings.deadline, settings.placement_work)

@@ -19,6 +19,8 @@ def solved_lines(plan: Plan, seconds: float, runner_ups: tuple[RunnerUp, ...] | 
     fourth when a runner-up is within the cost model's stated error (a close call)."""
     from solver.render.markdown import close_call_note, load_label
 
+    if plan.pools is not None:
+        return pools_lines(plan, seconds)
     p, m = plan, plan.metrics
     close = close_call_note(runner_ups)
     return [
@@ -28,7 +30,37 @@ def solved_lines(plan: Plan, seconds: float, runner_ups: tuple[RunnerUp, ...] | 
         f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)",
         f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used",
         *([f"  {close} (plan.md: runner-ups)"] if close else []),
+        *comparison_lines(plan),
     ]
+
+
+def pools_lines(plan: Plan, seconds: float) -> list[str]:
+    """A disaggregated plan: status and GPUs, the request's metrics with its TTFT parts, one line
+    per pool, and serving.mode auto's comparison."""
+    from solver.render.pool_facts import settings_words, shape_words
+
+    pools, m = plan.pools, plan.metrics
+    assert pools is not None
+    lines = [f"{plan.status}: disaggregated, {pools.prefill.gpus} prefill + {pools.decode.gpus} decode = "
+             f"{plan.gpus.used}/{plan.gpus.available} GPUs ({seconds:.2f} s)",
+             f"  TTFT {m.ttft_ms:,.1f} ms (prefill {pools.ttft_prefill_ms:,.1f} + KV transfer "
+             f"{pools.kv_transfer_ms:,.2f} + admission {pools.ttft_admission_ms:,.1f})  TPOT "
+             f"{m.tpot_ms:,.2f} ms  {pools.requests_per_s:,.4g} req/s "
+             f"({pools.requests_per_s_per_gpu:,.4g}/GPU)"]
+    for name, pool, unit in (("prefill", pools.prefill, "input"), ("decode", pools.decode, "output")):
+        lines.append(f"  {name} pool: {pool.instances} x {shape_words(pool.plan)} = {pool.gpus} GPUs "
+                     f"(GPUs {pool.first_gpu}-{pool.first_gpu + pool.gpus - 1}), "
+                     f"{settings_words(name, pool)}; {pool.tokens_per_s_per_gpu:,.1f} {unit} tok/s/GPU")
+    return lines + comparison_lines(plan)
+
+
+def comparison_lines(plan: Plan) -> list[str]:
+    """serving.mode auto: both architectures' goodput per GPU (nothing for other modes)."""
+    if plan.comparison is None:
+        return []
+    rates = ", ".join(f"{r.architecture} {r.requests_per_s_per_gpu:,.4g}" if r.requests_per_s_per_gpu
+                      is not None else f"{r.architecture} infeasible" for r in plan.comparison.results)
+    return [f"  auto: {plan.comparison.winner} wins on goodput (req/s per GPU meeting every SLO): {rates}"]
 
 
 def time_limit_lines(deadline: Deadline) -> list[str]:
