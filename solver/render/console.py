@@ -73,9 +73,12 @@ def time_limit_lines(deadline: Deadline) -> list[str]:
 
 def check_json(result: CheckResult, notes: list[str], gap: Regret | None) -> str:
     """`paraplan check --json`."""
+    metrics = result.plan.metrics.model_dump() if result.plan else None
+    if metrics is not None and result.plan is not None and result.plan.pools is not None:
+        metrics["pools"] = pool_metrics(result.plan)
     data: dict[str, Any] = {
         "valid": not result.violations,
-        "metrics": result.plan.metrics.model_dump() if result.plan else None,
+        "metrics": metrics,
         "parallelism": result.plan.parallelism.model_dump() if result.plan else None,
         "checks": [c.model_dump() for c in result.checks],
         "notes": notes,
@@ -88,7 +91,9 @@ def check_lines(result: CheckResult, notes: list[str], gap: Regret | None) -> li
     """`paraplan check`: the plan's metrics, every violation, the verdict and the regret."""
     failed = result.violations
     lines = [f"note: {note}" for note in notes]
-    if result.plan is not None:
+    if result.plan is not None and result.plan.pools is not None:
+        lines += pools_lines(result.plan, 0.0)[1:]
+    elif result.plan is not None:
         m = result.plan.metrics
         lines.append(f"{result.plan.parallelism.shape().label}, batch {result.plan.batch_size}: "
                      f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms, "
@@ -98,3 +103,27 @@ def check_lines(result: CheckResult, notes: list[str], gap: Regret | None) -> li
                                                  f" (limit {c.limit})") for c in failed]
     lines.append("valid: every hard constraint holds" if not failed else f"{len(failed)} violation(s)")
     return lines + (gap.lines() if gap else [])
+
+
+def pool_metrics(plan: Plan) -> dict[str, Any]:
+    """`check --json` metrics.pools: each pool's GPU accounting and metrics, and the request's rate."""
+    pools, g = plan.pools, plan.gpus
+    assert pools is not None
+    p, d = pools.prefill, pools.decode
+
+    def accounting(pool: Any) -> dict[str, Any]:
+        return {"instances": pool.instances, "gpus_per_instance": pool.plan.gpus.per_replica,
+                "gpus": pool.gpus, "first_gpu": pool.first_gpu, "last_gpu": pool.first_gpu + pool.gpus - 1,
+                "capacity_requests_per_s": pool.capacity_requests_per_s,
+                "parallelism": pool.plan.parallelism.model_dump(), "batch_size": pool.plan.batch_size}
+
+    return {
+        "prefill": {**accounting(p), "input_tokens_per_s_per_gpu": p.tokens_per_s_per_gpu,
+                    "chunk_tokens": p.plan.serving.chunk_tokens if p.plan.serving else None,
+                    "ttft_prefill_ms": pools.ttft_prefill_ms, "kv_transfer_ms": pools.kv_transfer_ms,
+                    "ttft_admission_ms": pools.ttft_admission_ms, "ttft_ms": plan.metrics.ttft_ms},
+        "decode": {**accounting(d), "output_tokens_per_s_per_gpu": d.tokens_per_s_per_gpu,
+                   "tpot_ms": d.plan.metrics.tpot_ms},
+        "requests_per_s": pools.requests_per_s, "requests_per_s_per_gpu": pools.requests_per_s_per_gpu,
+        "gpus": {"available": g.available, "used": g.used, "idle": g.idle},
+    }
