@@ -9,6 +9,7 @@ from solver.planning.modes import PoolsSolution
 from solver.planning.planner import Solution
 from solver.render.balance import balance_csv
 from solver.render.export import render_launch
+from solver.render.export_pools import render_pools_launch
 from solver.render.plan_markdown import plan_markdown
 from solver.render.plan_page import plan_html
 from solver.render.pools_markdown import pools_markdown
@@ -38,7 +39,7 @@ def plan_folder_files(condition: Condition, solution: Solution | PoolsSolution,
     if isinstance(solution, PoolsSolution):
         files = {PLAN_JSON: plan_json(solution.plan), PLAN_MD: pools_markdown(condition, solution),
                  BALANCE_CSV: balance_csv(solution.plan), REPORT_HTML: pools_html(condition, solution)}
-        return files | (render_launch(condition, solution.plan) if export else {})
+        return files | (render_pools_launch(condition, solution.plan) if export else {})
     files = {
         PLAN_JSON: plan_json(solution.plan),
         PLAN_MD: plan_markdown(condition, solution),

@@ -64,3 +64,52 @@ def test_auto_solve_reports_both_architectures(tmp_path: Path) -> None:
     assert f"**{comparison['winner']}** wins on goodput per GPU" in md
     assert "Aggregated or disaggregated" in (out / "report.html").read_text()
     assert f"auto: {comparison['winner']} wins" in console
+
+
+def test_the_bundled_auto_condition_solves(tmp_path: Path) -> None:
+    """README's example: conditions/llama8b-h100x8-auto.yaml reports both architectures."""
+    from tests.paths import REPO
+
+    result = CliRunner().invoke(app, ["solve", str(REPO / "conditions" / "llama8b-h100x8-auto.yaml"),
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    comparison = json.loads((tmp_path / "out" / "plan.json").read_text())["comparison"]
+    assert [r["status"] for r in comparison["results"]] == ["optimal", "optimal"]
+    assert "auto:" in result.stdout
+
+
+def test_export_writes_each_pools_servers_and_the_router_with_flags_the_engines_define(
+        tmp_path: Path) -> None:
+    """Every node of each pool's vLLM and SGLang script runs with the disaggregation flags (checked
+    against tests/assets/engine_args/), and the SGLang router lists every instance."""
+    from tests.render.test_export_flags import _recorded, _run_node, _segments
+
+    out, _ = _solve(tmp_path, "disaggregated", "--export")
+    recorded = _recorded()
+    plan = json.loads((out / "plan.json").read_text())
+    for pool in ("prefill", "decode"):
+        nodes = sorted({d["node"] for d in plan["pools"][pool]["plan"]["devices"]})
+        for engine, flag in (("vllm", "--kv-transfer-config"), ("sglang", "--disaggregation-mode")):
+            script = out / "launch" / f"{pool}-{engine}.sh"
+            text = script.read_text()
+            assert "TensorRT-LLM: disaggregated serving runs through its own orchestrator" in text
+            for node in nodes:
+                work = tmp_path / f"{pool}-{engine}-{node}"
+                work.mkdir()
+                commands = _run_node(script, node, nodes, work)
+                servers = [argv for argv in commands if flag in argv]
+                assert servers, (pool, engine, node)
+                for argv in commands:
+                    for program, flags in _segments(argv):
+                        assert set(flags) <= recorded[program], (pool, engine, set(flags) - recorded[program])
+                if engine == "sglang":
+                    assert all(argv[argv.index(flag) + 1] == pool for argv in servers)
+                else:
+                    config = json.loads(servers[0][servers[0].index(flag) + 1])
+                    assert config == {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
+    router = (out / "launch" / "router-sglang.sh").read_text().splitlines()[-1].split()
+    assert router[:3] == ["python", "-m", "sglang_router.launch_router"]
+    used = {w for w in router if w.startswith("--")}
+    assert used <= recorded["python -m sglang_router.launch_router"]
+    assert router.count("--prefill") == plan["pools"]["prefill"]["instances"]
+    assert router.count("--decode") == plan["pools"]["decode"]["instances"]
