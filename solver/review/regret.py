@@ -16,7 +16,7 @@ from typing import Any
 
 from solver.document.plan import Plan
 from solver.document.verify import ConstraintCheck, evaluate_plan_document
-from solver.errors import InfeasibleError
+from solver.errors import InfeasibleError, ParaplanError
 from solver.inputs.condition import Condition
 from solver.inputs.serving import AUTO, DISAGGREGATED
 from solver.optimize.settings import SolverSettings
@@ -63,6 +63,8 @@ class Regret:
                 "regret: the condition is infeasible (no plan meets every hard constraint), so "
                 "there is no optimum to compare with"
             ] + [f"  binding: {b}" for b in self.binding]
+        if not self.optimum_label:
+            return [f"regret: {self.note}"]
         head = (f"regret: the optimum is {self.optimum_label}, batch {self.optimum_batch} "
                 f"({self.optimum_status})")
         if self.objective_ratio is None:
@@ -197,6 +199,8 @@ def _serving_regret(condition: Condition, checked: Plan | None, settings: Solver
         best = plan_serving(target, settings=settings).plan
     except InfeasibleError as exc:
         return Regret(feasible=False, binding=list(exc.binding), violations=broken)
+    except ParaplanError as exc:  # the regret's time limit passed first
+        return Regret(feasible=True, note=f"no optimum to compare with: {exc}", violations=broken)
     keys = ("ttft_ms", "tpot_ms", "e2e_latency_ms", "throughput_tokens_per_s",
             "throughput_tokens_per_s_per_gpu")
     optimum = {k: getattr(best.metrics, k) for k in keys} | {"requests_per_s_per_gpu": goodput_per_gpu(best)}
