@@ -3,8 +3,6 @@ serving block and the metrics, every number from the float evaluator (solver/phy
 
 from __future__ import annotations
 
-import math
-
 from solver.document.plan import (
     GB,
     PLACEMENT_METHODS,
@@ -15,13 +13,13 @@ from solver.document.plan import (
     Parallelism,
     Plan,
     PlanMetrics,
-    ServingBlock,
     SolverInfo,
     StagePlan,
 )
+from solver.document.serving import serving_block
 from solver.inputs.condition import Condition
-from solver.physics.cost import CandidateCosts, ExpertLayout
-from solver.physics.evaluate import Metrics, StageEval, evaluate_plan
+from solver.physics.cost import ExpertLayout
+from solver.physics.evaluate import StageEval, evaluate_plan
 from solver.physics.placement import ExpertPlacement
 from solver.physics.points import Load
 from solver.physics.shapes import ParallelShape
@@ -81,36 +79,6 @@ def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEv
         prefill_comm_bytes=stage.prefill_comm_bytes,
         decode_comm_bytes=stage.decode_comm_bytes,
     )
-
-
-def _rate_fields(condition: Condition, metrics: Metrics) -> dict[str, float | int]:
-    """The offered rate, and when the planner chooses the GPU count, the replicas it needs
-    (with a fixed cluster the rate is a hard constraint instead: families.RATE)."""
-    rate = condition.workload.request_rate
-    if rate is None:
-        return {}
-    if condition.cluster.fixed or metrics.requests_per_s <= 0:
-        return {"request_rate": rate}
-    replicas = math.ceil(rate / metrics.requests_per_s - 1e-9)
-    return {"request_rate": rate, "replicas_for_request_rate": replicas}
-
-
-def serving_block(condition: Condition, costs: CandidateCosts, metrics: Metrics) -> ServingBlock:
-    point, state = costs.point, costs.point.state
-    common = {"mode": point.mode, "max_num_seqs": int(point.sequences),
-              "percentile": condition.slo.percentile if state is not None else "mean",
-              "ttft_mean_ms": metrics.ttft_mean_s * 1e3, "tpot_mean_ms": metrics.tpot_mean_s * 1e3,
-              "requests_per_s": metrics.requests_per_s,
-              "requests_per_s_per_gpu": metrics.requests_per_s / costs.shape.gpus_used,
-              "throughput_counts": "output tokens" if point.output_tokens > 1 else "input tokens",
-              **_rate_fields(condition, metrics)}
-    if state is None:
-        return ServingBlock(**common)
-    return ServingBlock(**common, chunk_tokens=int(state.budget),
-                        utilization=float(point.active_sequences / point.sequences),
-                        active_sequences=float(point.active_sequences),
-                        prefill_steps=int(state.prefill_steps),
-                        prefill_step_share=float(state.prefill_step_share))
 
 
 def build_plan(condition: Condition, shape: ParallelShape, load: Load | int, boundaries: list[int],

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from solver.document.serving import ServingBlock
 from solver.physics.continuous import CONTINUOUS, DECODE_ONLY, ContinuousLoad, DecodeLoad
 from solver.physics.points import Load
 from solver.physics.serving import StaticLoad
@@ -99,32 +100,6 @@ class PlanMetrics(BaseModel):
     throughput_tokens_per_s: float
     throughput_tokens_per_s_per_gpu: float
     objective: float
-
-
-class ServingBlock(BaseModel):
-    """How the plan serves: the engine's batching, its settings and the operating load.
-
-    `max_num_seqs` is plan.json's batch_size (vLLM/SGLang --max-num-seqs, TensorRT-LLM
-    max_batch_size); continuous batching adds the chunk budget (--max-num-batched-tokens) and the
-    operating point: the mean active sequences, which the planner chose on its utilization grid.
-    """
-
-    model_config = _FROZEN
-    mode: str  # continuous | static
-    max_num_seqs: int
-    chunk_tokens: int | None = None
-    utilization: float | None = None  # mean active sequences / max_num_seqs
-    active_sequences: float | None = None  # mean, per replica
-    prefill_steps: int | None = None  # engine steps a prompt takes
-    prefill_step_share: float | None = None  # share of steps that carry prompt tokens
-    percentile: str = "mean"  # metrics.ttft_ms and tpot_ms hold at this percentile
-    ttft_mean_ms: float
-    tpot_mean_ms: float
-    requests_per_s: float  # completed requests per second at the operating point, all replicas
-    requests_per_s_per_gpu: float
-    throughput_counts: str = "output tokens"  # what metrics.throughput_* count
-    request_rate: float | None = None  # workload.request_rate: offered requests/s, all replicas
-    replicas_for_request_rate: int | None = None  # GPUs to buy: replicas of this plan the rate needs
 
 
 class SolverInfo(BaseModel):

@@ -228,6 +228,21 @@ def _nice_down(value: float) -> float:
     return math.floor(value / scale) * scale
 
 
+def _bisect(search: _Search, key: str, admits: float, refuses: float) -> tuple[float, Plan | None]:
+    """Geometric bisection of `key` between a value that admits a plan and one that does not, to
+    SLO_TOLERANCE: the last value that admitted one, and its plan (None: no midpoint did)."""
+    best = None
+    while admits > 0 and max(admits, refuses) / min(admits, refuses) > SLO_TOLERANCE \
+            and not search.out_of_time():
+        mid = math.sqrt(admits * refuses)
+        plan = search.attempt({key: mid})
+        if plan is None:
+            refuses = mid
+        else:
+            admits, best = mid, plan
+    return admits, best
+
+
 def relax_slo(search: _Search, key: str) -> Relaxation:
     current = getattr(search.condition.slo, key)
     dotted = f"slo.{key}"
@@ -236,17 +251,9 @@ def relax_slo(search: _Search, key: str) -> Relaxation:
         return Relaxation(
             "slo", {}, f"{dotted}: removing it alone does not help (another constraint binds)"
         )
-    lo, hi = current, getattr(loose.metrics, SLO_METRICS[key])
-    best = loose
-    while hi / lo > SLO_TOLERANCE and not search.out_of_time():
-        mid = math.sqrt(lo * hi)
-        plan = search.attempt({dotted: mid})
-        if plan is None:
-            lo = mid
-        else:
-            hi, best = mid, plan
+    hi, best = _bisect(search, dotted, getattr(loose.metrics, SLO_METRICS[key]), current)
     value = _nice_up(hi)
-    plan = search.attempt({dotted: value}) or best
+    plan = search.attempt({dotted: value}) or best or loose
     return Relaxation(
         "slo", {dotted: value}, f"{dotted}: {current:g} -> {value:g} ms", _label(plan)
     )
@@ -258,18 +265,11 @@ def relax_rate(search: _Search) -> Relaxation:
     best plan without it and the rate asked for."""
     key, asked = "workload.request_rate", search.condition.workload.request_rate
     loose = search.attempt({key: None})
-    if loose is None or asked is None:
+    if loose is None or asked is None or loose.serving is None:
         return Relaxation("rate", {}, f"{key}: removing it alone does not help (another constraint binds)")
-    lo, hi, best = loose.serving.requests_per_s if loose.serving else 0.0, asked, loose
-    while lo > 0 and hi / lo > SLO_TOLERANCE and not search.out_of_time():
-        mid = math.sqrt(lo * hi)
-        plan = search.attempt({key: mid})
-        if plan is None:
-            hi = mid
-        else:
-            lo, best = mid, plan
-    value = _nice_down(lo)
-    plan = search.attempt({key: value}) or best
+    served, best = _bisect(search, key, loose.serving.requests_per_s, asked)
+    value = _nice_down(served)
+    plan = search.attempt({key: value}) or best or loose
     return Relaxation("rate", {key: value}, f"{key}: {asked:g} -> {value:g} requests/s (the most it "
                       "serves under the other constraints)", _label(plan))
 
