@@ -1,4 +1,4 @@
-"""The Plan document (plan.json) and its construction from a chosen candidate and split.
+"""The Plan document (plan.json); document/building.py builds one from a chosen candidate and split.
 
 Every number in a Plan comes from the float evaluator (solver/physics/evaluate.py), never from the integer
 objective; the solver block only records what the optimizer reported.
@@ -10,12 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from solver.document.serving import ServingBlock, serving_block
-from solver.inputs.condition import Condition
+from solver.document.serving import ServingBlock
 from solver.physics.continuous import CONTINUOUS, DECODE_ONLY, ContinuousLoad, DecodeLoad
-from solver.physics.cost import ExpertLayout
-from solver.physics.evaluate import StageEval, evaluate_plan
-from solver.physics.placement import ExpertPlacement
 from solver.physics.points import Load
 from solver.physics.serving import StaticLoad
 from solver.physics.shapes import ParallelShape
@@ -190,6 +186,22 @@ class PoolPlan(BaseModel):
     tokens_per_s_per_gpu: float  # prefill: input tokens; decode: output tokens (at the rate)
 
 
+class PoolDevice(BaseModel):
+    """One GPU of the cluster in a disaggregated plan: its pool, the instance it serves and its
+    place there. `instance_rank` is its GPU index inside the instance (the pool plan's device
+    `gpu` modulo the instance's GPUs); role `head` marks the instance's first node (node rank 0,
+    where its server listens), `worker` the other nodes of a multi-node instance."""
+
+    model_config = _FROZEN
+    gpu: int  # global id: the cluster's GPUs 0 .. G-1, the prefill pool first
+    node: int
+    local_rank: int
+    pool: str  # prefill | decode
+    instance: int
+    instance_rank: int
+    role: str  # head | worker
+
+
 class PoolsBlock(BaseModel):
     """Disaggregated serving: the two pools, the KV transfer between them, the request's metrics."""
 
@@ -197,11 +209,15 @@ class PoolsBlock(BaseModel):
     prefill: PoolPlan
     decode: PoolPlan
     link_gb_per_s: float
-    kv_transfer_ms: float  # one prompt's KV, the larger per-GPU shard of either side, + latency
+    link_latency_ms: float
+    kv_sent_bytes_per_gpu: float  # one prompt's KV on a prefill GPU that holds it
+    kv_received_bytes_per_gpu: float  # the same prompt's KV on a decode GPU that keeps it
+    kv_transfer_ms: float  # max(sent, received) / link + latency
     ttft_prefill_ms: float  # own chunked prefill + slot wait, at the SLO percentile
     ttft_admission_ms: float  # waiting for a decode slot, at the SLO percentile
     requests_per_s: float  # the operating rate R (both pools carry it)
     requests_per_s_per_gpu: float  # goodput per GPU: R / GPUs of both pools
+    device_map: list[PoolDevice]  # every GPU of both pools, by global id
 
 
 class ArchitectureResult(BaseModel):
@@ -222,130 +238,3 @@ class Comparison(BaseModel):
 
 
 Plan.model_rebuild()
-
-
-def experts_of(ep_rank: int, ep: int, num_experts: int) -> list[int]:
-    """Uniform contiguous spread: EP rank r hosts experts [r*E/ep, (r+1)*E/ep)."""
-    if num_experts == 0:
-        return []
-    per = num_experts // ep
-    return list(range(ep_rank * per, (ep_rank + 1) * per))
-
-
-def _experts_of_rank(condition: Condition, shape: ParallelShape, ep_rank: int,
-                     placement: ExpertPlacement | None) -> dict[str, object]:
-    if not condition.model.is_moe:
-        return {"experts": []}
-    if placement is None:
-        return {"experts": experts_of(ep_rank, shape.ep, condition.model.num_experts),
-                "expert_token_share": 1.0 / shape.ep}
-    layers = placement.layers
-    share = sum(p.gpu_load[ep_rank] for p in layers) / len(layers)
-    fields: dict[str, object] = {"experts": layers[0].experts_by_gpu[ep_rank],
-                                 "expert_token_share": share}
-    if placement.per_layer:
-        fields["experts_by_layer"] = [p.experts_by_gpu[ep_rank] for p in layers]
-    return fields
-
-
-def _device(condition: Condition, shape: ParallelShape, gpu: int, stage: StageEval,
-            placement: ExpertPlacement | None = None) -> Device:
-    g = shape.gpus_per_stage
-    local = gpu % g
-    return Device(
-        gpu=gpu,
-        node=gpu // condition.cluster.gpus_per_node,
-        local_rank=gpu % condition.cluster.gpus_per_node,
-        replica=gpu // shape.gpus_per_replica,
-        stage=stage.stage,
-        tp_rank=local % shape.tp,
-        sp_rank=(local // shape.tp) % shape.sp,
-        attn_dp_rank=local // (shape.tp * shape.sp),
-        ep_rank=(local // shape.etp) % shape.ep,
-        etp_rank=local % shape.etp,
-        first_layer=stage.first_layer,
-        last_layer=stage.last_layer,
-        **_experts_of_rank(condition, shape, (local // shape.etp) % shape.ep, placement),  # type: ignore[arg-type]
-        memory_gb=stage.memory_bytes / GB,
-        memory_breakdown_gb=MemoryBreakdown(
-            weights=stage.weights_bytes / GB,
-            kv_cache=stage.kv_cache_bytes / GB,
-            activations=stage.activation_bytes / GB,
-            overhead=stage.overhead_bytes / GB,
-        ),
-        prefill_compute_ms=(stage.prefill_s - stage.prefill_comm_s) * 1e3,
-        decode_compute_ms=(stage.decode_s - stage.decode_comm_s) * 1e3,
-        prefill_comm_bytes=stage.prefill_comm_bytes,
-        decode_comm_bytes=stage.decode_comm_bytes,
-    )
-
-
-def build_plan(condition: Condition, shape: ParallelShape, load: Load | int, boundaries: list[int],
-               status: str, solver: SolverInfo, placement: ExpertPlacement | None = None) -> Plan:
-    layout = ExpertLayout(placement.slots_per_gpu, placement.imbalance) if placement else None
-    costs, stages, metrics = evaluate_plan(condition, shape, load, boundaries, layout)
-    batch_size = int(costs.batch_size)
-    devices = [
-        _device(condition, shape, gpu, stages[(gpu % shape.gpus_per_replica) // shape.gpus_per_stage],
-                placement)
-        for gpu in range(shape.gpus_used)
-    ]
-    return Plan(
-        condition=condition.name,
-        status=status,
-        model=condition.model.name,
-        gpu=condition.cluster.gpu.name,
-        parallelism=Parallelism(**shape.as_dict()),
-        batch_size=batch_size,
-        microbatches=costs.microbatches,
-        gpus=GpuCount(
-            available=condition.cluster.num_gpus,
-            used=shape.gpus_used,
-            idle=condition.cluster.num_gpus - shape.gpus_used,
-            per_stage=shape.gpus_per_stage,
-            per_replica=shape.gpus_per_replica,
-            model_parts=shape.dp * shape.pp * shape.gpus_per_stage,
-        ),
-        stages=[
-            StagePlan(
-                stage=s.stage,
-                first_layer=s.first_layer,
-                last_layer=s.last_layer,
-                num_layers=s.last_layer - s.first_layer + 1,
-                holds_embedding=s.stage == 0,
-                holds_lm_head=s.stage == shape.pp - 1,
-                prefill_ms=s.prefill_s * 1e3,
-                decode_ms=s.decode_s * 1e3,
-                memory_gb=s.memory_bytes / GB,
-            )
-            for s in stages
-        ],
-        devices=devices,
-        metrics=PlanMetrics(
-            ttft_ms=metrics.ttft_s * 1e3,
-            tpot_ms=metrics.tpot_s * 1e3,
-            e2e_latency_ms=metrics.e2e_latency_s * 1e3,
-            throughput_tokens_per_s=metrics.throughput_tokens_per_s,
-            throughput_tokens_per_s_per_gpu=metrics.throughput_tokens_per_s_per_gpu,
-            objective=metrics.objective,
-        ),
-        solver=solver,
-        expert_placement=_placement_summary(condition, placement),
-        serving=serving_block(condition, costs, metrics),
-    )
-
-
-def _placement_summary(condition: Condition,
-                       placement: ExpertPlacement | None) -> ExpertPlacementSummary | None:
-    if placement is None:
-        return None
-    methods = {p.method for p in placement.layers}
-    return ExpertPlacementSummary(
-        method=max(methods, key=PLACEMENT_METHODS.index),  # the most searching method used
-        proven_optimal=placement.optimal,
-        redundant_experts=condition.policy.redundant_experts,
-        slots_per_gpu=placement.slots_per_gpu,
-        max_over_mean_token_load=placement.imbalance,
-        greedy_max_over_mean_token_load=placement.greedy_imbalance,
-        per_layer=placement.per_layer,
-    )

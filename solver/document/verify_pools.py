@@ -37,11 +37,25 @@ def _accounting(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
     if cluster.fixed and condition.policy.use_all_gpus:
         rows.append(_row("gpu_count.all_used", used, f"= {cluster.num_gpus}", used == cluster.num_gpus,
                          "policy.use_all_gpus"))
+    rows.append(_device_map_row(plan))
     if condition.serving.pool_spec.whole_nodes:
         whole = all(x.gpus % cluster.gpus_per_node == 0 for x in (p, d))
         rows.append(_row("gpu_count.whole_node_pools", f"{p.gpus} + {d.gpus} GPUs",
                          f"multiples of {cluster.gpus_per_node}", whole, "serving.pools.whole_nodes"))
     return rows
+
+
+def _device_map_row(plan: Plan) -> ConstraintCheck:
+    """Every GPU of both pools listed once, by global id, in the pool and instance it serves."""
+    pools = plan.pools
+    assert pools is not None
+    expected = [(name, pool.first_gpu + d.gpu, d.gpu // pool.plan.gpus.per_replica)
+                for name, pool in (("prefill", pools.prefill), ("decode", pools.decode))
+                for d in pool.plan.devices]
+    listed = [(d.pool, d.gpu, d.instance) for d in pools.device_map]
+    return _row("gpu_count.device_map", f"{len(listed)} GPUs listed",
+                f"each of the {len(expected)} pool GPUs once, in its pool and instance",
+                sorted(listed, key=lambda x: x[1]) == expected)
 
 
 def _request_rows(condition: Condition, plan: Plan) -> list[ConstraintCheck]:

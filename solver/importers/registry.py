@@ -32,6 +32,7 @@ from solver.inputs.loading import validation_error
 if TYPE_CHECKING:  # plans need the solver's modules (OR-Tools): imported when a plan is read
     from solver.document.plan import Plan
     from solver.review.check import ShortPlan
+    from solver.review.check_pools import PoolsShortPlan
 
 # The formats in the order they are tried: the first that recognizes a source reads it.
 FORMATS: tuple[Format, ...] = (
@@ -45,7 +46,7 @@ FORMATS: tuple[Format, ...] = (
 
 @dataclass(frozen=True)
 class LoadedPlan:
-    plan: Plan | ShortPlan
+    plan: Plan | ShortPlan | PoolsShortPlan
     notes: list[str] = field(default_factory=list)  # what the import could not carry over
 
 

@@ -12,7 +12,7 @@ from solver.inputs.condition import Condition
 from solver.optimize.settings import SolverSettings
 from solver.physics.disaggregation import goodput_condition
 from solver.planning.disaggregated import solve_disaggregated
-from solver.planning.planner import solve
+from solver.planning.planner import Solution, solve
 
 AGGREGATED, DISAGGREGATED = "aggregated", "disaggregated"
 
@@ -41,19 +41,28 @@ def _result(name: str, plan: Plan | None) -> ArchitectureResult:
 @dataclass(frozen=True)
 class ArchitectureChoice:
     plan: Plan  # the winner's plan, with the comparison block
-    aggregated: Plan | None
+    aggregated_solution: Solution | None  # solved under goodput_condition
     disaggregated: Plan | None
+
+    @property
+    def aggregated(self) -> Plan | None:
+        return self.aggregated_solution.plan if self.aggregated_solution else None
 
 
 def compare_architectures(condition: Condition, method: str = "cp-sat",
-                          settings: SolverSettings | None = None) -> ArchitectureChoice:
-    """Both architectures; InfeasibleError when neither has a plan."""
+                          settings: SolverSettings | None = None, *,
+                          with_runner_ups: bool = False) -> ArchitectureChoice:
+    """Both architectures; InfeasibleError when neither has a plan. `with_runner_ups`: the
+    aggregated side's runner-up table too (for its reports)."""
+    settings = (settings or SolverSettings()).with_deadline()
     try:
-        aggregated: Plan | None = solve(goodput_condition(condition), method, settings).plan
+        solution: Solution | None = solve(goodput_condition(condition), method, settings,
+                                          with_runner_ups=with_runner_ups)
     except InfeasibleError:
-        aggregated = None
+        solution = None
+    aggregated = solution.plan if solution else None
     try:
-        disaggregated: Plan | None = solve_disaggregated(condition, method).plan
+        disaggregated: Plan | None = solve_disaggregated(condition, method, settings.deadline).plan
     except InfeasibleError:
         disaggregated = None
     results = [_result(AGGREGATED, aggregated), _result(DISAGGREGATED, disaggregated)]
@@ -65,4 +74,4 @@ def compare_architectures(condition: Condition, method: str = "cp-sat",
     plan = aggregated if winner.architecture == AGGREGATED else disaggregated
     assert plan is not None
     comparison = Comparison(winner=winner.architecture, results=ranked)
-    return ArchitectureChoice(plan.model_copy(update={"comparison": comparison}), aggregated, disaggregated)
+    return ArchitectureChoice(plan.model_copy(update={"comparison": comparison}), solution, disaggregated)

@@ -12,8 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver.document.plan import GpuCount, Plan, PlanMetrics, PoolPlan, PoolsBlock, SolverInfo, build_plan
-from solver.errors import InfeasibleError
+from solver.document.building import build_plan
+from solver.document.plan import (
+    GpuCount,
+    Plan,
+    PlanMetrics,
+    PoolDevice,
+    PoolPlan,
+    PoolsBlock,
+    SolverInfo,
+)
+from solver.errors import InfeasibleError, ParaplanError
 from solver.inputs.condition import Condition
 from solver.optimize.disaggregated import (
     DisaggChoice,
@@ -44,6 +53,9 @@ def solve_disaggregated(condition: Condition, method: str = "cp-sat",
         choice = solve_by_enumeration(table, link)
     else:
         choice = solve_by_cpsat(table, link, deadline)
+    if choice is None and deadline is not None and deadline.check("disaggregated pools"):
+        raise ParaplanError(f"{condition.name}: the time limit ({deadline.limit_s:g} s) passed before "
+                            "a disaggregated plan was found (raise --time-limit)")
     if choice is None:
         raise InfeasibleError(
             f"{condition.name}: no disaggregated plan: {len(table.prefill)} prefill and "
@@ -67,25 +79,49 @@ def _pool_plan(condition: Condition, pool: str, c: PoolCandidate, instances: int
 def disaggregated_plan(condition: Condition, table: DisaggTable, choice: DisaggChoice,
                        info: SolverInfo) -> Plan:
     """The plan document of a choice (every number from the float evaluator)."""
-    p, d = table.prefill[choice.prefill], table.decode[choice.decode]
-    n_p, n_d = choice.prefill_instances, choice.decode_instances
-    prefill = _pool_plan(condition, PREFILL, p, n_p, choice.status, info)
-    decode = _pool_plan(condition, DECODE, d, n_d, choice.status, info)
+    return pools_plan(condition, (table.prefill[choice.prefill], choice.prefill_instances),
+                      (table.decode[choice.decode], choice.decode_instances), choice.status, info)
+
+
+def device_map(condition: Condition, prefill: PoolPlan, decode: PoolPlan) -> list[PoolDevice]:
+    """Every GPU of both pools by global id (prefill first): pool, instance, rank and role."""
+    per_node = condition.cluster.gpus_per_node
+    out = []
+    for name, pool in ((PREFILL, prefill), (DECODE, decode)):
+        per_instance = pool.plan.gpus.per_replica
+        for d in pool.plan.devices:
+            gpu = pool.first_gpu + d.gpu
+            rank = d.gpu % per_instance
+            out.append(PoolDevice(gpu=gpu, node=gpu // per_node, local_rank=gpu % per_node, pool=name,
+                                  instance=d.gpu // per_instance, instance_rank=rank,
+                                  role="head" if rank < per_node else "worker"))
+    return out
+
+
+def pools_plan(condition: Condition, prefill_pool: tuple[PoolCandidate, int],
+               decode_pool: tuple[PoolCandidate, int], status: str, info: SolverInfo) -> Plan:
+    """The plan document of n_p prefill and n_d decode instances (planned or checked)."""
+    (p, n_p), (d, n_d) = prefill_pool, decode_pool
+    prefill = _pool_plan(condition, PREFILL, p, n_p, status, info)
+    decode = _pool_plan(condition, DECODE, d, n_d, status, info)
     link = PoolLink.of(condition)
     rate = min(n_p * p.requests_per_s, n_d * d.requests_per_s)
     used = n_p * p.gpus + n_d * d.gpus
     w = condition.workload
     xfer = kv_transfer_s(p.kv_bytes_per_gpu, d.kv_bytes_per_gpu, link)
+    prefill_pool_plan = PoolPlan(instances=n_p, gpus=n_p * p.gpus, first_gpu=0, plan=prefill,
+                                 capacity_requests_per_s=n_p * p.requests_per_s, requests_per_s=rate,
+                                 tokens_per_s_per_gpu=rate * w.input_tokens / (n_p * p.gpus))
+    decode_pool_plan = PoolPlan(instances=n_d, gpus=n_d * d.gpus, first_gpu=n_p * p.gpus, plan=decode,
+                                capacity_requests_per_s=n_d * d.requests_per_s, requests_per_s=rate,
+                                tokens_per_s_per_gpu=rate * w.output_tokens / (n_d * d.gpus))
     pools = PoolsBlock(
-        prefill=PoolPlan(instances=n_p, gpus=n_p * p.gpus, first_gpu=0, plan=prefill,
-                         capacity_requests_per_s=n_p * p.requests_per_s, requests_per_s=rate,
-                         tokens_per_s_per_gpu=rate * w.input_tokens / (n_p * p.gpus)),
-        decode=PoolPlan(instances=n_d, gpus=n_d * d.gpus, first_gpu=n_p * p.gpus, plan=decode,
-                        capacity_requests_per_s=n_d * d.requests_per_s, requests_per_s=rate,
-                        tokens_per_s_per_gpu=rate * w.output_tokens / (n_d * d.gpus)),
-        link_gb_per_s=link.bytes_per_s / 1e9, kv_transfer_ms=xfer * 1e3,
-        ttft_prefill_ms=p.ttft_s * 1e3, ttft_admission_ms=d.ttft_s * 1e3,
-        requests_per_s=rate, requests_per_s_per_gpu=rate / used)
+        prefill=prefill_pool_plan, decode=decode_pool_plan,
+        link_gb_per_s=link.bytes_per_s / 1e9, link_latency_ms=link.latency_s * 1e3,
+        kv_sent_bytes_per_gpu=p.kv_bytes_per_gpu, kv_received_bytes_per_gpu=d.kv_bytes_per_gpu,
+        kv_transfer_ms=xfer * 1e3, ttft_prefill_ms=p.ttft_s * 1e3, ttft_admission_ms=d.ttft_s * 1e3,
+        requests_per_s=rate, requests_per_s_per_gpu=rate / used,
+        device_map=device_map(condition, prefill_pool_plan, decode_pool_plan))
     metrics = PlanMetrics(
         ttft_ms=(p.ttft_s + xfer + d.ttft_s) * 1e3, tpot_ms=d.tpot_s * 1e3,
         e2e_latency_ms=(p.ttft_mean_s + xfer + d.ttft_mean_s + (w.output_tokens - 1) * d.tpot_mean_s) * 1e3,

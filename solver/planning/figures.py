@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 from solver.document.plan import Plan
 from solver.document.verify import evaluate_plan_document
+from solver.inputs.condition import Condition
 from solver.optimize.problem import PlanningProblem
+from solver.physics.architecture import Architecture
 from solver.physics.evaluate import Metrics, Normalizers, StageEval
+from solver.physics.placement import ExpertPlacement
 from solver.physics.serving import PipelineAggregates, ServingPoint
 
 # Per-GPU quantities (Device fields) and per-stage quantities (StagePlan fields) whose balance the
@@ -84,7 +87,14 @@ class PlanFigures:
 
 
 def plan_figures(plan: Plan, problem: PlanningProblem) -> PlanFigures:
-    condition, arch = problem.condition, problem.cost_model.arch
+    return figures_of(plan, problem.condition, problem.cost_model.arch, problem.normalizers,
+                      problem.placements.get(plan.parallelism.ep))
+
+
+def figures_of(plan: Plan, condition: Condition, arch: Architecture, normalizers: Normalizers,
+               searched: ExpertPlacement | None) -> PlanFigures:
+    """The figures of a plan under `condition` (its own, or a disaggregated pool's), with the
+    objective's normalizers and the expert placement searched for its EP degree."""
     costs, stages, metrics = evaluate_plan_document(condition, plan)
     prefill = [s.prefill_s * 1e3 for s in stages]
     decode = [s.decode_s * 1e3 for s in stages]
@@ -97,24 +107,23 @@ def plan_figures(plan: Plan, problem: PlanningProblem) -> PlanFigures:
         sequences_per_microbatch=costs.point.sequences_per_microbatch,
         prefill_sum_ms=sum(prefill), prefill_max_ms=max(prefill),
         decode_sum_ms=sum(decode), decode_max_ms=max(decode),
-        normalizers=problem.normalizers,
+        normalizers=normalizers,
         model=ModelFigures(arch.total_params, arch.active_params, arch.kv_elements_per_token_per_layer,
                            tuple((k.label, arch.layer_kinds.count(k)) for k in arch.distinct_kinds)),
         per_gpu={q: Spread.of([getattr(d, q) for d in plan.devices]) for q in GPU_QUANTITIES},
         per_stage={q: Spread.of([getattr(s, q) for s in plan.stages]) for q in STAGE_QUANTITIES},
         tokens_per_s_per_user=1000.0 / tpot_ms if tpot_ms > 0 else None,
-        experts=_expert_figures(plan, problem),
+        experts=_expert_figures(plan, searched),
         point=costs.point,
         aggregates=PipelineAggregates.of(costs.point.microbatches, {
             step: [s.step_s[step] for s in stages] for step in costs.point.steps}),
     )
 
 
-def _expert_figures(plan: Plan, problem: PlanningProblem) -> ExpertFigures | None:
+def _expert_figures(plan: Plan, searched: ExpertPlacement | None) -> ExpertFigures | None:
     placement = plan.expert_placement
     if placement is None:
         return None
-    searched = problem.placements.get(plan.parallelism.ep)
     shares = [d.expert_token_share or 0.0 for d in plan.devices
               if (d.replica, d.stage, d.etp_rank) == (0, 0, 0)]
     return ExpertFigures(

@@ -6,7 +6,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from solver.document.plan import Plan, SolverInfo, build_plan
+from solver.document.building import build_plan
+from solver.document.plan import Plan, SolverInfo
 from solver.document.verify import ConstraintCheck, verify_plan, violations
 from solver.errors import InputError, VerificationError
 from solver.inputs.condition import Condition
@@ -48,9 +49,8 @@ def solve(condition: Condition, method: str = "cp-sat", settings: SolverSettings
     the same deadline; off for the internal re-solves (relaxations, regret)."""
     if condition.serving.mode in (DISAGGREGATED, AUTO):
         raise InputError(condition.source, "serving.mode", f"{condition.serving.mode}: planned by "
-                         "the library (solver.planning.architectures.compare_architectures, "
-                         "solver.planning.disaggregated.solve_disaggregated); solve's reports are "
-                         "not written for it yet: use continuous here")
+                         "solver.planning.modes.plan_serving (paraplan solve and check); batch and "
+                         "sweep plan continuous and static serving only")
     started = time.perf_counter()
     settings = (settings or SolverSettings()).with_deadline()
     if condition.mixed is not None:  # hardware.pools: planning/mixed_planner.py (issue 16)

@@ -33,9 +33,26 @@ def balance_frame(plan: Plan) -> pd.DataFrame:
     return pd.DataFrame(balance_rows(plan))
 
 
+def pools_balance_rows(plan: Plan) -> list[dict[str, int | float | str]]:
+    """A disaggregated plan's balance.csv rows: every GPU of both pools by global id, with its
+    pool and instance first (the pool's own rows otherwise: replica = instance)."""
+    assert plan.pools is not None
+    by_gpu = {m.gpu: m for m in plan.pools.device_map}
+    rows: list[dict[str, int | float | str]] = []
+    for pool in (plan.pools.prefill, plan.pools.decode):
+        for row in balance_rows(pool.plan):
+            m = by_gpu[pool.first_gpu + int(row["gpu"])]
+            rest = {k: v for k, v in row.items() if k not in ("gpu", "node", "replica")}
+            rows.append({"gpu": m.gpu, "node": m.node, "pool": m.pool, "instance": m.instance,
+                         "role": m.role, **rest})
+    return rows
+
+
 def balance_csv(plan: Plan) -> str:
-    """balance.csv without pandas (a solve does not import it): floats with 6 significant digits."""
-    rows = balance_rows(plan)
+    """balance.csv without pandas (a solve does not import it): floats with 6 significant digits.
+    A disaggregated plan lists both pools' GPUs by global id (pools_balance_rows)."""
+    rows: list[dict[str, int | float | str]] = (
+        pools_balance_rows(plan) if plan.pools is not None else balance_rows(plan))  # type: ignore[assignment]
     columns = list(rows[0]) if rows else []
     floats = {c for c in columns if any(isinstance(row[c], float) for row in rows)}
     buffer = io.StringIO()

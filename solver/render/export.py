@@ -229,7 +229,7 @@ def _model_line(condition: Condition, f: PlanFacts) -> str:
     )
 
 
-def _script(condition: Condition, plan: Plan, launch: Launch, commands: list[NodeCommand],
+def launch_script(condition: Condition, plan: Plan, launch: Launch, commands: list[NodeCommand],
             here: bool = False) -> str:
     f = PlanFacts.of(condition, plan)
     lines = ["#!/usr/bin/env bash", *_header(condition, plan, launch, commands), "",
@@ -268,9 +268,9 @@ def render_launch(condition: Condition, plan: Plan) -> dict[str, str]:
         "# Pass with: trtllm-serve MODEL --extra_llm_api_options trtllm.yaml (see trtllm.sh)", ""])
     trt_yaml += yaml.safe_dump(options, sort_keys=False)
     texts = (
-        _script(condition, plan, vllm, commands["vllm"]),
-        _script(condition, plan, sglang, commands["sglang"]),
+        launch_script(condition, plan, vllm, commands["vllm"]),
+        launch_script(condition, plan, sglang, commands["sglang"]),
         trt_yaml,
-        _script(condition, plan, trt, commands["trtllm"], here=True),
+        launch_script(condition, plan, trt, commands["trtllm"], here=True),
     )
     return {launch_path(name): text for name, text in zip(LAUNCH_FILES, texts, strict=True)}

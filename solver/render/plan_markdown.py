@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from solver.document.plan import Plan
 from solver.inputs.condition import Condition
+from solver.planning.modes import PoolSolution
 from solver.planning.planner import Solution
 from solver.render.condition_markdown import assumptions_section, condition_section, model_section
 from solver.render.display import for_markdown
@@ -15,6 +17,7 @@ from solver.render.markdown import (
     runner_up_row,
     table,
 )
+from solver.render.pool_facts import COMPARISON_HEADERS, comparison_rows, comparison_sentence
 from solver.render.serving_formulas import continuous_formulas
 
 
@@ -26,7 +29,7 @@ def plan_markdown(condition: Condition, solution: Solution) -> str:
 class PlanMarkdown:
     """plan.md's sections, in the order a reviewer reads them."""
 
-    def __init__(self, condition: Condition, solution: Solution) -> None:
+    def __init__(self, condition: Condition, solution: Solution | PoolSolution) -> None:
         self.condition = condition
         self.solution = solution
         self.plan = solution.plan
@@ -34,13 +37,18 @@ class PlanMarkdown:
 
     def markdown(self) -> str:
         sections = [
-            self._summary(), condition_section(self.condition),
+            self._summary(), comparison_section(self.plan), condition_section(self.condition),
             model_section(self.condition, self.figures.model), self._strategy(),
             self._reconciliation(), self._layer_map(), self._memory(), self._metrics_section(),
             self._constraints(), self._balance(), self._experts(), self._devices(),
             self._objective_section(), assumptions_section(self.condition), self._solver_section(),
         ]
         return "\n\n".join(s for s in sections if s) + "\n"
+
+    def pool_sections(self) -> list[str]:
+        """A disaggregated pool's own sections, one heading level down (render/pools_markdown.py)."""
+        sections = [self._layer_map(), self._memory(), self._constraints(), self._balance(), self._experts()]
+        return [s.replace("## ", "### ", 1) for s in sections if s]
 
     def _summary(self) -> str:
         p, m = self.plan, self.plan.metrics
@@ -134,6 +142,10 @@ class PlanMarkdown:
 
     def _kv_note(self) -> str:
         w, serving = self.condition.workload, self.plan.serving
+        if serving is not None and serving.mode == "decode-only":
+            return (f"KV cache is paged (blocks of 16 tokens): each of the {serving.max_num_seqs} "
+                    f"decode slots at the mean context ({w.input_tokens} + {w.output_tokens} / 2 "
+                    "tokens), one of them at full context; no prompt chunk's workspace.")
         if serving is not None and serving.mode == "continuous":
             return (f"KV cache is paged (blocks of 16 tokens), as engines size it: each of the "
                     f"{serving.max_num_seqs} slots at the mean context ({w.input_tokens} + "
@@ -257,3 +269,12 @@ class PlanMarkdown:
                                                  "none (every search finished on its own)"),
         ])
 
+
+def comparison_section(plan: Plan) -> str:
+    """serving.mode auto: both architectures' goodput per GPU and which won ('' otherwise)."""
+    if plan.comparison is None:
+        return ""
+    return ("## Aggregated or disaggregated (serving.mode auto)\n\n"
+            + comparison_sentence(plan.comparison) + " Each side is planned for the figure it is "
+            "compared on: requests/s per GPU at an operating point meeting every SLO.\n\n"
+            + table(COMPARISON_HEADERS, comparison_rows(plan.comparison)))

@@ -15,6 +15,7 @@ from solver.planning.planner import Solution
 from solver.render.bar_charts import Series, per_gpu_bars
 from solver.render.html import environment, flatten, number
 from solver.render.markdown import close_call_note, family_label, load_label, why_it_lost
+from solver.render.pool_facts import COMPARISON_HEADERS, comparison_rows, comparison_sentence
 from solver.render.svg import color
 from solver.render.timeline_chart import pipeline_timeline
 
@@ -36,7 +37,7 @@ def plan_html(condition: Condition, solution: Solution) -> str:
         "checks": checks,
         "failed": [c for c in checks if not c.passed],
         "charts": {k: Markup(v) for k, v in plan_charts(condition, plan).items()},
-        "balance": _balance_rows(solution.figures),
+        "balance": balance_rows(solution.figures),
         "stage_rows": _stage_rows(plan),
         "condition_rows": flatten(condition.raw),
         "solver_rows": _solver_rows(plan),
@@ -45,6 +46,10 @@ def plan_html(condition: Condition, solution: Solution) -> str:
         "runner_ups": _runner_up_rows(solution),
         "close_call": close_call_note(solution.runner_ups),
         "searched_runner_ups": solution.runner_ups is not None,
+        "comparison": comparison_rows(plan.comparison) if plan.comparison else None,
+        "comparison_sentence": comparison_sentence(plan.comparison).replace("**", "")
+        if plan.comparison else "",
+        "comparison_headers": COMPARISON_HEADERS,
     }
     return environment().get_template("plan.html.j2").render(**context)
 
@@ -112,7 +117,7 @@ def _placement_rows(plan: Plan) -> list[tuple[str, Any]] | None:
     ]
 
 
-def _balance_rows(figures: PlanFigures) -> list[list[Any]]:
+def balance_rows(figures: PlanFigures) -> list[list[Any]]:
     """[quantity, unit, max, mean, max/mean] of every per-GPU balance quantity."""
     rows = []
     for name, quantity, unit, scale in (

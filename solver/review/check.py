@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from solver.document.plan import Plan, SolverInfo, build_plan
+from solver.document.building import build_plan
+from solver.document.plan import Plan, SolverInfo
 from solver.document.verify import ConstraintCheck, verify_plan
 from solver.inputs.condition import Condition
 from solver.inputs.loading import read_mapping, validation_error
@@ -22,6 +23,7 @@ from solver.physics.points import Load
 from solver.physics.serving import StaticLoad
 from solver.physics.shapes import ParallelShape, shape_violations
 from solver.physics.speculative import tokens_per_step, verified_positions
+from solver.review.check_pools import PoolsShortPlan, check_pools
 
 _DEGREE = Field(default=1, ge=1, le=1_000_000)
 
@@ -126,21 +128,26 @@ def operating_point(condition: Condition, shape: ParallelShape, short: ShortPlan
     return steady[best[2]] if best is not None else loads[0]
 
 
-def load_plan_file(path: Path) -> Plan | ShortPlan:
+def load_plan_file(path: Path) -> Plan | ShortPlan | PoolsShortPlan:
     data: dict[str, Any] = read_mapping(path)
-    model: type[BaseModel] = Plan if "schema_version" in data else ShortPlan
+    model: type[BaseModel] = (Plan if "schema_version" in data else
+                              PoolsShortPlan if "prefill" in data or "decode" in data else ShortPlan)
     try:
         return model.model_validate(data)  # type: ignore[return-value]
     except ValidationError as exc:
         raise validation_error(exc, str(path), model) from None
 
 
-def check_given(condition: Condition, given: Plan | ShortPlan) -> CheckResult:
-    """Grade a loaded plan (plan.json or a short plan) against a condition."""
+def check_given(condition: Condition, given: Plan | ShortPlan | PoolsShortPlan) -> CheckResult:
+    """Grade a loaded plan (plan.json, a short plan or a disaggregated short plan) against a
+    condition."""
     if condition.mixed is not None:  # a mixed cluster's replicas block (review/mixed_check.py)
         from solver.review.mixed_check import check_mixed
 
         return CheckResult(plan=None, checks=check_mixed(condition, given))  # type: ignore[arg-type]
+    if isinstance(given, PoolsShortPlan):
+        plan, rows = check_pools(condition, given)
+        return CheckResult(plan=plan, checks=rows)
     one_pool = isinstance(given, ShortPlan) or given.pools is None
     if one_pool and condition.serving.mode in ("disaggregated", "auto"):
         condition = aggregated_condition(condition)  # one replica shape: graded as aggregated

@@ -16,10 +16,12 @@ from typing import Any
 
 from solver.document.plan import Plan
 from solver.document.verify import ConstraintCheck, evaluate_plan_document
-from solver.errors import InfeasibleError
+from solver.errors import InfeasibleError, ParaplanError
 from solver.inputs.condition import Condition
+from solver.inputs.serving import AUTO, DISAGGREGATED
 from solver.optimize.settings import SolverSettings
 from solver.physics.evaluate import Metrics
+from solver.planning.modes import plan_serving
 from solver.planning.planner import solve
 
 DEFAULT_TIME_LIMIT_S = 20.0
@@ -61,6 +63,8 @@ class Regret:
                 "regret: the condition is infeasible (no plan meets every hard constraint), so "
                 "there is no optimum to compare with"
             ] + [f"  binding: {b}" for b in self.binding]
+        if not self.optimum_label:
+            return [f"regret: {self.note}"]
         head = (f"regret: the optimum is {self.optimum_label}, batch {self.optimum_batch} "
                 f"({self.optimum_status})")
         if self.objective_ratio is None:
@@ -74,6 +78,7 @@ class Regret:
             f"per GPU {d[per_gpu]:+,.1f} ({_pct(d[per_gpu], o[per_gpu])})",
             f"  TTFT {d['ttft_ms']:+,.1f} ms, TPOT {d['tpot_ms']:+,.2f} ms, "
             f"e2e {d['e2e_latency_ms']:+,.0f} ms (checked minus optimum)",
+            *([f"  {self.note}"] if self.note else []),
         ]
 
 
@@ -129,6 +134,8 @@ def regret_of(
     check reports them) make it invalid: no ratio and no deltas, the optimum for reference."""
     settings = settings or SolverSettings(time_limit_s=DEFAULT_TIME_LIMIT_S)
     broken = [row.name for row in violations if not row.passed]
+    if condition.serving.mode in (DISAGGREGATED, AUTO) or (checked is not None and checked.pools):
+        return _serving_regret(condition, checked, settings, broken)
     try:
         best = solve(condition, settings=settings).plan
     except InfeasibleError as exc:
@@ -165,3 +172,51 @@ def regret_of(
         return Regret(**base, note=f"the checked plan could not be evaluated: {exc}")
     deltas = {k: ours[k] - optimum[k] for k in optimum if k != "objective"}
     return Regret(**base, objective_ratio=ours["objective"] / optimum["objective"], deltas=deltas)
+
+
+def goodput_per_gpu(plan: Plan) -> float:
+    """Requests/s per GPU meeting every SLO: the figure serving.mode auto compares."""
+    if plan.pools is not None:
+        return plan.pools.requests_per_s_per_gpu
+    assert plan.serving is not None
+    return plan.serving.requests_per_s_per_gpu
+
+
+def _label(plan: Plan) -> str:
+    if plan.pools is None:
+        return f"aggregated {plan.parallelism.shape().label}"
+    p, d = plan.pools.prefill, plan.pools.decode
+    return (f"disaggregated: prefill {p.instances} x {p.plan.parallelism.shape().label}, decode "
+            f"{d.instances} x {d.plan.parallelism.shape().label}")
+
+
+def _serving_regret(condition: Condition, checked: Plan | None, settings: SolverSettings,
+                    broken: list[str]) -> Regret:
+    """A disaggregated plan, or a plan under serving.mode disaggregated | auto: against the optimum
+    of the condition's mode (a continuous condition: its disaggregated optimum), on goodput per GPU
+    (objective ratio = the optimum's goodput / the checked plan's: GPU-seconds per request)."""
+    target = condition
+    if condition.serving.mode not in (DISAGGREGATED, AUTO):
+        target = condition.model_copy(update={"serving": condition.serving.model_copy(
+            update={"mode": DISAGGREGATED})})
+    try:
+        best = plan_serving(target, settings=settings).plan
+    except InfeasibleError as exc:
+        return Regret(feasible=False, binding=list(exc.binding), violations=broken)
+    except ParaplanError as exc:  # the regret's time limit passed first
+        return Regret(feasible=True, note=f"no optimum to compare with: {exc}", violations=broken)
+    keys = ("ttft_ms", "tpot_ms", "e2e_latency_ms", "throughput_tokens_per_s",
+            "throughput_tokens_per_s_per_gpu")
+    optimum = {k: getattr(best.metrics, k) for k in keys} | {"requests_per_s_per_gpu": goodput_per_gpu(best)}
+    base = {"feasible": True, "optimum_label": _label(best), "optimum_batch": best.batch_size,
+            "optimum_status": best.status, "optimum_metrics": optimum}
+    if broken:
+        return Regret(**base, violations=broken)
+    if checked is None:
+        return Regret(**base, note="the checked plan could not be evaluated")
+    ours = {k: getattr(checked.metrics, k) for k in keys}
+    ours["requests_per_s_per_gpu"] = goodput_per_gpu(checked)
+    ratio = optimum["requests_per_s_per_gpu"] / ours["requests_per_s_per_gpu"]
+    return Regret(**base, objective_ratio=ratio,
+                  deltas={k: ours[k] - optimum[k] for k in optimum},
+                  note="objective: GPU-seconds per request (1 / goodput per GPU)")

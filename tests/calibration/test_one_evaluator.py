@@ -12,7 +12,8 @@ from solver.calibration.card_writer import card_text
 from solver.calibration.measurements import LOAD_OPEN, LOAD_STATIC, MeasuredRow
 from solver.calibration.parameters import GpuParams, baseline_params
 from solver.calibration.protocol import boundaries, predict, row_condition, row_load, row_shape
-from solver.document.plan import Plan, SolverInfo, build_plan
+from solver.document.building import build_plan
+from solver.document.plan import Plan, SolverInfo
 from solver.document.verify import evaluate_plan_document
 from solver.inputs.card_library import bundled_folder
 from solver.inputs.condition import build_condition

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from solver.document.plan import evaluate_plan
 from solver.inputs.condition import load_condition
+from solver.physics.evaluate import evaluate_plan
 from solver.planning.planner import solve
 from solver.planning.runner_ups import RunnerUp
 from tests.paths import REPO

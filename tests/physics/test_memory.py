@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from solver.document.plan import build_plan
+from solver.document.building import build_plan
 from solver.inputs.condition import build_condition
 from solver.physics.evaluate import evaluate_plan
 from solver.physics.shapes import ParallelShape

@@ -108,18 +108,3 @@ def test_deepseek_v3_auto(nodes: int, prompt: int, output: int, tpot_ms: float, 
     assert not violations(verify_plan(condition, choice.plan))
     if choice.disaggregated is not None:
         assert not violations(verify_plan(condition, choice.disaggregated))
-
-
-def test_solve_refuses_the_modes_it_cannot_report_yet(tmp_path: Any) -> None:
-    """`paraplan solve` on a disaggregated condition: exit 1 naming the file and serving.mode."""
-    from typer.testing import CliRunner
-
-    from solver.cli import app
-
-    path = tmp_path / "disagg.yaml"
-    path.write_text("model: llama-3.1-8b\nhardware: {gpu: l40s, num_nodes: 2, gpus_per_node: 2}\n"
-                    "workload: {input_tokens: 1024, output_tokens: 128}\nserving: {mode: disaggregated}\n")
-    result = CliRunner().invoke(app, ["solve", str(path), "-o", str(tmp_path / "out")])
-    assert result.exit_code == 1, result.output
-    assert "serving.mode" in result.stderr and "disagg.yaml" in result.stderr
-    assert "Traceback" not in result.output
