@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from solver.document.plan import GpuCount, Parallelism, PlanMetrics, ServingBlock, SolverInfo, StagePlan
+from solver.document.plan import (
+    GB,
+    SCHEMA_VERSION,
+    GpuCount,
+    Parallelism,
+    PlanMetrics,
+    ServingBlock,
+    SolverInfo,
+    StagePlan,
+)
 from solver.inputs.condition import Condition
 from solver.physics.continuous import ContinuousLoad
 from solver.physics.mixed import (
@@ -27,8 +36,6 @@ from solver.physics.mixed import (
 )
 from solver.physics.serving import ServingPoint
 
-SCHEMA_VERSION = 1
-GB = 1e9
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
