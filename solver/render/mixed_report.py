@@ -5,6 +5,7 @@ the numbers of the plan document (document/mixed_plan.py)."""
 from __future__ import annotations
 
 import html
+import re
 
 from solver.document.mixed_plan import MixedPlan
 from solver.inputs.condition import Condition
@@ -71,20 +72,31 @@ def mixed_markdown(condition: Condition, plan: MixedPlan) -> str:
     return "\n".join(lines)
 
 
+def _html_text(markdown_text: str) -> str:
+    """Literal text of a Markdown line, escaped once for HTML (for_markdown's entities and
+    backslash escapes undone first)."""
+    return html.escape(html.unescape(re.sub(r"\\(.)", r"\1", markdown_text.replace("**", ""))))
+
+
 def mixed_html(condition: Condition, plan: MixedPlan) -> str:
     """report.html: the plan.md tables as HTML (no charts yet)."""
-    body = []
+    body, in_table = [], False
     for line in mixed_markdown(condition, plan).splitlines():
+        is_row = line.startswith("|")
+        if in_table and not is_row:
+            body.append("</table>")
+        if is_row and not in_table:
+            body.append("<table>")
+        in_table = is_row
         if line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
-        elif line.startswith("|") and not set(line) <= set("|-:"):
-            cells = "".join(f"<td>{html.escape(c.strip())}</td>" for c in line.strip("|").split("|"))
+            body.append(f"<h{level}>{_html_text(line.lstrip('# '))}</h{level}>")
+        elif is_row and not set(line) <= set("|-: "):
+            cells = "".join(f"<td>{_html_text(c.strip())}</td>" for c in line.strip("|").split("|"))
             body.append(f"<tr>{cells}</tr>")
-        elif line.strip() and not line.startswith("|"):
-            body.append(f"<p>{html.escape(line.replace('**', ''))}</p>")
-    page = "\n".join(body).replace("</p>\n<tr>", "</p>\n<table><tr>")
-    page = page.replace("</tr>\n<h", "</tr></table>\n<h").replace("</tr>\n<p>", "</tr></table>\n<p>")
+        elif line.strip() and not is_row:
+            body.append(f"<p>{_html_text(line)}</p>")
+    page = "\n".join(body + (["</table>"] if in_table else []))
     return ("<!doctype html><html><head><meta charset=\"utf-8\"><title>"
             f"{html.escape(plan.condition)}</title><style>body{{font-family:sans-serif;max-width:1200px;"
             "margin:auto}}table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:2px 6px}}"

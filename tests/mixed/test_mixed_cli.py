@@ -92,3 +92,15 @@ def test_batch_over_the_mixed_conditions_solves_each_and_summarizes_it(tmp_path:
         plan = json.loads((out / row["plan_dir"] / "plan.json").read_text(encoding="utf-8"))
         assert row["throughput"] == pytest.approx(plan["metrics"]["throughput_tokens_per_s"])
         assert row["gpus_used"] == plan["gpus"]["used"] and len(plan["gpu_pools"]) >= 2
+
+
+def test_report_html_escapes_once_and_closes_its_tables(solved: Path) -> None:
+    """The replica labels ('A100 TP2 -> H100 TP2') show their arrow, not '&gt;' as text, and every
+    table row sits inside a table."""
+    page = (solved / "report.html").read_text(encoding="utf-8")
+    assert "&amp;gt;" not in page and "&amp;lt;" not in page
+    assert page.count("<table>") == page.count("</table>") >= 2
+    outside = page
+    for chunk in page.split("<table>")[1:]:
+        outside = outside.replace(chunk.split("</table>")[0], "")
+    assert "<tr>" not in outside
