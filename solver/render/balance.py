@@ -53,6 +53,11 @@ def balance_csv(plan: Plan) -> str:
     A disaggregated plan lists both pools' GPUs by global id (pools_balance_rows)."""
     rows: list[dict[str, int | float | str]] = (
         pools_balance_rows(plan) if plan.pools is not None else balance_rows(plan))  # type: ignore[assignment]
+    return rows_csv(rows)
+
+
+def rows_csv(rows: list[dict[str, int | float | str]]) -> str:
+    """CSV of one row per GPU, floats with 6 significant digits."""
     columns = list(rows[0]) if rows else []
     floats = {c for c in columns if any(isinstance(row[c], float) for row in rows)}
     buffer = io.StringIO()

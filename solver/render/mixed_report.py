@@ -9,6 +9,7 @@ import re
 
 from solver.document.mixed_plan import MixedPlan
 from solver.inputs.condition import Condition
+from solver.render.balance import rows_csv
 from solver.render.display import for_markdown as escape_text
 
 
@@ -101,3 +102,9 @@ def mixed_html(condition: Condition, plan: MixedPlan) -> str:
             f"{html.escape(plan.condition)}</title><style>body{{font-family:sans-serif;max-width:1200px;"
             "margin:auto}}table{{border-collapse:collapse}}td{{border:1px solid #ccc;padding:2px 6px}}"
             f"</style></head><body>{page}</body></html>\n")
+
+
+def mixed_balance_csv(plan: MixedPlan) -> str:
+    """balance.csv of a mixed plan: one row per GPU with its pool, card, replica, stage, layers
+    and memory (plan.json's device map)."""
+    return rows_csv([device.model_dump() for device in plan.devices])

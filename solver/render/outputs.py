@@ -37,11 +37,11 @@ def plan_folder_files(condition: Condition, solution: Solution | PoolsSolution,
     """writer.PLAN_FILES (plan.json, plan.md, balance.csv, report.html) and, with `export`, the
     engine launch files under launch/: relative path -> text."""
     if condition.mixed is not None:  # a mixed cluster (render/mixed_report.py); no launch files yet
-        from solver.render.mixed_report import mixed_html, mixed_markdown
+        from solver.render.mixed_report import mixed_balance_csv, mixed_html, mixed_markdown
 
         plan = solution.plan
         return {PLAN_JSON: dump_json(plan.model_dump(mode="json")), PLAN_MD: mixed_markdown(condition, plan),  # type: ignore[arg-type]
-                BALANCE_CSV: "", REPORT_HTML: mixed_html(condition, plan)}  # type: ignore[arg-type]
+                BALANCE_CSV: mixed_balance_csv(plan), REPORT_HTML: mixed_html(condition, plan)}  # type: ignore[arg-type]
     if isinstance(solution, PoolsSolution):
         files = {PLAN_JSON: plan_json(solution.plan), PLAN_MD: pools_markdown(condition, solution),
                  BALANCE_CSV: balance_csv(solution.plan), REPORT_HTML: pools_html(condition, solution)}

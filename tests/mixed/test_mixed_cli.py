@@ -104,3 +104,11 @@ def test_report_html_escapes_once_and_closes_its_tables(solved: Path) -> None:
     for chunk in page.split("<table>")[1:]:
         outside = outside.replace(chunk.split("</table>")[0], "")
     assert "<tr>" not in outside
+
+
+def test_balance_csv_lists_every_gpu_with_its_pool_and_layers(solved: Path) -> None:
+    plan = json.loads((solved / "plan.json").read_text(encoding="utf-8"))
+    lines = (solved / "balance.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("gpu,pool,kind,") and len(lines) == 1 + len(plan["devices"])
+    assert {line.split(",")[1] for line in lines[1:]} == {p["name"] for p in plan["gpu_pools"]
+                                                           if p["gpus_used"]}
