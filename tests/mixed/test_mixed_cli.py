@@ -112,3 +112,18 @@ def test_balance_csv_lists_every_gpu_with_its_pool_and_layers(solved: Path) -> N
     assert lines[0].startswith("gpu,pool,kind,") and len(lines) == 1 + len(plan["devices"])
     assert {line.split(",")[1] for line in lines[1:]} == {p["name"] for p in plan["gpu_pools"]
                                                            if p["gpus_used"]}
+
+
+def test_a_sweep_over_a_mixed_condition_solves_every_point(tmp_path: Path) -> None:
+    import pandas as pd
+
+    out = tmp_path / "sweep"
+    result = invoke("sweep", CONDITIONS / "mixed" / "llama70b-h100x2-a100x2.yaml",
+                    "--set", "slo.tpot_ms=50,80", "-o", out, "-j", "1")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out / "summary.parquet")
+    assert len(frame) == 2 and set(frame["status"]) == {"optimal"}
+    # a looser TPOT admits every plan a tighter one did
+    by_name = dict(zip(frame["name"], frame["throughput"], strict=True))
+    tight, loose = (next(v for k, v in by_name.items() if k.endswith(f"tpot_ms={ms}")) for ms in (50, 80))
+    assert loose > tight
