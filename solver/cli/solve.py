@@ -84,7 +84,11 @@ def solve_command(
     first, *rest = solved_lines(solution.plan, time.monotonic() - deadline.started, solution.runner_ups)
     say(first)
     _echo_time_limit(deadline)
-    say_lines([*rest, *(f"  wrote {path}" for path in written), *(f"  note: {n}" for n in out.notes)])
+    mixed_export = ["  note: --export writes no launch files for mixed clusters yet (plan.md lists "
+                    "each replica's stages, pools and tensor-parallel sizes)"] if export and cond.mixed \
+        else []
+    say_lines([*rest, *(f"  wrote {path}" for path in written), *(f"  note: {n}" for n in out.notes),
+               *mixed_export])
 
 
 def _explain_infeasible(cond: Condition, exc: InfeasibleError, out: OutputFolder,

@@ -64,7 +64,12 @@ def serving_block(condition: Condition, costs: CandidateCosts, metrics: Metrics)
     if state is None:
         return ServingBlock(**common)
     return ServingBlock(**common, chunk_tokens=int(state.budget),
-                        utilization=float(point.active_sequences / point.sequences),
-                        active_sequences=float(point.active_sequences),
+                        utilization=_decimal(point.active_sequences / point.sequences),
+                        active_sequences=_decimal(point.active_sequences),
                         prefill_steps=int(state.prefill_steps),
                         prefill_step_share=float(state.prefill_step_share))
+
+
+def _decimal(value: float) -> float:
+    """A grid value as written (0.7, not 0.6999999999999998 from u C / C): 12 significant digits."""
+    return float(f"{float(value):.12g}")

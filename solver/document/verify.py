@@ -170,8 +170,9 @@ def evaluate_plan_document(condition: Condition,
 def check_memory_and_slo(condition: Condition, plan: Plan) -> list[ConstraintCheck]:
     """Every constraint family (optimize/families.py) on the plan's float evaluation, and the
     plan's reported metrics against the cost model."""
-    _, stages, metrics = evaluate_plan_document(condition, plan)
-    rows = [_row(*row) for family in FAMILIES for row in family.verify(condition, stages, metrics)]
+    costs, stages, metrics = evaluate_plan_document(condition, plan)
+    rows = [*_steady_state_rows(costs),
+            *(_row(*row) for family in FAMILIES for row in family.verify(condition, stages, metrics))]
     reported = plan.metrics
     same = all(abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in (
         (reported.ttft_ms, metrics.ttft_s * 1e3), (reported.tpot_ms, metrics.tpot_s * 1e3),
@@ -180,6 +181,18 @@ def check_memory_and_slo(condition: Condition, plan: Plan) -> list[ConstraintChe
     rows.append(_row("metrics.recomputed", "plan metrics match the cost model" if same else
                      "plan metrics differ from the cost model", "equal", same))
     return rows
+
+
+def _steady_state_rows(costs: CandidateCosts) -> list[ConstraintCheck]:
+    """Continuous batching: the chunk budget feeds the active sequences (decodes + prompt tokens per
+    step <= max-num-batched-tokens), else the operating point the metrics describe cannot exist."""
+    state = costs.point.state
+    if state is None or not hasattr(state, "feasible"):
+        return []
+    load = float(state.decode_seqs + state.prefill_tokens)
+    return [_row("serving.steady_state", f"{load:,.1f} tokens per step",
+                 f"<= {float(state.budget):,.0f} (max-num-batched-tokens)", bool(state.feasible),
+                 "decodes + prompt tokens of the active sequences, per micro-batch and step")]
 
 
 CHECKS = (check_gpu_count, check_folding, check_rules, check_experts)

@@ -22,7 +22,7 @@ from solver.document.plan import (
     PoolsBlock,
     SolverInfo,
 )
-from solver.errors import InfeasibleError, ParaplanError
+from solver.errors import InfeasibleError
 from solver.inputs.condition import Condition
 from solver.optimize.disaggregated import (
     DisaggChoice,
@@ -54,8 +54,10 @@ def solve_disaggregated(condition: Condition, method: str = "cp-sat",
     else:
         choice = solve_by_cpsat(table, link, deadline)
     if choice is None and deadline is not None and deadline.check("disaggregated pools"):
-        raise ParaplanError(f"{condition.name}: the time limit ({deadline.limit_s:g} s) passed before "
-                            "a disaggregated plan was found (raise --time-limit)")
+        raise InfeasibleError(f"{condition.name}: no disaggregated plan found within the time limit "
+                              f"({deadline.limit_s:g} s; not proven infeasible)",
+                              ["time limit: the search stopped before a plan was found (raise "
+                               "--time-limit)"])
     if choice is None:
         raise InfeasibleError(
             f"{condition.name}: no disaggregated plan: {len(table.prefill)} prefill and "

@@ -49,8 +49,8 @@ def solve(condition: Condition, method: str = "cp-sat", settings: SolverSettings
     the same deadline; off for the internal re-solves (relaxations, regret)."""
     if condition.serving.mode in (DISAGGREGATED, AUTO):
         raise InputError(condition.source, "serving.mode", f"{condition.serving.mode}: planned by "
-                         "solver.planning.modes.plan_serving (paraplan solve and check); batch and "
-                         "sweep plan continuous and static serving only")
+                         "solver.planning.modes.plan_serving (as paraplan solve, check, batch and "
+                         "sweep do)")
     started = time.perf_counter()
     settings = (settings or SolverSettings()).with_deadline()
     if condition.mixed is not None:  # hardware.pools: planning/mixed_planner.py (issue 16)

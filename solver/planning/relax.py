@@ -3,8 +3,9 @@
 Each relaxation changes one thing in the condition and solves again (the same planner, smaller
 deterministic work limits), so every fix it reports is a plan that exists:
 
-    GPUs       fixed cluster: the fewest nodes of the same kind (num_nodes scanned upward from a
-               weights-only memory bound); ample GPUs: the smallest max_gpus on the deployable grid
+    GPUs       fixed cluster: few nodes of the same kind (num_nodes scanned upward from a
+               weights-only memory bound one node at a time, then doubling, then bisected back);
+               ample GPUs: the smallest max_gpus on the deployable grid; none for mixed clusters
     SLOs       per SLO: the tightest value that admits a plan (geometric bisection between the
                given value and the metric of the best plan without that SLO, to 1%)
     rate       workload.request_rate: the largest rate served (bisection down from the rate
@@ -20,119 +21,28 @@ bisected, because divisibility makes them non-monotone.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from solver.document.plan import Plan
-from solver.errors import InfeasibleError, InputError
+from solver.errors import InfeasibleError
 from solver.inputs.cards import BYTES_PER_ELEMENT
-from solver.inputs.condition import DEGREE_NAMES, MAX_GPUS, Condition, build_condition
+from solver.inputs.condition import DEGREE_NAMES, MAX_GPUS, Condition
 from solver.optimize.settings import SolverSettings
 from solver.physics.architecture import Architecture
-from solver.planning.planner import solve
-from solver.runtime.interrupts import checkpoint
+from solver.planning.relax_search import (
+    MAX_RELAXATION_SOLVES,
+    InfeasibilityReport,
+    Relaxation,
+    RelaxSearch,
+    plan_label,
+)
 
 SLO_METRICS = {"ttft_ms": "ttft_ms", "tpot_ms": "tpot_ms", "e2e_latency_ms": "e2e_latency_ms"}
 SLO_TOLERANCE = 1.01  # bisection stops when hi / lo <= this
 MAX_NODE_STEPS = 48
-# The search is bounded by work, not wall time, so infeasibility.md does not depend on machine
-# load: at most this many solves, each with smaller deterministic limits than a plan's own solve
-# (only feasibility matters here). The run's --time-limit deadline is the safety net.
-MAX_RELAXATION_SOLVES = 60
-RELAXATION_PLAN_WORK = 10.0
-RELAXATION_PLACEMENT_WORK = 1.0
 
 
-@dataclass(frozen=True)
-class Relaxation:
-    kind: str  # gpus | slo | rate | precision | batch | policy
-    changes: dict[str, Any]  # dotted condition key -> new value (empty: no fix found)
-    summary: str
-    plan: str = ""  # the plan the relaxed condition solves to
-
-    @property
-    def found(self) -> bool:
-        return bool(self.changes)
-
-
-@dataclass
-class InfeasibilityReport:
-    name: str
-    source: str
-    message: str
-    binding: list[str]
-    relaxations: list[Relaxation] = field(default_factory=list)
-    solves: int = 0
-    solve_limit: int = MAX_RELAXATION_SOLVES
-    budget_hit: str | None = None  # None | "solves" (solve_limit reached) | "time" (--time-limit)
-
-
-def apply_changes(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of condition data with dotted keys set (None deletes the key)."""
-    out = copy.deepcopy(data)
-    for key, value in changes.items():
-        target = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = target.get(part)
-            if not isinstance(node, dict):
-                node = {}
-                target[part] = node
-            target = node
-        if value is None:
-            target.pop(parts[-1], None)
-        else:
-            target[parts[-1]] = value
-    return out
-
-
-class _Search:
-    """Solves relaxed copies of one condition, at most MAX_RELAXATION_SOLVES of them, within the
-    run's deadline."""
-
-    def __init__(self, condition: Condition, settings: SolverSettings) -> None:
-        self.condition = condition
-        self.settings = dataclasses.replace(
-            settings.with_deadline(),
-            name_binding_core=False,  # only feasibility matters while searching for fixes
-            plan_work=min(settings.plan_work, RELAXATION_PLAN_WORK),
-            placement_work=min(settings.placement_work, RELAXATION_PLACEMENT_WORK),
-        )
-        self.deadline = self.settings.deadline
-        assert self.deadline is not None
-        self.budget_hit: str | None = None
-        self.solves = 0
-
-    def out_of_time(self) -> bool:
-        if self.budget_hit is None and self.solves >= MAX_RELAXATION_SOLVES:
-            self.budget_hit = "solves"
-        if self.budget_hit is None and self.deadline.check("relaxations"):
-            self.budget_hit = "time"
-        return self.budget_hit is not None
-
-    def attempt(self, changes: dict[str, Any]) -> Plan | None:
-        """The optimal plan of the relaxed condition, or None (infeasible, invalid or no time)."""
-        if self.out_of_time():
-            return None
-        data = apply_changes(self.condition.raw, changes)
-        try:
-            relaxed = build_condition(data, self.condition.source, self.condition.name)
-            checkpoint("relaxing")
-            self.solves += 1
-            return solve(relaxed, settings=self.settings).plan
-        except (InfeasibleError, InputError):
-            return None
-
-
-def _label(plan: Plan) -> str:
-    m = plan.metrics
-    return (
-        f"{plan.parallelism.shape().label}, batch {plan.batch_size} on {plan.gpus.used} GPUs: "
-        f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms"
-    )
 
 
 # ---- GPUs ----------------------------------------------------------------------------------------
@@ -148,8 +58,11 @@ def _min_gpus_for_weights(condition: Condition) -> int:
     return 1 if per_gpu <= 0 else max(1, math.ceil(weights / per_gpu))
 
 
-def relax_gpus(search: _Search) -> Relaxation:
+def relax_gpus(search: RelaxSearch) -> Relaxation:
     c = search.condition.cluster
+    if search.condition.mixed is not None:
+        return Relaxation("gpus", {}, "not searched for mixed clusters: add nodes to a pool "
+                          "(hardware.pools[i].num_nodes) and solve again")
     if not c.fixed:
         return _relax_max_gpus(search)
     per_node = c.gpus_per_node
@@ -159,12 +72,13 @@ def relax_gpus(search: _Search) -> Relaxation:
         tried.append(nodes)
         plan = search.attempt({"hardware.num_nodes": nodes, "hardware.gpus_per_node": per_node})
         if plan is not None:
+            nodes, plan = _fewer_nodes(search, tried, nodes, plan)
             return Relaxation(
                 "gpus",
                 {"hardware.num_nodes": nodes, "hardware.gpus_per_node": per_node},
                 f"hardware.num_nodes: {c.num_nodes} -> {nodes} ({nodes * per_node} x "
                 f"{c.gpu.name}, {per_node} per node)",
-                _label(plan),
+                plan_label(plan),
             )
         nodes = nodes + 1 if len(tried) < MAX_NODE_STEPS // 2 else nodes * 2
     return Relaxation(
@@ -175,6 +89,19 @@ def relax_gpus(search: _Search) -> Relaxation:
         if tried
         else "no larger cluster fits the limit",
     )
+
+
+def _fewer_nodes(search: RelaxSearch, tried: list[int], nodes: int, plan: Plan) -> tuple[int, Plan]:
+    """After a doubling step found a plan: bisect down towards the last count that had none (a
+    count in between may fail on divisibility alone, so this finds a small count, not always the
+    smallest)."""
+    lo = tried[-2] if len(tried) > 1 else nodes
+    while nodes - lo > 1 and not search.out_of_time():
+        mid = (lo + nodes) // 2
+        found = search.attempt({"hardware.num_nodes": mid,
+                                "hardware.gpus_per_node": search.condition.cluster.gpus_per_node})
+        lo, nodes, plan = (lo, mid, found) if found is not None else (mid, nodes, plan)
+    return nodes, plan
 
 
 def _ranges(values: list[int]) -> str:
@@ -191,7 +118,7 @@ def _ranges(values: list[int]) -> str:
     return ", ".join(parts)
 
 
-def _relax_max_gpus(search: _Search) -> Relaxation:
+def _relax_max_gpus(search: RelaxSearch) -> Relaxation:
     c = search.condition.cluster
     limit = c.num_gpus * 2
     while limit <= MAX_GPUS and not search.out_of_time():
@@ -203,7 +130,7 @@ def _relax_max_gpus(search: _Search) -> Relaxation:
                 "gpus",
                 {"hardware.max_gpus": used},
                 f"hardware.max_gpus: {c.num_gpus} -> {used}",
-                _label(final),
+                plan_label(final),
             )
         limit *= 2
     return Relaxation("gpus", {}, f"no count up to max_gpus {MAX_GPUS} admits a plan")
@@ -228,7 +155,7 @@ def _nice_down(value: float) -> float:
     return math.floor(value / scale) * scale
 
 
-def _bisect(search: _Search, key: str, admits: float, refuses: float) -> tuple[float, Plan | None]:
+def _bisect(search: RelaxSearch, key: str, admits: float, refuses: float) -> tuple[float, Plan | None]:
     """Geometric bisection of `key` between a value that admits a plan and one that does not, to
     SLO_TOLERANCE: the last value that admitted one, and its plan (None: no midpoint did)."""
     best = None
@@ -243,7 +170,7 @@ def _bisect(search: _Search, key: str, admits: float, refuses: float) -> tuple[f
     return admits, best
 
 
-def relax_slo(search: _Search, key: str) -> Relaxation:
+def relax_slo(search: RelaxSearch, key: str) -> Relaxation:
     current = getattr(search.condition.slo, key)
     dotted = f"slo.{key}"
     loose = search.attempt({dotted: None})
@@ -255,11 +182,11 @@ def relax_slo(search: _Search, key: str) -> Relaxation:
     value = _nice_up(hi)
     plan = search.attempt({dotted: value}) or best or loose
     return Relaxation(
-        "slo", {dotted: value}, f"{dotted}: {current:g} -> {value:g} ms", _label(plan)
+        "slo", {dotted: value}, f"{dotted}: {current:g} -> {value:g} ms", plan_label(plan)
     )
 
 
-def relax_rate(search: _Search) -> Relaxation:
+def relax_rate(search: RelaxSearch) -> Relaxation:
     """The largest offered rate (3 significant digits, rounded down) the cluster serves under the
     other constraints: feasibility is monotone in the rate, so bisect between the capacity of the
     best plan without it and the rate asked for."""
@@ -271,13 +198,13 @@ def relax_rate(search: _Search) -> Relaxation:
     value = _nice_down(served)
     plan = search.attempt({key: value}) or best or loose
     return Relaxation("rate", {key: value}, f"{key}: {asked:g} -> {value:g} requests/s (the most it "
-                      "serves under the other constraints)", _label(plan))
+                      "serves under the other constraints)", plan_label(plan))
 
 
 # ---- precision -----------------------------------------------------------------------------------
 
 
-def relax_precision(search: _Search) -> Relaxation:
+def relax_precision(search: RelaxSearch) -> Relaxation:
     prec = search.condition.precision
     options: list[dict[str, str]] = []
     kv_lower = BYTES_PER_ELEMENT[prec.kv_cache] > 1
@@ -297,7 +224,7 @@ def relax_precision(search: _Search) -> Relaxation:
             before = ", ".join(
                 f"{k}: {getattr(prec, k.split('.')[1])} -> {v}" for k, v in change.items()
             )
-            return Relaxation("precision", change, before, _label(plan))
+            return Relaxation("precision", change, before, plan_label(plan))
     tried = "; ".join(", ".join(f"{k.split('.')[1]} {v}" for k, v in c.items()) for c in options)
     return Relaxation(
         "precision", {}, f"no lower precision admits a plan (tried: {tried or 'none lower'})"
@@ -307,7 +234,7 @@ def relax_precision(search: _Search) -> Relaxation:
 # ---- batch ---------------------------------------------------------------------------------------
 
 
-def relax_batch(search: _Search) -> Relaxation:
+def relax_batch(search: RelaxSearch) -> Relaxation:
     fixed = search.condition.workload.batch_size
     if fixed is None:
         return Relaxation(
@@ -340,11 +267,11 @@ def relax_batch(search: _Search) -> Relaxation:
         "batch",
         {"workload.batch_size": feasible},
         f"workload.batch_size: {fixed} -> {feasible}",
-        _label(plan),
+        plan_label(plan),
     )
 
 
-def relax_policy(search: _Search) -> Relaxation | None:
+def relax_policy(search: RelaxSearch) -> Relaxation | None:
     policy = search.condition.policy
     pinned = [n for n in DEGREE_NAMES if getattr(policy, n) is not None]
     if not pinned:
@@ -356,7 +283,7 @@ def relax_policy(search: _Search) -> Relaxation | None:
             "policy", {}, f"removing {', '.join(f'policy.{n}' for n in pinned)} does not help"
         )
     return Relaxation(
-        "policy", change, f"remove {', '.join(f'policy.{n}' for n in pinned)}", _label(plan)
+        "policy", change, f"remove {', '.join(f'policy.{n}' for n in pinned)}", plan_label(plan)
     )
 
 
@@ -369,7 +296,7 @@ def explain_infeasibility(
 
     Bounded by MAX_RELAXATION_SOLVES solves and by `settings.deadline` (the run's --time-limit).
     """
-    search = _Search(condition, settings or SolverSettings())
+    search = RelaxSearch(condition, settings or SolverSettings(), MAX_RELAXATION_SOLVES)
     report = InfeasibilityReport(condition.name, condition.source, str(error), list(error.binding),
                                  solve_limit=MAX_RELAXATION_SOLVES)
     steps: list[Any] = [lambda: relax_gpus(search)]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from solver.render.writer import dump_json
 
 if TYPE_CHECKING:
+    from solver.document.mixed_plan import MixedPlan
     from solver.document.plan import Plan
     from solver.planning.runner_ups import RunnerUp
     from solver.review.check import CheckResult
@@ -14,29 +15,48 @@ if TYPE_CHECKING:
     from solver.runtime.limits import Deadline
 
 
-def solved_lines(plan: Plan, seconds: float, runner_ups: tuple[RunnerUp, ...] | None = None) -> list[str]:
+def solved_lines(plan: Plan | MixedPlan, seconds: float,
+                 runner_ups: tuple[RunnerUp, ...] | None = None) -> list[str]:
     """The plan in three lines: status and shape, latency and throughput, the GPU count; and a
-    fourth when a runner-up is within the cost model's stated error (a close call)."""
+    fourth when a runner-up is within the cost model's stated error (a close call). Disaggregated
+    and mixed-cluster plans have lines of their own."""
+    from solver.document.mixed_plan import MixedPlan
     from solver.render.markdown import close_call_note, load_label
 
-    if getattr(plan, "pools", None) is not None:  # disaggregated (a mixed plan has gpu_pools)
+    if isinstance(plan, MixedPlan):
+        return mixed_lines(plan, seconds)
+    if plan.pools is not None:
         return pools_lines(plan, seconds)
     p, m = plan, plan.metrics
     close = close_call_note(runner_ups)
+    serving = p.serving
     return [
         f"{p.status}: {p.parallelism.shape().label}, {load_label(p)}, "
         f"{p.gpus.used}/{p.gpus.available} GPUs ({seconds:.2f} s)",
         f"  TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
         f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU)",
         f"  model divided into {p.gpus.model_parts} parts = {p.gpus.used} GPUs used",
-        *([f"  {p.serving.replicas_for_request_rate} replicas of {p.gpus.used} GPUs serve "
-           f"workload.request_rate {p.serving.request_rate:g} requests/s"]
-          if p.serving and p.serving.replicas_for_request_rate else []),
+        *([f"  {serving.replicas_for_request_rate} replicas of {p.gpus.used} GPUs "
+           f"(= {serving.replicas_for_request_rate * p.gpus.used} GPUs to buy) serve "
+           f"workload.request_rate {serving.request_rate:g} requests/s"]
+          if serving and serving.replicas_for_request_rate else []),
         *([f"  {close} (plan.md: runner-ups)"] if close else []),
-        *(f"  {g.count} x {g.template}: {g.metrics.throughput_tokens_per_s:,.0f} tok/s each"
-          for g in getattr(p, "replicas", [])),  # a mixed cluster's replica groups
         *comparison_lines(plan),
     ]
+
+
+def mixed_lines(plan: MixedPlan, seconds: float) -> list[str]:
+    """A mixed cluster: status and GPUs, the cluster's throughput and worst latencies, one line per
+    replica group (its stages, pools and tensor-parallel sizes)."""
+    m = plan.metrics
+    replicas = sum(g.count for g in plan.replicas)
+    return [f"{plan.status}: mixed cluster, {replicas} replica(s) in {len(plan.replicas)} group(s), "
+            f"{plan.gpus.used}/{plan.gpus.available} GPUs ({seconds:.2f} s)",
+            f"  worst replica TTFT {m.ttft_ms:,.1f} ms  TPOT {m.tpot_ms:,.2f} ms  "
+            f"{m.throughput_tokens_per_s:,.0f} tok/s ({m.throughput_tokens_per_s_per_gpu:,.1f}/GPU of "
+            "the cluster)",
+            *(f"  {g.count} x {g.template}: {g.metrics.throughput_tokens_per_s:,.0f} tok/s each"
+              for g in plan.replicas)]
 
 
 def pools_lines(plan: Plan, seconds: float) -> list[str]:
@@ -61,7 +81,7 @@ def pools_lines(plan: Plan, seconds: float) -> list[str]:
 
 def comparison_lines(plan: Plan) -> list[str]:
     """serving.mode auto: both architectures' goodput per GPU (nothing for other modes)."""
-    if getattr(plan, "comparison", None) is None:  # a mixed plan has baselines instead
+    if plan.comparison is None:
         return []
     rates = ", ".join(f"{r.architecture} {r.requests_per_s_per_gpu:,.4g}" if r.requests_per_s_per_gpu
                       is not None else f"{r.architecture} infeasible" for r in plan.comparison.results)

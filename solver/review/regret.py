@@ -202,6 +202,10 @@ def _serving_regret(condition: Condition, checked: Plan | None, settings: Solver
     try:
         best = plan_serving(target, settings=settings).plan
     except InfeasibleError as exc:
+        if any(line.startswith("time limit") for line in exc.binding):  # not proven infeasible
+            return Regret(feasible=True, violations=broken, note=(
+                f"no optimum to compare with: its search passed check's {DEFAULT_TIME_LIMIT_S:g} s "
+                "(`paraplan solve` the condition with a larger --time-limit, or check --no-regret)"))
         return Regret(feasible=False, binding=list(exc.binding), violations=broken)
     except ParaplanError as exc:  # the regret's time limit passed first
         return Regret(feasible=True, note=f"no optimum to compare with: {exc}", violations=broken)

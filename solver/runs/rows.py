@@ -9,6 +9,7 @@ from solver.inputs.condition import DEGREE_NAMES, Condition
 
 if TYPE_CHECKING:  # the driver of a batch never imports the solver
     from solver.planning.mixed_planner import MixedSolution
+    from solver.planning.modes import PoolsSolution
     from solver.planning.planner import Solution
 
 OK_STATUSES = ("optimal", "feasible")
@@ -78,9 +79,10 @@ def capacity_and_cost(tokens_per_s: float, gpus: int, output_tokens: int,
             "cost_per_million_tokens_usd": gpu_hours * gpu_hour_usd if gpu_hour_usd else None}
 
 
-def plan_row(solution: Solution | MixedSolution, condition: Condition) -> dict[str, Any]:
-    """The summary columns a solved plan fills (balance figures computed by the planner; a mixed
-    cluster's plan has none yet, and its degrees are its largest replica group's)."""
+def plan_row(solution: Solution | MixedSolution | PoolsSolution, condition: Condition) -> dict[str, Any]:
+    """The summary columns a solved plan fills (balance figures computed by the planner; mixed and
+    disaggregated plans have none yet: their degrees are the largest replica group's, or the decode
+    pool's, and their metrics the whole cluster's)."""
     plan, figures = solution.plan, getattr(solution, "figures", None)
     p, m = plan.parallelism, plan.metrics
     row: dict[str, Any] = {d: getattr(p, d) for d in DEGREES}

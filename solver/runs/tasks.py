@@ -49,7 +49,7 @@ class TaskResult:
 def run_task(task: Task) -> TaskResult:
     """Validate, solve and (optionally) render one condition. Never raises for a bad condition."""
     from solver.optimize.settings import SolverSettings
-    from solver.planning.planner import solve
+    from solver.planning.modes import plan_serving
 
     started = time.perf_counter()
     row = empty_row(task.name, task.source)
@@ -65,7 +65,7 @@ def run_task(task: Task) -> TaskResult:
             time_limit_s=o.time_limit_s, num_workers=o.workers, random_seed=o.seed
         )
         # the plan folder's runner-up table is searched within the condition's time limit
-        solution = solve(condition, method=o.method, settings=settings, with_runner_ups=task.render)
+        solution = plan_serving(condition, o.method, settings, with_runner_ups=task.render)
         row.update(plan_row(solution, condition))
         if task.render:
             from solver.render.outputs import plan_folder_files

@@ -12,7 +12,8 @@ from solver.errors import InfeasibleError
 from solver.inputs.condition import build_condition, load_condition
 from solver.optimize.settings import SolverSettings
 from solver.planning.planner import solve
-from solver.planning.relax import Relaxation, _nice_up, _ranges, apply_changes, explain_infeasibility
+from solver.planning.relax import Relaxation, _nice_up, _ranges, explain_infeasibility
+from solver.planning.relax_search import apply_changes
 from solver.render.infeasibility import infeasibility_markdown
 from tests.paths import REPO as REPO_ROOT
 

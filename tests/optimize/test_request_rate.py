@@ -82,8 +82,9 @@ def test_gpus_to_buy_state_the_replicas_the_rate_needs() -> None:
     per_replica = plan.serving.requests_per_s
     assert plan.serving.replicas_for_request_rate == math.ceil(50.0 / per_replica)
     assert plan.serving.replicas_for_request_rate > 1
-    assert (f"  {plan.serving.replicas_for_request_rate} replicas of {plan.gpus.used} GPUs serve "
-            "workload.request_rate 50 requests/s") in solved_lines(plan, 0.1)
+    replicas = plan.serving.replicas_for_request_rate
+    assert (f"  {replicas} replicas of {plan.gpus.used} GPUs (= {replicas * plan.gpus.used} GPUs to "
+            "buy) serve workload.request_rate 50 requests/s") in solved_lines(plan, 0.1)
 
 
 def _bound_corpus() -> list[dict]:
@@ -123,3 +124,23 @@ def test_cpsat_matches_the_oracle_under_a_binding_rate(index: int) -> None:
     plan = solve(_condition(data)).plan
     assert plan.serving is not None
     assert plan.serving.requests_per_s >= data["workload"]["request_rate"] * (1 - 1e-9)
+
+
+def test_the_node_fix_for_a_large_rate_is_bisected_down_after_doubling() -> None:
+    """12,000 req/s of Llama-3.1-8B FP8 on H100 nodes: the node scan passes 25 nodes and doubles
+    to 50; the fix is then bisected down to a count whose predecessor has no plan."""
+    data = {"name": "many", "model": "llama-3.1-8b", "precision": {"weights": "fp8", "kv_cache": "fp8"},
+            "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 1},
+            "workload": {"input_tokens": 1024, "output_tokens": 256, "request_rate": 12000}}
+    quick = SolverSettings(name_binding_core=False)
+    with pytest.raises(InfeasibleError) as err:
+        solve(_condition(data), settings=quick)
+    fix = next(r for r in explain_infeasibility(_condition(data), err.value).relaxations
+               if r.kind == "gpus")
+    nodes = fix.changes["hardware.num_nodes"]
+    assert 25 < nodes < 50
+    at = {**data, "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": nodes}}
+    assert solve(_condition(at), settings=quick).plan.serving.requests_per_s >= 12000
+    with pytest.raises(InfeasibleError):
+        solve(_condition({**data, "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": nodes - 1}}),
+              settings=quick)

@@ -113,3 +113,23 @@ def test_a_valid_plan_still_gets_its_regret():
     assert not checked.violations
     gap = regret_of(condition, checked.plan, FAST, checked.violations)
     assert gap.objective_ratio is not None and gap.objective_ratio > 1 and not gap.violations
+
+
+def test_a_load_with_no_steady_state_is_a_violation_not_a_better_plan() -> None:
+    """64 concurrent 4K-token prompts on one replica: no chunk budget of the grid (2,048-16,384
+    tokens per step) feeds them, so the metrics would describe an operating point that cannot
+    exist. check says so instead of grading it (it once beat the optimum by 40% that way)."""
+    from solver.inputs.condition import build_condition
+
+    condition = build_condition({
+        "name": "prompts", "model": "llama-3.1-8b", "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 1},
+        "workload": {"input_tokens": 4096, "output_tokens": 1, "max_batch_size": 64}},
+        "prompts.yaml", "prompts")
+    result = check_given(condition, ShortPlan(tp=1, dp=8, batch_size=64))
+    broken = [c for c in result.checks if not c.passed]
+    assert [c.name for c in broken] == ["serving.steady_state"]
+    assert "max-num-batched-tokens" in broken[0].limit
+    planned = solve(condition).plan
+    assert all(c.passed for c in check_given(condition, ShortPlan(
+        tp=planned.parallelism.tp, dp=planned.parallelism.dp, batch_size=planned.batch_size,
+        chunk_tokens=planned.serving.chunk_tokens, utilization=planned.serving.utilization)).checks)

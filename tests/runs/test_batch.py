@@ -89,6 +89,25 @@ def test_all_good_exits_zero(tmp_path: Path) -> None:
     assert (out / "summary.parquet").is_file()
 
 
+def test_disaggregated_and_auto_conditions_are_planned_in_their_mode(tmp_path: Path) -> None:
+    """A batch row of a disaggregated plan: the decode pool's degrees, the whole cluster's GPUs and
+    the request's metrics, as in its plan.json."""
+    auto = CONDITIONS / "llama8b-h100x8-auto.yaml"
+    data = read_mapping(auto) | {"name": "pools", "serving": {"mode": "disaggregated"}}
+    (tmp_path / "pools.json").write_text(json.dumps(data), encoding="utf-8")
+    shutil.copy(auto, tmp_path / auto.name)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["batch", str(tmp_path), "-o", str(out), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out / "summary.parquet").set_index("name")
+    assert set(frame["status"]) == {"optimal"} and len(frame) == 2
+    plan = json.loads((out / frame.loc["pools", "plan_dir"] / "plan.json").read_text(encoding="utf-8"))
+    assert plan["pools"]["prefill"]["instances"] >= 1 and plan["pools"]["decode"]["instances"] >= 1
+    assert frame.loc["pools", "gpus_used"] == plan["gpus"]["used"]
+    assert frame.loc["pools", "throughput"] == pytest.approx(plan["metrics"]["throughput_tokens_per_s"])
+    assert frame.loc["pools", "tp"] == plan["parallelism"]["tp"]
+
+
 def test_no_condition_found_is_an_input_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["batch", str(tmp_path), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1 and "no condition files found" in result.output
