@@ -59,10 +59,12 @@ def solve_disaggregated(condition: Condition, method: str = "cp-sat",
                               ["time limit: the search stopped before a plan was found (raise "
                                "--time-limit)"])
     if choice is None:
+        pairs = "" if not (table.prefill and table.decode) else (
+            ", but no pair of them meets every SLO on this cluster's GPUs")
         raise InfeasibleError(
             f"{condition.name}: no disaggregated plan: {len(table.prefill)} prefill and "
-            f"{len(table.decode)} decode instances fit and meet their own SLO part, but no pair "
-            "of them meets every SLO on this cluster's GPUs", ["serving.mode"])
+            f"{len(table.decode)} decode instances fit and meet their own SLO part{pairs}",
+            _binding(condition, table))
     info = SolverInfo(method=method, objective=None, best_bound=None, gap=None,
                       candidates=len(table.prefill) + len(table.decode),
                       candidates_in_model=len(table.prefill) + len(table.decode),
@@ -134,3 +136,19 @@ def pools_plan(condition: Condition, prefill_pool: tuple[PoolCandidate, int],
                     per_replica=decode.gpus.per_replica, model_parts=used)
     return decode.model_copy(update={"condition": condition.name, "gpus": gpus, "metrics": metrics,
                                      "pools": pools, "solver": info})
+
+
+def _binding(condition: Condition, table: DisaggTable) -> list[str]:
+    """What excludes every pair: a pool with no instance at all is held back by memory or its own
+    SLO part (decode: slo.tpot_ms; prefill: slo.ttft_ms); else the pairs' combined SLOs on the
+    cluster's GPUs."""
+    slo = condition.slo
+    parts = {"prefill": ("slo.ttft_ms", slo.ttft_ms), "decode": ("slo.tpot_ms", slo.tpot_ms)}
+    empty = [(pool, parts[pool]) for pool, rows in (("prefill", table.prefill), ("decode", table.decode))
+             if not rows]
+    if empty:
+        return [f"{pool} pool: no instance fits in memory" + (f" and meets {key} ({value:g} ms)"
+                                                              if value is not None else "")
+                for pool, (key, value) in empty]
+    return ["serving.mode: every pair of pool instances misses an SLO of the request (TTFT = "
+            "prefill + KV transfer + admission, or e2e) on this cluster's GPUs"]

@@ -108,3 +108,18 @@ def test_deepseek_v3_auto(nodes: int, prompt: int, output: int, tpot_ms: float, 
     assert not violations(verify_plan(condition, choice.plan))
     if choice.disaggregated is not None:
         assert not violations(verify_plan(condition, choice.disaggregated))
+
+
+def test_a_pool_with_no_instance_names_its_own_slo_part() -> None:
+    """TPOT <= 1 ms: no decode instance exists, so the decode pool and slo.tpot_ms bind (not the
+    serving mode), and the message does not speak of pairs."""
+    from solver.errors import InfeasibleError
+
+    condition = build_condition({
+        "name": "no-decode", "model": "llama-3.1-8b", "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 1},
+        "workload": {"input_tokens": 1024, "output_tokens": 256},
+        "serving": {"mode": "disaggregated"}, "slo": {"tpot_ms": 1}}, "no-decode.yaml", "no-decode")
+    with pytest.raises(InfeasibleError) as err:
+        solve_disaggregated(condition)
+    assert err.value.binding == ["decode pool: no instance fits in memory and meets slo.tpot_ms (1 ms)"]
+    assert " 0 decode instances" in str(err.value) and "pair" not in str(err.value)
