@@ -48,17 +48,24 @@ def test_cpsat_matches_exhaustive_continuous(index):
     _agree(*_oracle_continuous(index))
 
 
-def test_continuous_corpus_is_interesting():
-    outcomes = {"feasible": 0, "infeasible": 0, "pp>1": 0, "moe": 0, "slo": 0}
-    for index, data in enumerate(CONTINUOUS):
-        problem, oracle = _oracle_continuous(index)
+def _outcomes(solved, extra: str, has_extra) -> dict[str, int]:
+    """How many of the (data, problem, oracle) cases are feasible, infeasible, pipelined, MoE and
+    have the `extra` property."""
+    outcomes = {"feasible": 0, "infeasible": 0, "pp>1": 0, "moe": 0, extra: 0}
+    for data, problem, oracle in solved:
         if oracle.table is None:
             outcomes["infeasible"] += 1
             continue
         outcomes["feasible"] += 1
         outcomes["pp>1"] += oracle.table.pp > 1
         outcomes["moe"] += problem.condition.model.is_moe
-        outcomes["slo"] += "slo" in data
+        outcomes[extra] += has_extra(data, problem)
+    return outcomes
+
+
+def test_continuous_corpus_is_interesting():
+    outcomes = _outcomes(((data, *_oracle_continuous(i)) for i, data in enumerate(CONTINUOUS)),
+                         "slo", lambda data, _: "slo" in data)
     assert outcomes["feasible"] >= 12 and outcomes["infeasible"] >= 2
     assert outcomes["pp>1"] >= 3 and outcomes["moe"] >= 5 and outcomes["slo"] >= 5
 
@@ -78,16 +85,8 @@ def _agree(problem, oracle):
 
 def test_corpus_is_interesting():
     """The corpus exercises pipelines, MoE, infeasible cases and several layer kinds."""
-    outcomes = {"feasible": 0, "infeasible": 0, "pp>1": 0, "moe": 0, "multi-kind": 0}
-    for index in range(len(CORPUS)):
-        problem, oracle = _oracle(index)
-        if oracle.table is None:
-            outcomes["infeasible"] += 1
-            continue
-        outcomes["feasible"] += 1
-        outcomes["pp>1"] += oracle.table.pp > 1
-        outcomes["moe"] += problem.condition.model.is_moe
-        outcomes["multi-kind"] += len(problem.kinds) > 1
+    outcomes = _outcomes(((data, *_oracle(i)) for i, data in enumerate(CORPUS)),
+                         "multi-kind", lambda _, problem: len(problem.kinds) > 1)
     assert len(CORPUS) >= 30
     assert outcomes["feasible"] >= 20 and outcomes["infeasible"] >= 2
     assert outcomes["pp>1"] >= 3 and outcomes["moe"] >= 5 and outcomes["multi-kind"] >= 3
