@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from solver.optimize.tables import CandidateTable, IntForm, TableGrid
+from solver.optimize.tables import REACH_LIMIT, CandidateTable, IntForm, TableGrid
 from solver.physics.numeric import Num, ceil_div, vmax, vmin
 
 
@@ -39,10 +39,10 @@ class Bounds:
         return form.value(self.sums, self.sums, self.microbatches)
 
 
-# The integer model's range: a candidate whose objective or bounded metric can reach 2^52 units
-# (at least ~10^4 times the roofline ideal objective) is outside the model, in CP-SAT and the
-# oracle alike, so sums of a few thousand such terms stay within CP-SAT's 64-bit arithmetic.
-REACH_LIMIT = 2**52
+# The integer model's range (tables.REACH_LIMIT): a candidate whose objective or bounded metric can
+# reach 2^52 units (at least ~10^4 times the roofline ideal objective) is outside the model, in
+# CP-SAT and the oracle alike, so sums of a few thousand such terms stay within CP-SAT's 64-bit
+# arithmetic.
 OUT_OF_RANGE = "out_of_range"
 
 

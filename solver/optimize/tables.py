@@ -32,6 +32,9 @@ OBJECTIVE_SCALE = 1e8  # integer objective units per unit of the (unitless) floa
 FORM_SCALE = 1024  # continuous batching: forms' real coefficients kept in 1 / FORM_SCALE
 MEMORY_UNIT_BYTES = 1e3
 MAX_INT = 2**50  # anything larger is treated as "does not fit"
+# The integer model's range (optimize/bounds.py): a candidate whose objective or bounded metric can
+# reach it is left out, so a limit at or above it binds no candidate left in and is kept at it
+REACH_LIMIT = 2**52
 FORMS = ("ttft", "tpot", "e2e")  # metrics an SLO may bound (condition keys slo.<form>_ms)
 
 
@@ -197,8 +200,20 @@ def _limits(condition: Condition, costs: CandidateCosts, scaling: Scaling) -> di
     seconds = {form: None if value is None else value / 1e3
                for form, value in (("ttft", slo.ttft_ms), ("tpot", slo.tpot_ms), ("e2e", slo.e2e_latency_ms))}
     seconds["request"] = _request_seconds(condition, costs)
-    return {form: None if value is None else _down(value * scaling.unit_per_s * scaling.form_scale)
+    return {form: None if value is None else _limit(value * scaling.unit_per_s * scaling.form_scale)
             for form, value in seconds.items()}
+
+
+def _limit(value: Any) -> Any:
+    """A limit in whole units, rounded down; one beyond the range is the range (not MAX_INT:
+    a metric between the two that meets its limit would be refused)."""
+    if isinstance(value, np.ndarray):
+        fits = np.isfinite(value) & (value < REACH_LIMIT)
+        rounded = np.floor(np.where(fits, value, 0.0) + 1e-9 * np.abs(np.where(fits, value, 0.0)))
+        return np.where(fits, rounded, float(REACH_LIMIT))
+    if not math.isfinite(value) or value >= REACH_LIMIT:
+        return REACH_LIMIT
+    return math.floor(value + 1e-9 * abs(value))
 
 
 def _request_seconds(condition: Condition, costs: CandidateCosts) -> Any:

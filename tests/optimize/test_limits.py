@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 import solver.optimize.core as core
@@ -223,3 +224,18 @@ def test_plan_json_has_no_wall_time_and_older_plans_still_load():
     older["solver"]["seconds"] = 1.23  # plan.json written before wall time left it
     del older["solver"]["limits_hit"]
     assert Plan.model_validate(older).solver == Plan.model_validate(data).solver
+
+
+@pytest.mark.parametrize("mode", ["continuous", "static"])
+def test_an_slo_beyond_the_integer_range_binds_no_plan(mode):
+    """An SLO whose limit in a candidate's units is beyond the integer model's range (e2e <= 10^7
+    s here) is held at the top of the range, where no candidate left in can reach it. It used to be
+    cut to 2^50 units, below metrics the range still allows: the imported json-trio condition (e2e
+    <= 30 s) went infeasible although its plan ends in 23 s."""
+    data = yaml.safe_load((ROOT / "conditions" / "llama70b-h100x8.yaml").read_text())
+    data["serving"] = {"mode": mode}
+    plain = json.loads(plan_json(solve(build_condition(data, "plain", "plain")).plan))
+    data["slo"]["e2e_latency_ms"] = 1e10
+    loose = json.loads(plan_json(solve(build_condition(data, "loose", "loose")).plan))
+    for key in ("parallelism", "batch_size", "metrics"):
+        assert loose[key] == plain[key], key
