@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from solver.optimize.tables import REACH_LIMIT, CandidateTable, IntForm, TableGrid
+from solver.optimize.tables import CandidateTable, IntForm, TableGrid
 from solver.physics.numeric import Num, ceil_div, vmax, vmin
 
 

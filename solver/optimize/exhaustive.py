@@ -158,7 +158,7 @@ def solve_exhaustive(problem: PlanningProblem, deadline: Deadline | None = None)
             return OracleResult(best_obj, best_table, best_bounds, index, complete=False)
         table = problem.table(index)
         if not in_range(problem, table):
-            continue  # outside the integer model (bounds.REACH_LIMIT), as in CP-SAT
+            continue  # outside the integer model (tables.REACH_LIMIT), as in CP-SAT
         result = best_split(problem, table, cutoff=best_obj)
         if result is None:
             continue

@@ -192,7 +192,7 @@ class PlacementModel:
     def _objective(self) -> cp_model.LinearExprT:
         """The chosen candidate's objective: the sum of every candidate's form (0 unless chosen);
         when those sums could leave 64-bit arithmetic (thousands of candidates near the range
-        limit, bounds.REACH_LIMIT), one variable at least the chosen candidate's form instead."""
+        limit, tables.REACH_LIMIT), one variable at least the chosen candidate's form instead."""
         reaches = [self.bounds[t.index].form_reach(t.forms["objective"]) for t in self.tables]
         if sum(reaches) < 2**62:
             return sum(self.objective_terms)

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from solver.optimize.bounds import OUT_OF_RANGE, REACH_LIMIT, Bounds, grid_bounds, reach, table_bounds
+from solver.optimize.bounds import OUT_OF_RANGE, Bounds, grid_bounds, reach, table_bounds
 from solver.optimize.families import FAMILIES
 from solver.optimize.problem import PlanningProblem
-from solver.optimize.tables import CandidateTable, IntForm, TableGrid
+from solver.optimize.tables import REACH_LIMIT, CandidateTable, IntForm, TableGrid
 from solver.physics.serving import ROUND
 
 DOMINATED = "dominated"
@@ -43,7 +43,7 @@ def bounds_of(problem: PlanningProblem, t: CandidateTable) -> Bounds:
 
 
 def in_range(problem: PlanningProblem, t: CandidateTable) -> bool:
-    """Whether the candidate's numbers are inside the integer model's range (bounds.REACH_LIMIT)."""
+    """Whether the candidate's numbers are inside the integer model's range (tables.REACH_LIMIT)."""
     return bool(reach(t, bounds_of(problem, t)) < REACH_LIMIT)
 
 
