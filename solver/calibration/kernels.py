@@ -172,3 +172,41 @@ def fit_gemm_depth(rows: Sequence[GemmRow] | None = None,
     k0, rate = _search(loss, [[float(v) for v in range(0, 2001, 100)],
                               [float(v) for v in range(1000, 1981, 40)]])
     return round(k0, -1), rate * 1e12
+
+
+# ---- memory-bound passes (DeepSeek's forward trace) ----------------------------------------------
+TRACE_TOKENS_PER_GPU = 4096  # one 4K sequence per GPU per micro-batch
+TRACE_EP = 64
+
+
+def forward_trace_rows() -> dict[str, float]:
+    """Measured microseconds per layer of the checked kernel classes (deepseek_v3_forward_h800.csv)."""
+    return {r["class"]: float(r["measured_us"]) for r in read_rows("deepseek_v3_forward_h800.csv")
+            if r["kind"] == "checked"}
+
+
+def predict_forward_passes_us() -> dict[str, float]:
+    """physics/passes.py's bytes for one layer of the trace (DeepSeek-V3 FP8 on H800, EP64 over 8
+    nodes, attention data-parallel, 4,096 tokens per GPU, balanced routing: 4,096 x 8 rows per GPU)
+    at the H800 card's HBM rate, per kernel class of the trace."""
+    from solver.inputs.condition import build_condition
+    from solver.physics.cost import CostModel
+    from solver.physics.passes import NORM_PASSES, routed_row_pieces, shared_expert_bytes
+    from solver.physics.shapes import ParallelShape
+
+    condition = build_condition({
+        "model": "deepseek-v3", "precision": {"weights": "fp8", "kv_cache": "bf16", "activations": "fp8"},
+        "hardware": {"gpu": "h800", "num_nodes": TRACE_EP // H800_GPUS_PER_NODE},
+        "workload": {"input_tokens": TRACE_TOKENS_PER_GPU, "output_tokens": 1, "batch_size": 1},
+        "serving": {"mode": "static"}}, "trace.yaml", "trace")
+    model = CostModel(condition)
+    shape = ParallelShape(tp=1, attn_dp=TRACE_EP, ep=TRACE_EP, etp=1)
+    card, tokens = condition.model, float(TRACE_TOKENS_PER_GPU)
+    rows = tokens * card.num_experts_per_tok
+    row = routed_row_pieces(model, shape, dispatch_row_bytes(card.hidden_size, model.act_bytes_per_element))
+    token_row = card.hidden_size * model.hidden_bytes_per_element
+    bytes_ = {"norm": tokens * NORM_PASSES * token_row,
+              "permute": rows * row["permute"],
+              "activation": rows * row["activation"] + tokens * shared_expert_bytes(model, shape),
+              "weighted_sum": rows * row["weighted_sum"] + tokens * token_row}
+    return {name: float(b) / model.hw.hbm_bytes_per_s * 1e6 for name, b in bytes_.items()}

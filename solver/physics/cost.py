@@ -37,6 +37,7 @@ from solver.physics.collectives import Hardware, Network, PhaseCost
 from solver.physics.experts import halves, moe_layer, moe_pieces
 from solver.physics.memory import MemoryModel
 from solver.physics.numeric import Num, ceil_div, is_array, vmax, vmin
+from solver.physics.passes import attention_side_bytes, dense_ffn_bytes
 from solver.physics.points import Load, serving_point
 from solver.physics.serving import ServingPoint, StaticLoad, StepMix
 from solver.physics.shapes import ParallelShape, ShapeGrid
@@ -228,6 +229,7 @@ class CostModel:
         tokens = self.group_tokens(shape, mix)
         proj_bytes = arch.attention_params_per_layer * self.weight_bytes_per_element / shape.tp
         cost = self.op(2 * tokens * arch.attention_params_per_layer / shape.tp, proj_bytes)
+        cost = cost + self.op(0, tokens * attention_side_bytes(self, shape))  # physics/passes.py
         cost = cost + self.prefill_attention(kind, shape, mix)
         decode = self.group_decode(shape, mix)
         sequences = self.per_group(mix.decode_seqs, shape, mix)  # each reads its KV once
@@ -284,6 +286,7 @@ class CostModel:
         tokens = self.group_tokens(shape, mix)
         params = 3 * card.hidden_size * int(card.intermediate_size or 0)
         gemm = self.op(2 * tokens * params / shape.tp, params * self.weight_bytes_per_element / shape.tp)
+        gemm = gemm + self.op(0, tokens * dense_ffn_bytes(self, shape))  # SwiGLU: physics/passes.py
         out_bytes = tokens * card.hidden_size * self.hidden_bytes_per_element
         return gemm + self.net.all_reduce(out_bytes, shape.tp)
 

@@ -45,6 +45,7 @@ from solver.physics.moe_comm import (
     exchange,
 )
 from solver.physics.numeric import Num, is_array, vmax, vmin, vwhere
+from solver.physics.passes import routed_row_bytes, shared_expert_bytes
 from solver.physics.serving import StepMix
 from solver.physics.shapes import ParallelShape
 
@@ -81,16 +82,29 @@ def moe_pieces(model: CostModel, shape: ParallelShape, mix: StepMix) -> MoePiece
     hbm = routed_bytes * model.weight_bytes_per_element
     routed = PhaseCost(compute_s=model.roofline_s(routed_flops * factor, hbm), flops=routed_flops,
                        hbm_bytes=hbm)
+    routed = routed + routed_passes(model, shape, tokens, layout.imbalance)
     attn_tokens = (model.group_decode(shape, mix) + model.group_prefill_tokens(shape, mix)) / shape.sp
     shared_params = arch.shared_expert_params_per_layer + arch.router_params_per_layer
     shared = model.op(2 * attn_tokens * shared_params / shape.tp,
                       shared_params * model.weight_bytes_per_element / shape.tp)
+    shared = shared + model.op(0, attn_tokens * shared_expert_bytes(model, shape))
     dispatch, combine = expert_exchange(model, shape, mix, tokens / g * layout.imbalance)
     # an expert-TP group holds partial sums of every token routed to its EP rank (its k copies
     # summed first): 1 - (1 - 1/ep)^k of the tokens; ep = 1 reduces all of them, as dense TP
     reached = tokens * (1 - (1 - 1 / shape.ep) ** k) * layout.imbalance
     partial = reached * card.hidden_size * model.hidden_bytes_per_element
     return MoePieces(routed, shared, dispatch, combine, model.net.all_reduce(partial, shape.etp))
+
+
+def routed_passes(model: CostModel, shape: ParallelShape, tokens: Num, imbalance: Num) -> PhaseCost:
+    """The memory-bound kernels of the routed copies on one GPU (physics/passes.py): each of its
+    rows permuted, activated and read back by the weighted sum, which writes a row per token."""
+    card = model.condition.model
+    rows = tokens * card.num_experts_per_tok * imbalance / shape.ep
+    dispatched = dispatch_row_bytes(card.hidden_size, model.act_bytes_per_element)
+    row_bytes = routed_row_bytes(model, shape, dispatched)
+    written = tokens / shape.gpus_per_stage * card.hidden_size * model.hidden_bytes_per_element
+    return model.op(0, rows * row_bytes + written)
 
 
 def expert_exchange(model: CostModel, shape: ParallelShape, mix: StepMix,

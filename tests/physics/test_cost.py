@@ -59,6 +59,17 @@ def _condition(model: Any = "llama-3.1-70b", *, gpu: str = "h100-sxm-80gb", weig
     return build_condition(data, "test", "test")
 
 
+def _passes_70b(tokens: float, tp: int) -> float:
+    """Bytes of the kernels between the GEMMs (physics/passes.py), by hand for Llama-3.1-70B with
+    bf16 activations (no quantization pass): two fused add + RMSNorms (8 H 16-bit values per token,
+    on every TP rank), rotary of q and k ((N_H / tp + N_KV / tp) D values read and written),
+    SwiGLU (2 F / tp 16-bit values read, F / tp written)."""
+    norms = 8 * H * 2
+    rotary = (N_H / tp + N_KV / min(tp, N_KV)) * D * 2 * 2
+    swiglu = F / tp * (2 * 2 + 2)
+    return tokens * (norms + rotary + swiglu)
+
+
 def _all_reduce_s(size: float, n: int, bw: float, alpha: float = ALPHA) -> float:
     """NVLink inside a node: the faster of one-shot and two-shot."""
     return min(alpha + (n - 1) * size / bw, 2 * alpha + 2 * (n - 1) / n * size / bw)
@@ -89,9 +100,11 @@ def test_llama70b_decode_layer_is_memory_bound_by_hand() -> None:
     assert gemm_flops / flops_s < weight_bytes / hbm
     assert core_flops / flops_s < kv_read / hbm
     # the GEMMs stream their weights and do their math one after the other; the core is KV-bound
-    expected = gemm_flops / (H100_FP8 * MFU) + weight_bytes / hbm + kv_read / hbm  # fp8 GEMMs
+    # and the kernels between the GEMMs stream the batch's activations
+    passes = _passes_70b(b, tp)
+    expected = gemm_flops / (H100_FP8 * MFU) + (weight_bytes + kv_read + passes) / hbm  # fp8 GEMMs
     assert decode.compute_s == pytest.approx(expected, rel=REL)
-    assert decode.hbm_bytes == pytest.approx(weight_bytes + kv_read, rel=REL)
+    assert decode.hbm_bytes == pytest.approx(weight_bytes + kv_read + passes, rel=REL)
     assert decode.flops == pytest.approx(gemm_flops + core_flops, rel=REL)
 
 
@@ -136,8 +149,10 @@ def test_llama70b_prefill_layer_is_compute_bound_by_hand() -> None:
     assert gemm_flops / flops_s > (ATTN_70B + FFN_70B) / tp / hbm
     assert core_flops / attention_s > b * s * 2 * N_KV * D / min(tp, N_KV) / hbm  # KV write
     weights = (ATTN_70B + FFN_70B) / tp * 1  # fp8, read once per step after (not during) the math
+    passes = _passes_70b(tokens, tp)  # the kernels between the GEMMs: 14% of this layer's time
     assert prefill.compute_s == pytest.approx(
-        gemm_flops / flops_s + weights / hbm + core_flops / attention_s, rel=REL)
+        gemm_flops / flops_s + (weights + passes) / hbm + core_flops / attention_s, rel=REL)
+    assert 0.1 < passes / hbm / prefill.compute_s < 0.2
     size = tokens * H * 2
     assert prefill.comm_s == pytest.approx(2 * _all_reduce_s(size, 4, H100_INTRA), rel=REL)
 
@@ -147,8 +162,9 @@ def test_prefill_time_scales_inversely_with_mfu() -> None:
     fast = CostModel(_condition(hardware={"mfu": 0.3})).candidate(ParallelShape(tp=4, dp=2), 12)
     (kind,) = base.kinds
     prefill = base.layer[kind].steps["prefill"]
-    weights = (ATTN_70B + FFN_70B) / 4 * 1 / (H100_HBM * MBU)  # fp8 weights, tp 4: mfu-independent
-    # half the mfu doubles the math (GEMMs and the compute-bound attention core), not the weights
+    # fp8 weights, tp 4, and the passes between the GEMMs: mfu-independent
+    weights = ((ATTN_70B + FFN_70B) / 4 * 1 + _passes_70b(12 * 2048, 4)) / (H100_HBM * MBU)
+    # half the mfu doubles the math (GEMMs and the compute-bound attention core), not the bytes
     assert fast.layer[kind].steps["prefill"].compute_s - prefill.compute_s == pytest.approx(
         prefill.compute_s - weights, rel=REL)
 
@@ -256,7 +272,14 @@ def test_mixtral_decode_touches_expected_distinct_experts() -> None:
     math_factor = tile * (2 + depth) / 3
     routed = gemm(2 * tokens * k * expert / 4 * math_factor, (E / ep) * touched * expert * 2)
     router = gemm(2 * tokens * h * E / tp, h * E * 2 / tp)
-    expected = proj + core + routed + router
+    # the kernels between the GEMMs (physics/passes.py), bf16 throughout: per token two fused
+    # add + RMSNorms and rotary; per routed copy (2 x 2 / 4 = 1 on each GPU) the row permuted, the
+    # SwiGLU of the 14336-wide expert and the h-wide output read back; the weighted sum writes a
+    # row per token (2 / 4)
+    attention_side = tokens * (8 * h * 2 + (n_h / tp + n_kv / tp) * d * 2 * 2)
+    rows = tokens * k / ep
+    routed_passes = rows * (2 * h * 2 + f_e * (2 * 2 + 2) + h * 2) + tokens / 4 * h * 2
+    expected = proj + core + routed + router + (attention_side + routed_passes) / hbm
     assert costs.layer[kind].steps["decode"].compute_s == pytest.approx(expected, rel=REL)
     # comm: attention all-reduce over tp + DeepEP low-latency dispatch and combine over ep (a
     # decode-only step): each GPU sends its 2/4 tokens' k copies, bf16, all inside the node (NVLink

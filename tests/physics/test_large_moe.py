@@ -13,7 +13,7 @@ from solver.errors import InputError
 from solver.inputs.condition import build_condition
 from solver.physics.collectives import PhaseCost
 from solver.physics.cost import CostModel, ExpertLayout
-from solver.physics.experts import MoePieces, moe_pieces, overlapped
+from solver.physics.experts import MoePieces, moe_pieces, overlapped, routed_passes
 from solver.physics.shapes import ParallelShape
 from solver.physics.speculative import accepted_tokens_per_step
 from solver.physics.units import decode_only_step, prefill_only_step
@@ -85,8 +85,13 @@ def test_expert_tp_slicing_a_2048_wide_expert_into_256_wide_pieces_does_not_win(
     for step in ("prefill", "decode"):
         assert sliced_costs.layer[kind].steps[step].time_s > wide_costs.layer[kind].steps[step].time_s
     prefill = wide_costs.point.mixes["prefill"]
-    per_flop = [moe_pieces(model, s, prefill).routed.compute_s / moe_pieces(model, s, prefill).routed.flops
-                for s in (wide, sliced)]
+    tokens = prefill.decode_tokens + prefill.prefill_tokens
+
+    def math_per_flop(shape: ParallelShape) -> float:  # the GEMMs, without the copies' passes
+        routed = moe_pieces(model, shape, prefill).routed
+        return (routed.compute_s - routed_passes(model, shape, tokens, 1.0).compute_s) / routed.flops
+
+    per_flop = [math_per_flop(s) for s in (wide, sliced)]
     depth = (1 + 720 / 256) / (1 + 720 / 7168)
     wide_depth = (1 + 720 / 2048) / (1 + 720 / 7168)
     assert per_flop[1] / per_flop[0] == pytest.approx((2 + depth) / (2 + wide_depth), rel=0.02)
