@@ -29,7 +29,7 @@ from tests.paths import REPO as REPO_ROOT
 attack = load_script("fuzz_outputs")
 ROOT = REPO_ROOT
 FAST = ROOT / "conditions" / "llama8b-l40sx2.yaml"
-INFEASIBLE = ROOT / "conditions" / "infeasible" / "llama70b-tpot-1ms.yaml"
+INFEASIBLE_MEMORY = ROOT / "conditions" / "infeasible" / "llama405b-l40sx2.yaml"
 
 
 def _temporaries(root: Path) -> list[Path]:
@@ -212,9 +212,11 @@ def test_sigint_after_the_first_solve_exits_130(previous_run: tuple[Path, dict])
 
 
 def test_sigint_during_the_relaxations_exits_130(previous_run: tuple[Path, dict]) -> None:
+    """Llama-405B on two L40S: its infeasibility core takes about a second before the relaxations
+    start (the 1 ms TPOT condition's, ten), and its GPU relaxation solves at least twice."""
     out, _ = previous_run
     before = attack.snapshot(out.parent)
-    run = _interrupt(["solve", str(INFEASIBLE), "-o", str(out)], out.parent, "relaxing:2")
+    run = _interrupt(["solve", str(INFEASIBLE_MEMORY), "-o", str(out)], out.parent, "relaxing:2")
     _assert_interrupted(run, "nothing was written")
     assert attack.snapshot(out.parent) == before
 
@@ -253,7 +255,7 @@ def test_sigint_in_batch_and_sweep_keeps_finished_plan_folders(tmp_path: Path, k
     attack.prefill(out, random.Random(1), conflicts=False)
     before = attack.snapshot(tmp_path)
     mixtral = ROOT / "conditions" / "mixtral8x7b-a100x4.yaml"
-    args = (["batch", str(FAST), str(mixtral), str(INFEASIBLE.parent / "llama405b-l40sx2.yaml")]
+    args = (["batch", str(FAST), str(mixtral), str(INFEASIBLE_MEMORY)]
             if kind == "batch" else
             ["sweep", str(FAST), "--set", "workload.max_batch_size=8,16,32", "--plans"])
     args += ["-o", str(out), "-j", "2"]

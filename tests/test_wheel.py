@@ -13,19 +13,25 @@ site-packages for ortools, pydantic and the rest, so nothing is downloaded but t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.paths import REPO as REPO_ROOT
+
+try:
+    import fcntl  # the lock that lets pytest-xdist workers share one build
+except ImportError:  # Windows: each worker builds its own
+    fcntl = None  # type: ignore[assignment]
 
 ROOT = REPO_ROOT
 PACKAGE_INPUTS = ("pyproject.toml", "README.md", "solver", "models", "conditions/hardware")
@@ -92,9 +98,8 @@ def _dependency_paths() -> list[str]:
     return unique
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    base = tmp_path_factory.mktemp("wheel")
+def _install(base: Path) -> Installed:
+    """Build the wheel and install it into a fresh virtual environment, both under `base`."""
     src, dist, venv = base / "src", base / "dist", base / "venv"
     _copy_package_inputs(src)
     wheel = _build_wheel(src, dist)
@@ -113,6 +118,33 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     paraplan = bindir / ("paraplan.exe" if os.name == "nt" else "paraplan")
     assert paraplan.is_file()
     return Installed(python, paraplan, site_packages, wheel)
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """One wheel and environment per test run. Under pytest-xdist the workers often split these
+    tests between them: the first to get here builds under a lock in the run's shared temporary
+    folder and writes down what it built (or why it skipped); the others wait and reuse it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or fcntl is None:
+        return _install(tmp_path_factory.mktemp("wheel"))
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's
+    record = shared / "paraplan-wheel.json"
+    with (shared / "paraplan-wheel.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not record.is_file():
+            try:
+                built = _install(shared / f"paraplan-wheel-{worker}")
+            except pytest.skip.Exception as skipped:
+                record.write_text(json.dumps({"skip": str(skipped)}), encoding="utf-8")
+                raise
+            record.write_text(json.dumps({k: str(v) for k, v in asdict(built).items()}),
+                              encoding="utf-8")
+            return built
+    data = json.loads(record.read_text(encoding="utf-8"))
+    if "skip" in data:
+        pytest.skip(data["skip"])
+    return Installed(**{k: Path(v) for k, v in data.items()})
 
 
 def _env(**extra: str) -> dict[str, str]:

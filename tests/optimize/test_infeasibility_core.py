@@ -75,12 +75,19 @@ def _llama70b_bf16_on_two_l40s() -> object:
          "slo": {"ttft_ms": 2000, "tpot_ms": 50}}, "c.yaml", "c")
 
 
-def test_memory_is_named_when_memory_alone_excludes_every_plan():
+@pytest.fixture(scope="module")
+def llama70b_core() -> tuple[object, list[str] | None]:
+    """(problem, binding_families(problem)) of Llama-70B bf16 on two L40S, computed once for the
+    two tests below (the core's search takes seconds)."""
+    problem = build_problem(_llama70b_bf16_on_two_l40s())
+    return problem, binding_families(problem)
+
+
+def test_memory_is_named_when_memory_alone_excludes_every_plan(llama70b_core):
     """Llama-70B bf16 on two L40S: memory alone excludes every plan (70.6 GB of weights per GPU
     > 43.5 GB usable), and so does slo.tpot_ms alone (141 GB read per token over 2 x 864 GB/s is
     82 ms at the roofline); the core names the physical limit."""
-    problem = build_problem(_llama70b_bf16_on_two_l40s())
-    families = binding_families(problem)
+    _, families = llama70b_core
     assert families == ["memory on pipeline stage 0", "memory on pipeline stage 1"]
 
 
@@ -98,8 +105,8 @@ def test_every_core_is_minimal_and_infeasible(changes):
         assert _is_feasible_with(problem, set(families) - {member}), member
 
 
-def test_the_llama70b_core_is_verified_independently():
-    problem = build_problem(_llama70b_bf16_on_two_l40s())
-    families = set(binding_families(problem) or [])
+def test_the_llama70b_core_is_verified_independently(llama70b_core):
+    problem, core = llama70b_core
+    families = set(core or [])
     assert families and not _is_feasible_with(problem, families)
     assert all(_is_feasible_with(problem, families - {m}) for m in families)

@@ -29,11 +29,13 @@ from solver.render.infeasibility import infeasibility_markdown
 from solver.render.outputs import plan_json
 from solver.render.plan_markdown import plan_markdown
 from solver.runtime.limits import Deadline
+from tests.bundled import bundled_solution
+from tests.paths import CONDITIONS
 from tests.paths import REPO as REPO_ROOT
 
 ROOT = REPO_ROOT
 BUNDLED = sorted(p for folder in ("", "published", "paper")
-                 for p in (ROOT / "conditions" / folder).glob("*.yaml")
+                 for p in (CONDITIONS / folder).glob("*.yaml")
                  if not p.name.endswith(".plan.yaml") and "mode: auto" not in p.read_text()
                  and "mode: disaggregated" not in p.read_text())  # planned by planning/modes.py
 
@@ -49,11 +51,17 @@ def _deep(layers: int) -> dict:
 
 
 # ---- determinism under load ------------------------------------------------------------------
-def _plans() -> dict[str, str]:
+def _plans(shared: bool) -> dict[str, str]:
+    """plan.json of every bundled condition; `shared`: the solutions tests/bundled.py keeps for this
+    session (solved once with the default settings, as here: test_planner and test_moe read the
+    same ones), else solved now."""
     out = {}
     for path in BUNDLED:
         try:
-            plan = solve(load_condition(path)).plan
+            if shared:
+                plan = bundled_solution(path.relative_to(CONDITIONS).with_suffix("").as_posix())[1].plan
+            else:
+                plan = solve(load_condition(path)).plan
         except InfeasibleError as exc:
             out[path.name] = f"infeasible: {exc}"
             continue
@@ -66,10 +74,10 @@ def test_bundled_plans_are_byte_identical_with_a_cpu_hog_beside_them():
     """Every bundled condition, solved on a quiet machine and again while a busy loop competes for
     the CPU: the same plan.json, and the wall-clock safety net never hit."""
     assert len(BUNDLED) >= 15
-    quiet = _plans()
+    quiet = _plans(shared=True)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        busy = _plans()
+        busy = _plans(shared=False)
     finally:
         hog.kill()
         hog.wait()

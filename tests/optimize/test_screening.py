@@ -119,14 +119,15 @@ def test_grid_costs_equal_the_scalar_cost_model(name, problem_of):
 def test_screening_equals_the_full_table_definition(problem_of, arg):
     problem = problem_of(arg)
     screening = presolve_candidates(problem)
-    removed, kept = _reference(problem_of(arg))
+    full = problem_of(arg)  # a fresh problem, no screening state: the reference builds every table
+    removed, kept = _reference(full)
     assert screening.removed == removed
     assert [t.index for t in screening.kept] == kept
     verdict = classify(problem)
-    for t in problem.tables:  # every grid bound within its slack of the exact one, same verdict
-        b = bounds_of(problem, t)
+    for t in full.tables:  # every grid bound within its slack of the exact one, same verdict
+        b = bounds_of(full, t)
         assert verdict.reasons[t.index] == bound_violation(t, b)
-        assert abs(verdict.objective_lb[t.index] - objective_bound(problem, t)) <= verdict.slack[t.index]
+        assert abs(verdict.objective_lb[t.index] - objective_bound(full, t)) <= verdict.slack[t.index]
 
 
 def test_deepseek_144_builds_full_tables_only_for_survivors():

@@ -53,11 +53,17 @@ def test_a_small_cluster_with_short_prompts_favours_aggregation() -> None:
     assert choice.plan.pools is None and choice.plan.serving is not None
 
 
-def test_disaggregated_plan_document() -> None:
+@pytest.fixture(scope="module")
+def disaggregated() -> tuple[Any, Any]:
+    """(condition, solve_disaggregated(condition)) of 2 nodes, 4K prompts, for the two tests below."""
+    condition = llama70b(2, 4096, 256, 1000, 30, mode="disaggregated")
+    return condition, solve_disaggregated(condition)
+
+
+def test_disaggregated_plan_document(disaggregated: tuple[Any, Any]) -> None:
     """Exact GPU accounting, rate matching, the request's TTFT parts; plan.json round-trips and
     carries `pools` (an aggregated plan.json does not)."""
-    condition = llama70b(2, 4096, 256, 1000, 30, mode="disaggregated")
-    solution = solve_disaggregated(condition)
+    condition, solution = disaggregated
     plan, pools = solution.plan, solution.plan.pools
     assert pools is not None
     assert pools.prefill.gpus + pools.decode.gpus == plan.gpus.used == 16
@@ -76,9 +82,9 @@ def test_disaggregated_plan_document() -> None:
     assert oracle.choice.goodput(oracle.table) == solution.choice.goodput(solution.table)
 
 
-def test_the_verifier_catches_a_broken_pool_accounting() -> None:
-    condition = llama70b(2, 4096, 256, 1000, 30, mode="disaggregated")
-    plan = solve_disaggregated(condition).plan
+def test_the_verifier_catches_a_broken_pool_accounting(disaggregated: tuple[Any, Any]) -> None:
+    condition, solution = disaggregated
+    plan = solution.plan
     assert plan.pools is not None
     broken = plan.pools.model_copy(update={"requests_per_s": plan.pools.requests_per_s * 2})
     names = {c.name for c in violations(verify_plan(condition, plan.model_copy(update={"pools": broken})))}

@@ -42,8 +42,8 @@ def test_batch_solves_every_good_file_and_reports_the_broken_one(batch_run) -> N
         assert (out / name / "report.html").is_file() and (out / name / "plan.json").is_file()
     assert by_name.loc["broken", "status"] == "invalid"
     assert "invalid YAML" in by_name.loc["broken", "error"]
-    assert by_name.loc["llama70b-tpot-0.5ms", "status"] == "infeasible"
-    assert "tpot" in by_name.loc["llama70b-tpot-0.5ms", "error"]
+    assert by_name.loc["llama8b-tpot-0.5ms", "status"] == "infeasible"
+    assert "tpot" in by_name.loc["llama8b-tpot-0.5ms", "error"]
     assert len(frame) == len(QUICK) + 2
 
 
