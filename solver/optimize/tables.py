@@ -30,6 +30,10 @@ from solver.physics.serving import MAX, ROUND, SUM, LinearForm, ServingPoint
 
 OBJECTIVE_SCALE = 1e8  # integer objective units per unit of the (unitless) float objective
 FORM_SCALE = 1024  # continuous batching: forms' real coefficients kept in 1 / FORM_SCALE
+# The request form (seconds per scored token of a replica) has coefficients near 1 / the active
+# sequences, e.g. 0.0174 x 1024 = 17.8 rounded up to 18: 1.3% short of the replica's capacity.
+# It and its limit are kept REQUEST_REFINE times finer (1,138 / 1,139: 0.1%).
+REQUEST_REFINE = 64
 MEMORY_UNIT_BYTES = 1e3
 MAX_INT = 2**50  # anything larger is treated as "does not fit"
 # The integer model's range (optimize/bounds.py): a candidate whose objective or bounded metric can
@@ -200,7 +204,9 @@ def _limits(condition: Condition, costs: CandidateCosts, scaling: Scaling) -> di
     seconds = {form: None if value is None else value / 1e3
                for form, value in (("ttft", slo.ttft_ms), ("tpot", slo.tpot_ms), ("e2e", slo.e2e_latency_ms))}
     seconds["request"] = _request_seconds(condition, costs)
-    return {form: None if value is None else _limit(value * scaling.unit_per_s * scaling.form_scale)
+    finer = {"request": REQUEST_REFINE if scaling.form_scale > 1 else 1}
+    return {form: None if value is None
+            else _limit(value * scaling.unit_per_s * scaling.form_scale * finer.get(form, 1))
             for form, value in seconds.items()}
 
 
@@ -237,7 +243,7 @@ def _forms(point: ServingPoint, scaling: Scaling) -> dict[str, IntForm]:
         forms = {name: IntForm.of(getattr(point, name)) for name in FORMS}
         return forms | {"objective": IntForm.of(scaling.objective), "request": forms["e2e"]}
     forms = {name: IntForm.of(getattr(point, name), scaling.form_scale, "up") for name in FORMS}
-    request = IntForm.of(point.seconds_per_token_form(), scaling.form_scale, "up")
+    request = IntForm.of(point.seconds_per_token_form(), scaling.form_scale * REQUEST_REFINE, "up")
     return forms | {"objective": IntForm.of(scaling.objective, scaling.form_scale, "nearest"),
                     "request": request}
 

@@ -155,6 +155,23 @@ def _nice_down(value: float) -> float:
     return math.floor(value / scale) * scale
 
 
+ADMIT_STEPS = 5  # a rounded value that does not solve is moved 1% at a time, at most this often
+
+
+def _admitted(search: RelaxSearch, key: str, value: float, looser: float) -> tuple[float, Plan | None]:
+    """The first of `value`, `value x looser`, `value x looser^2`, ... (3 significant digits) that
+    solves, and its plan; (value, None) when none of ADMIT_STEPS does. A fix is reported only
+    when its own value solves: the bisection's bounds come from float metrics, and the integer
+    model rounds against the plan."""
+    nice = _nice_up if looser > 1 else _nice_down
+    for _ in range(ADMIT_STEPS):
+        plan = search.attempt({key: value})
+        if plan is not None or search.out_of_time():
+            return value, plan
+        value = nice(value * looser)
+    return value, None
+
+
 def _bisect(search: RelaxSearch, key: str, admits: float, refuses: float) -> tuple[float, Plan | None]:
     """Geometric bisection of `key` between a value that admits a plan and one that does not, to
     SLO_TOLERANCE: the last value that admitted one, and its plan (None: no midpoint did)."""
@@ -178,9 +195,10 @@ def relax_slo(search: RelaxSearch, key: str) -> Relaxation:
         return Relaxation(
             "slo", {}, f"{dotted}: removing it alone does not help (another constraint binds)"
         )
-    hi, best = _bisect(search, dotted, getattr(loose.metrics, SLO_METRICS[key]), current)
-    value = _nice_up(hi)
-    plan = search.attempt({dotted: value}) or best or loose
+    hi, _ = _bisect(search, dotted, getattr(loose.metrics, SLO_METRICS[key]), current)
+    value, plan = _admitted(search, dotted, _nice_up(hi), 1.01)
+    if plan is None:
+        return Relaxation("slo", {}, f"{dotted}: no value near {value:g} ms was confirmed by a solve")
     return Relaxation(
         "slo", {dotted: value}, f"{dotted}: {current:g} -> {value:g} ms", plan_label(plan)
     )
@@ -194,9 +212,10 @@ def relax_rate(search: RelaxSearch) -> Relaxation:
     loose = search.attempt({key: None})
     if loose is None or asked is None or loose.serving is None:
         return Relaxation("rate", {}, f"{key}: removing it alone does not help (another constraint binds)")
-    served, best = _bisect(search, key, loose.serving.requests_per_s, asked)
-    value = _nice_down(served)
-    plan = search.attempt({key: value}) or best or loose
+    served, _ = _bisect(search, key, loose.serving.requests_per_s, asked)
+    value, plan = _admitted(search, key, _nice_down(served), 0.99)
+    if plan is None:
+        return Relaxation("rate", {}, f"{key}: no rate near {value:g} requests/s was confirmed by a solve")
     return Relaxation("rate", {key: value}, f"{key}: {asked:g} -> {value:g} requests/s (the most it "
                       "serves under the other constraints)", plan_label(plan))
 

@@ -58,6 +58,15 @@ def test_a_rate_the_optimum_serves_changes_nothing() -> None:
     assert row.passed and "requests/s" in row.value
 
 
+def test_a_rate_just_below_the_optimums_capacity_is_served() -> None:
+    """The integer rate constraint is within 0.2% of the float capacity: seconds per scored token
+    has coefficients near 1 / the active sequences (here 1 / 57.6), which 1 / 1024 units cut 1.3%
+    short before the request form was kept 64x finer."""
+    capacity = _unconstrained_capacity()
+    plan = solve(_condition(_with_rate(LLAMA70B, capacity * 0.998))).plan
+    assert plan.serving is not None and plan.serving.requests_per_s >= capacity * 0.998
+
+
 def test_a_rate_above_every_plan_is_infeasible_and_the_fix_is_the_most_it_serves() -> None:
     data = _with_rate(LLAMA70B, 20.0)
     quick = SolverSettings(name_binding_core=False)  # the screening counts name the rate already
