@@ -104,6 +104,25 @@ class Architecture:
         d = c.attention_head_dim
         return h * n_h * d + 2 * h * c.kv_heads * d + n_h * d * h + h
 
+    @cached_property
+    def attention_gemms(self) -> tuple[tuple[int, int, bool], ...]:
+        """The attention block's GEMMs: (weights, K, whether tensor parallelism splits K). The
+        output projection is row-parallel (K = its input width / tp); the others split N."""
+        c = self.card
+        h, n_h = c.hidden_size, c.num_attention_heads
+        if c.is_mla:
+            kv_lora, rope = int(c.kv_lora_rank), int(c.qk_rope_head_dim)  # type: ignore[arg-type]
+            nope, v = int(c.qk_nope_head_dim), int(c.v_head_dim)  # type: ignore[arg-type]
+            if c.q_lora_rank:
+                q = ((h * c.q_lora_rank, h, False),
+                     (c.q_lora_rank * n_h * (nope + rope), c.q_lora_rank, False))
+            else:
+                q = ((h * n_h * (nope + rope), h, False),)
+            kv = ((h * (kv_lora + rope), h, False), (kv_lora * n_h * (nope + v), kv_lora, False))
+            return (*q, *kv, (n_h * v * h, n_h * v, True))
+        d = c.attention_head_dim
+        return ((h * n_h * d + 2 * h * c.kv_heads * d, h, False), (n_h * d * h, n_h * d, True))
+
     # ---- feed-forward ----------------------------------------------------------------------
     @property
     def dense_ffn_params_per_layer(self) -> int:

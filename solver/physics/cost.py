@@ -35,6 +35,7 @@ from solver.inputs.condition import Condition
 from solver.physics.architecture import Architecture, LayerKind
 from solver.physics.collectives import Hardware, Network, PhaseCost
 from solver.physics.experts import halves, moe_layer, moe_pieces
+from solver.physics.gemm import projections_factor, swiglu_factor
 from solver.physics.memory import MemoryModel
 from solver.physics.numeric import Num, ceil_div, is_array, vmax, vmin
 from solver.physics.passes import attention_side_bytes, dense_ffn_bytes
@@ -130,9 +131,11 @@ class CostModel:
         """A GEMM: its math and its weight (and activation) traffic, one after the other."""
         return flops / self.hw.flops_per_s + hbm_bytes / self.hw.hbm_bytes_per_s
 
-    def op(self, flops: Num, hbm_bytes: Num) -> PhaseCost:
-        """A GEMM-like operator at the compute precision's rate."""
-        return PhaseCost(compute_s=self.roofline_s(flops, hbm_bytes), flops=flops, hbm_bytes=hbm_bytes)
+    def op(self, flops: Num, hbm_bytes: Num, depth: Num = 1.0) -> PhaseCost:
+        """A GEMM-like operator at the compute precision's rate; `depth` is the time per FLOP of
+        its K relative to a hidden-deep GEMM (physics/gemm.py)."""
+        return PhaseCost(compute_s=self.roofline_s(flops * depth, hbm_bytes), flops=flops,
+                         hbm_bytes=hbm_bytes)
 
     def attention_op(self, flops: Num, hbm_bytes: Num) -> PhaseCost:
         """The attention core (QK^T, PV) at the attention kernels' rate."""
@@ -228,7 +231,8 @@ class CostModel:
         arch, hidden = self.arch, self.condition.model.hidden_size * self.hidden_bytes_per_element
         tokens = self.group_tokens(shape, mix)
         proj_bytes = arch.attention_params_per_layer * self.weight_bytes_per_element / shape.tp
-        cost = self.op(2 * tokens * arch.attention_params_per_layer / shape.tp, proj_bytes)
+        depth = projections_factor(arch.attention_gemms, shape.tp, self.condition.model.hidden_size)
+        cost = self.op(2 * tokens * arch.attention_params_per_layer / shape.tp, proj_bytes, depth)
         cost = cost + self.op(0, tokens * attention_side_bytes(self, shape))  # physics/passes.py
         cost = cost + self.prefill_attention(kind, shape, mix)
         decode = self.group_decode(shape, mix)
@@ -285,7 +289,9 @@ class CostModel:
         card = self.condition.model
         tokens = self.group_tokens(shape, mix)
         params = 3 * card.hidden_size * int(card.intermediate_size or 0)
-        gemm = self.op(2 * tokens * params / shape.tp, params * self.weight_bytes_per_element / shape.tp)
+        depth = swiglu_factor(int(card.intermediate_size or 0) / shape.tp, card.hidden_size)
+        gemm = self.op(2 * tokens * params / shape.tp, params * self.weight_bytes_per_element / shape.tp,
+                       depth)
         gemm = gemm + self.op(0, tokens * dense_ffn_bytes(self, shape))  # SwiGLU: physics/passes.py
         out_bytes = tokens * card.hidden_size * self.hidden_bytes_per_element
         return gemm + self.net.all_reduce(out_bytes, shape.tp)

@@ -20,9 +20,14 @@ shared expert, and its combine during the other's expert GEMMs. A layer then cos
     2 (max(attention + shared, dispatch) + max(routed + reduce, combine))    (pieces of a half)
 
 i.e. the compute of both halves (each streaming the weights again) plus the communication each
-pair fails to hide (the exposed share). While DeepEP's normal kernels (prefill) run, they hold 24
-of the GPU's 132 SMs, so the compute they overlap runs on the rest (moe_comm.NORMAL_KERNEL_SM_SHARE);
-the low-latency kernels (decode) hold none. `policy.two_batch_overlap`: true = always (MoE layers),
+pair fails to hide (the exposed share). In a prefill step DeepEP's normal kernels hold 24 of the
+GPU's 132 SMs (moe_comm.NORMAL_KERNEL_SM_SHARE) for the whole overlapped layer: the communication
+stream is fed back to back and its kernels spin on their SMs until the data arrives, and the
+engines size the compute for the rest (DeepSeek's prefill schedule: "computation 108 SMs,
+communication 24 SMs"; SGLang runs every DeepGEMM kernel of a two-batch-overlap prefill on the SMs
+DeepEP leaves, `deep_gemm_num_sms = total - DeepEP's`). So the compute of a TBO prefill layer runs
+1 / (1 - 24/132) = 1.22x slower throughout. The low-latency kernels (decode) hold no SMs while
+compute runs. `policy.two_batch_overlap`: true = always (MoE layers),
 false = never, default = where the EP group spans nodes (as those deployments run) and the overlap
 shortens the layer.
 """
@@ -35,7 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from solver.physics.collectives import PhaseCost
-from solver.physics.gemm import expert_math_factor, tile_rows
+from solver.physics.gemm import expert_math_factor, swiglu_factor, tile_rows
 from solver.physics.moe_comm import (
     NORMAL_KERNEL_SM_SHARE,
     EpSpan,
@@ -44,7 +49,7 @@ from solver.physics.moe_comm import (
     dispatch_row_bytes,
     exchange,
 )
-from solver.physics.numeric import Num, is_array, vmax, vmin, vwhere
+from solver.physics.numeric import Num, is_array, vmax, vwhere
 from solver.physics.passes import routed_row_bytes, shared_expert_bytes
 from solver.physics.serving import StepMix
 from solver.physics.shapes import ParallelShape
@@ -85,8 +90,11 @@ def moe_pieces(model: CostModel, shape: ParallelShape, mix: StepMix) -> MoePiece
     routed = routed + routed_passes(model, shape, tokens, layout.imbalance)
     attn_tokens = (model.group_decode(shape, mix) + model.group_prefill_tokens(shape, mix)) / shape.sp
     shared_params = arch.shared_expert_params_per_layer + arch.router_params_per_layer
+    shared_width = card.num_shared_experts * int(card.moe_intermediate_size or 0) / shape.tp
+    shared_depth = (arch.shared_expert_params_per_layer * swiglu_factor(shared_width, card.hidden_size)
+                    + arch.router_params_per_layer) / shared_params
     shared = model.op(2 * attn_tokens * shared_params / shape.tp,
-                      shared_params * model.weight_bytes_per_element / shape.tp)
+                      shared_params * model.weight_bytes_per_element / shape.tp, shared_depth)
     shared = shared + model.op(0, attn_tokens * shared_expert_bytes(model, shape))
     dispatch, combine = expert_exchange(model, shape, mix, tokens / g * layout.imbalance)
     # an expert-TP group holds partial sums of every token routed to its EP rank (its k copies
@@ -131,10 +139,10 @@ def halves(mix: StepMix) -> StepMix:
 
 
 def overlapped(attention: PhaseCost, half: MoePieces, sm_share: Num) -> PhaseCost:
-    """Both halves of a TBO layer: compute in full (slowed while it shares the GPU's SMs with the
-    communication kernels: `sm_share` of them), the communication each pair leaves exposed."""
+    """Both halves of a TBO layer: compute in full, on the SMs the communication kernels leave
+    (`sm_share` of them held for the whole layer), and the communication each pair leaves exposed."""
     def paired(compute: Num, comm: Num) -> tuple[Num, Num]:
-        slowed = compute + vmin(compute, comm) * sm_share / (1 - sm_share)
+        slowed = compute / (1 - sm_share)
         return slowed, vmax(0.0, comm - slowed)
 
     front, front_exposed = paired(attention.time_s + half.shared.time_s, half.dispatch.comm_s)

@@ -61,3 +61,17 @@ def expert_math_factor(tokens_per_expert: Num, touched: Num, slice_width: Num,
     given = np.maximum(given, 1.0) if is_array(given) else max(given, 1.0)
     padding = padded_rows(given, tile) / given
     return padding * (2 + depth_factor(slice_width, hidden_size)) / 3
+
+
+def projections_factor(gemms: tuple[tuple[int, int, bool], ...], tp: Num, hidden_size: int) -> Num:
+    """FLOP-weighted depth factor of a block's GEMMs, each (weights, K, K split by tp)."""
+    total = sum(w for w, _, _ in gemms)
+    return sum(w * depth_factor(k / tp if split else k, hidden_size)
+               for w, k, split in gemms) / total
+
+
+def swiglu_factor(width: Num, hidden_size: int) -> Num:
+    """An FFN of gate, up (K = hidden) and down (K = its f-wide input, as split) projections
+    (no FFN: 1)."""
+    width = np.maximum(width, 1.0) if is_array(width) else max(width, 1.0)
+    return (2 + depth_factor(width, hidden_size)) / 3

@@ -59,6 +59,22 @@ def _condition(model: Any = "llama-3.1-70b", *, gpu: str = "h100-sxm-80gb", weig
     return build_condition(data, "test", "test")
 
 
+QKV_70B, O_70B = H * N_H * D + 2 * H * N_KV * D, N_H * D * H
+
+
+def _depth(k: float, hidden: int = H) -> float:
+    """Time per FLOP of a K-deep GEMM relative to a hidden-deep one (physics/gemm.py, K0 = 720)."""
+    return (1 + 720 / k) / (1 + 720 / hidden)
+
+
+def _math_70b(tokens: float, tp: int) -> float:
+    """GEMM FLOPs of a Llama-70B layer weighted by their depth: the row-parallel output
+    projection is N_H D / tp deep, the FFN's down projection F / tp; the rest hidden-deep."""
+    attention = (QKV_70B + O_70B * _depth(N_H * D / tp)) / (QKV_70B + O_70B)
+    ffn = (2 + _depth(F / tp)) / 3
+    return 2 * tokens * (ATTN_70B * attention + FFN_70B * ffn) / tp
+
+
 def _passes_70b(tokens: float, tp: int) -> float:
     """Bytes of the kernels between the GEMMs (physics/passes.py), by hand for Llama-3.1-70B with
     bf16 activations (no quantization pass): two fused add + RMSNorms (8 H 16-bit values per token,
@@ -102,7 +118,7 @@ def test_llama70b_decode_layer_is_memory_bound_by_hand() -> None:
     # the GEMMs stream their weights and do their math one after the other; the core is KV-bound
     # and the kernels between the GEMMs stream the batch's activations
     passes = _passes_70b(b, tp)
-    expected = gemm_flops / (H100_FP8 * MFU) + (weight_bytes + kv_read + passes) / hbm  # fp8 GEMMs
+    expected = _math_70b(b, tp) / (H100_FP8 * MFU) + (weight_bytes + kv_read + passes) / hbm  # fp8
     assert decode.compute_s == pytest.approx(expected, rel=REL)
     assert decode.hbm_bytes == pytest.approx(weight_bytes + kv_read + passes, rel=REL)
     assert decode.flops == pytest.approx(gemm_flops + core_flops, rel=REL)
@@ -151,7 +167,7 @@ def test_llama70b_prefill_layer_is_compute_bound_by_hand() -> None:
     weights = (ATTN_70B + FFN_70B) / tp * 1  # fp8, read once per step after (not during) the math
     passes = _passes_70b(tokens, tp)  # the kernels between the GEMMs: 14% of this layer's time
     assert prefill.compute_s == pytest.approx(
-        gemm_flops / flops_s + (weights + passes) / hbm + core_flops / attention_s, rel=REL)
+        _math_70b(tokens, tp) / flops_s + (weights + passes) / hbm + core_flops / attention_s, rel=REL)
     assert 0.1 < passes / hbm / prefill.compute_s < 0.2
     size = tokens * H * 2
     assert prefill.comm_s == pytest.approx(2 * _all_reduce_s(size, 4, H100_INTRA), rel=REL)
@@ -257,7 +273,10 @@ def test_mixtral_decode_touches_expected_distinct_experts() -> None:
     def gemm(flops: float, nbytes: float) -> float:
         return flops / flops_s + nbytes / hbm  # math, then weight streaming
 
-    proj = gemm(2 * tokens * attn / tp, attn * 2 / tp)
+    # the row-parallel output projection is n_h d / tp = 1024 deep (physics/gemm.py)
+    o_depth = _depth(n_h * d / tp, h)
+    qkv = h * n_h * d + 2 * h * n_kv * d
+    proj = gemm(2 * tokens * attn / tp * (qkv + n_h * d * h * o_depth) / (qkv + n_h * d * h), attn * 2 / tp)
     ctx = 1024 + 512 / 2
     kv_read = tokens * ctx * 2 * n_kv * d * 2 / min(tp, n_kv)
     core = max(tokens * 2 * n_h * ctx * (d + d) / tp / flops_s, kv_read / hbm)  # attention core
