@@ -34,7 +34,7 @@ from solver.inputs.cards import BYTES_PER_ELEMENT
 from solver.inputs.condition import Condition
 from solver.physics.architecture import Architecture, LayerKind
 from solver.physics.collectives import Hardware, Network, PhaseCost
-from solver.physics.experts import halves, moe_layer, moe_pieces
+from solver.physics.experts import MoeLayer, halves, moe_layer, moe_pieces
 from solver.physics.gemm import projections_factor, swiglu_factor
 from solver.physics.memory import MemoryModel
 from solver.physics.numeric import Num, ceil_div, is_array, vmax, vmin
@@ -212,10 +212,14 @@ class CostModel:
     def layer_step(self, kind: LayerKind, shape: ParallelShape, mix: StepMix) -> PhaseCost:
         overhead = PhaseCost(compute_s=self.condition.cluster.layer_overhead_s)
         if kind.ffn == "moe":  # with two-batch overlap where it applies (physics/experts.py)
-            tbo_off = self.condition.policy.two_batch_overlap is False
-            half = None if tbo_off else self.attention(kind, shape, halves(mix))
-            return moe_layer(self, self.attention(kind, shape, mix), half, shape, mix) + overhead
+            return self.moe_layer_step(kind, shape, mix).cost + overhead
         return self.attention(kind, shape, mix) + self.ffn(kind, shape, mix) + overhead
+
+    def moe_layer_step(self, kind: LayerKind, shape: ParallelShape, mix: StepMix) -> MoeLayer:
+        """An MoE layer's attention and experts, and whether it runs with two-batch overlap."""
+        tbo_off = self.condition.policy.two_batch_overlap is False
+        half = None if tbo_off else self.attention(kind, shape, halves(mix))
+        return moe_layer(self, self.attention(kind, shape, mix), half, shape, mix)
 
     def kv_split(self, shape: ParallelShape) -> Num:
         """Ranks the KV heads of one attention group are split over (MLA latent: none)."""

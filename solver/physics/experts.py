@@ -29,7 +29,8 @@ DeepEP leaves, `deep_gemm_num_sms = total - DeepEP's`). So the compute of a TBO 
 1 / (1 - 24/132) = 1.22x slower throughout. The low-latency kernels (decode) hold no SMs while
 compute runs. `policy.two_batch_overlap`: true = always (MoE layers),
 false = never, default = where the EP group spans nodes (as those deployments run) and the overlap
-shortens the layer.
+shortens the layer. `moe_layer` says where it chose the overlap (MoeLayer.two_batch_overlap);
+`two_batch_overlap_steps` asks it for each step of a plan (the launch lines: render/launch_moe.py).
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ from solver.physics.shapes import ParallelShape
 
 if TYPE_CHECKING:
     from solver.physics.cost import CostModel
+
+
+@dataclass(frozen=True)
+class MoeLayer:
+    """Attention + MoE of one layer in one step, and whether it runs with two-batch overlap."""
+
+    cost: PhaseCost
+    two_batch_overlap: Num  # a bool (an array of them on a grid of candidates)
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ def expert_exchange(model: CostModel, shape: ParallelShape, mix: StepMix,
     span = EpSpan.of(shape.ep, shape.gpus_per_stage, cluster.gpus_per_node)
     routing = Routing(card.num_experts_per_tok, card.n_group, card.topk_group)
     links = Links(cluster.intra_node_bytes_per_s, cluster.inter_node_bytes_per_s, model.hw.alpha_s)
-    decode_only = mix.prefill_tokens <= 0
+    decode_only = low_latency_kernels(mix)
     pieces = []
     for row_bytes in (dispatch_row_bytes(card.hidden_size, model.act_bytes_per_element),
                       card.hidden_size * model.hidden_bytes_per_element):
@@ -130,6 +139,12 @@ def expert_exchange(model: CostModel, shape: ParallelShape, mix: StepMix,
         pieces.append(PhaseCost(comm_s=x.time_s, comm_bytes=x.network_bytes + x.nvlink_bytes)
                       .where((shape.ep > 1) & (tokens_per_gpu > 0)))
     return pieces[0], pieces[1]
+
+
+def low_latency_kernels(mix: StepMix) -> Num:
+    """DeepEP's kernels for a step: low-latency in decode-only steps, normal when it has prompt
+    tokens (an array of bools on a grid)."""
+    return mix.prefill_tokens <= 0
 
 
 def halves(mix: StepMix) -> StepMix:
@@ -162,18 +177,26 @@ def choose(use: Num, a: PhaseCost, b: PhaseCost) -> PhaseCost:
 
 
 def moe_layer(model: CostModel, kind_attention: PhaseCost, half_attention: PhaseCost | None,
-              shape: ParallelShape, mix: StepMix) -> PhaseCost:
+              shape: ParallelShape, mix: StepMix) -> MoeLayer:
     """Attention + MoE of one layer, serial or with two-batch overlap (see the module doc)."""
     serial = kind_attention + moe_pieces(model, shape, mix).total
     policy = model.condition.policy.two_batch_overlap
     if policy is False or half_attention is None:
-        return serial
-    sm_share = vwhere(mix.prefill_tokens > 0, NORMAL_KERNEL_SM_SHARE, 0.0)  # normal kernels hold SMs
+        return MoeLayer(serial, False)
+    sm_share = vwhere(low_latency_kernels(mix), 0.0, NORMAL_KERNEL_SM_SHARE)  # normal kernels hold SMs
     tbo = overlapped(half_attention, moe_pieces(model, shape, halves(mix)), sm_share)
-    splittable = (mix.decode_tokens + mix.prefill_tokens) >= 2
-    if policy:
-        return choose(splittable, tbo, serial)
-    spans_nodes = shape.gpus_per_stage > model.condition.cluster.gpus_per_node
-    better = tbo.time_s < serial.time_s
-    return choose(splittable & spans_nodes & better, tbo, serial)
+    use = (mix.decode_tokens + mix.prefill_tokens) >= 2  # a step of one token cannot be split
+    if not policy:
+        spans_nodes = shape.gpus_per_stage > model.condition.cluster.gpus_per_node
+        use = use & spans_nodes & (tbo.time_s < serial.time_s)
+    return MoeLayer(choose(use, tbo, serial), use)
 
+
+def two_batch_overlap_steps(model: CostModel, shape: ParallelShape,
+                            mixes: dict[str, StepMix]) -> dict[str, bool]:
+    """For each step of a plan (one shape, not a grid): whether its MoE layers run with two-batch
+    overlap (moe_layer's choice; a step overlaps when any of its MoE layer kinds does)."""
+    kinds = [kind for kind in model.arch.distinct_kinds if kind.ffn == "moe"]
+    return {step: any(bool(np.any(model.moe_layer_step(kind, shape, mix).two_batch_overlap))
+                      for kind in kinds)
+            for step, mix in mixes.items()}

@@ -12,6 +12,13 @@ G = tp x attn_dp x sp = etp x ep:
     TRT-LLM  --tp_size G, --pp_size pp, --ep_size ep (moe_tensor_parallel_size etp), attention
              either TP over G or DP over G (enable_attention_dp)
 
+An MoE plan's deployment (launch_moe.py): DeepEP all-to-all (SGLang --moe-a2a-backend deepep, vLLM
+--all2all-backend deepep_high_throughput|deepep_low_latency by the plan's kernels), two-batch
+overlap where the cost model uses it (vLLM --enable-dbo), the placement's redundant experts with
+EPLB (SGLang --enable-eplb --ep-num-redundant-experts, vLLM --enable-eplb --eplb-config); SGLang's
+--deepep-mode, --enable-two-batch-overlap and MTP flags and vLLM's --speculative-config are named
+in the header (not in the argument lists the flags are checked against).
+
 Flag names are checked against each engine's published argument list (tests/assets/engine_args/:
 vLLM's arg_utils.py and cli_args.py, SGLang's server arguments, trtllm-serve's options, with the
 commits read); engine versions differ, so the files say which choices are approximations. A plan
@@ -25,6 +32,7 @@ import yaml
 from solver.document.plan import Plan
 from solver.inputs.condition import Condition
 from solver.render.launch_facts import Launch, PlanFacts, common_losses, precision_flags
+from solver.render.launch_moe import moe_deployment, sglang_moe_flags, vllm_moe_flags
 from solver.render.launch_nodes import (
     Layout,
     NodeCommand,
@@ -36,7 +44,8 @@ from solver.render.launch_script import node_summary, script_body
 from solver.render.writer import LAUNCH_FILES, launch_path
 
 
-def vllm_launch(condition: Condition, plan: Plan) -> Launch:
+def vllm_launch(condition: Condition, plan: Plan, pool: str | None = None) -> Launch:
+    """vLLM's flags for `plan`; `pool`: prefill or decode for a disaggregated pool's servers."""
     f, launch = PlanFacts.of(condition, plan), Launch("vLLM")
     launch.flag("--tensor-parallel-size", f.tp)
     if f.pp > 1:
@@ -70,13 +79,9 @@ def vllm_launch(condition: Condition, plan: Plan) -> Launch:
     launch.flag("--max-num-batched-tokens", f.chunk_tokens)
     launch.flag("--gpu-memory-utilization", f"{condition.cluster.usable_memory_fraction:g}")
     precision_flags(condition, launch, "fp8")
-    if condition.policy.redundant_experts:
-        launch.flag("--enable-eplb")
-        launch.lost.append(
-            f"{condition.policy.redundant_experts} redundant experts: pass "
-            "num_redundant_experts through --eplb-config (vLLM >= 0.11) or "
-            "--num-redundant-experts (older versions)"
-        )
+    moe = moe_deployment(condition, plan, pool)
+    if moe is not None:
+        vllm_moe_flags(moe, launch)
     if f.dp > 1 and not f.moe:
         launch.lost.append(f"dp={f.dp} replicas run as --data-parallel-size {f.dp} in one deployment "
                            "(one API server balances them)")
@@ -88,7 +93,8 @@ def vllm_launch(condition: Condition, plan: Plan) -> Launch:
     return launch
 
 
-def sglang_launch(condition: Condition, plan: Plan) -> Launch:
+def sglang_launch(condition: Condition, plan: Plan, pool: str | None = None) -> Launch:
+    """SGLang's flags for `plan`; `pool`: prefill or decode for a disaggregated pool's servers."""
     f, launch = PlanFacts.of(condition, plan), Launch("SGLang")
     if f.moe and f.dp > 1:
         launch.lost.append(f"dp={f.dp} replicas: one SGLang server each (this script starts them "
@@ -127,9 +133,9 @@ def sglang_launch(condition: Condition, plan: Plan) -> Launch:
     launch.flag("--chunked-prefill-size", f.chunk_tokens)
     launch.flag("--mem-fraction-static", f"{condition.cluster.usable_memory_fraction:g}")
     precision_flags(condition, launch, "fp8_e4m3")
-    if condition.policy.redundant_experts:
-        launch.flag("--enable-eplb")
-        launch.flag("--ep-num-redundant-experts", condition.policy.redundant_experts)
+    moe = moe_deployment(condition, plan, pool)
+    if moe is not None:
+        sglang_moe_flags(moe, f, launch)
     common_losses(plan, f, launch)
     return launch
 
@@ -240,11 +246,12 @@ def launch_script(condition: Condition, plan: Plan, launch: Launch, commands: li
     return "\n".join(lines + script_body(commands)) + "\n"
 
 
-def launch_commands(condition: Condition, plan: Plan) -> dict[str, list[NodeCommand]]:
+def launch_commands(condition: Condition, plan: Plan,
+                    pool: str | None = None) -> dict[str, list[NodeCommand]]:
     """Every node's command of each engine (vllm, sglang, trtllm)."""
     f, layout = PlanFacts.of(condition, plan), Layout(plan, condition.cluster.gpus_per_node)
-    vllm = vllm_launch(condition, plan)
-    sglang = sglang_launch(condition, plan)
+    vllm = vllm_launch(condition, plan, pool)
+    sglang = sglang_launch(condition, plan, pool)
     _, trt = trtllm_options(condition, plan)
     trt.flag("--extra_llm_api_options", '"$HERE/trtllm.yaml"')
     dense_dp = not f.moe and f.dp > 1

@@ -59,12 +59,12 @@ def _nodes_note(condition: Condition, pool: PoolPlan, name: str) -> str:
 def _pool_scripts(condition: Condition, plan: Plan, name: str) -> dict[str, str]:
     pool = _pool(plan, name)
     cond = pool_condition(condition, name, pool.gpus)
-    commands = launch_commands(cond, pool.plan)
+    commands = launch_commands(cond, pool.plan, name)
     note = _nodes_note(condition, pool, name)
     engines: list[tuple[str, Launch, list[NodeCommand]]] = [
-        ("vllm", vllm_launch(cond, pool.plan),
+        ("vllm", vllm_launch(cond, pool.plan, name),
          _with_flags(commands["vllm"], ("vllm", "serve"), ["--kv-transfer-config", KV_CONNECTOR])),
-        ("sglang", sglang_launch(cond, pool.plan),
+        ("sglang", sglang_launch(cond, pool.plan, name),
          _with_flags(commands["sglang"], ("python", "-m", "sglang.launch_server"),
                      ["--disaggregation-mode", name, "--disaggregation-transfer-backend",
                       TRANSFER_BACKEND])),

@@ -117,7 +117,8 @@ def common_losses(plan: Plan, f: PlanFacts, launch: Launch) -> None:
             f"expert placement: the planned placement ({plan.expert_placement.method}, "
             f"{plan.expert_placement.slots_per_gpu} slots per GPU, max/mean load "
             f"{plan.expert_placement.max_over_mean_token_load:.3f}; plan.json devices[].experts) "
-            "cannot be passed; the engine's own EPLB places experts from observed loads"
+            "cannot be passed; the engine places experts itself (in order, or by its EPLB from "
+            "observed loads where this file enables it)"
         )
 
 

@@ -3,11 +3,15 @@ command with the engine's multi-node flags, and every flag is one the engine's a
 defines (tests/assets/engine_args/, copied from the engines' sources with the commits read).
 
 Each script is run by bash once per node with NODE_RANK and NODE_ADDR_<n> set and the engines
-replaced by stubs that record their arguments, so the test sees exactly what a node would run."""
+replaced by stubs that record their arguments, so the test sees exactly what a node would run.
+MoE plans also carry the large-scale deployment the cost model priced (render/launch_moe.py):
+DeepEP all-to-all and its kernels, two-batch overlap, attention DP, EP, EPLB, MTP."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -17,8 +21,12 @@ import pytest
 import yaml
 
 from solver.inputs.condition import build_condition, load_condition
+from solver.physics.disaggregation import pool_condition
 from solver.render.export import render_launch
-from solver.review.check import ShortPlan, check_given
+from solver.render.export_pools import render_pools_launch
+from solver.render.launch_moe import moe_deployment
+from solver.review.check import ShortPlan, check_given, load_plan_file
+from solver.review.check_pools import PoolsShortPlan
 from tests.paths import REPO
 
 ARGS = REPO / "tests" / "assets" / "engine_args"
@@ -179,3 +187,158 @@ def test_single_node_plans_keep_one_command_with_known_flags(recorded, tmp_path)
         for argv in commands:
             for program, flags in _segments(argv):
                 assert set(flags) <= recorded[program], (engine, set(flags) - recorded[program])
+
+
+# ---- the large-scale MoE deployment (render/launch_moe.py) ----------------------------------------
+# DeepEP all-to-all and its kernels, two-batch overlap, attention DP, expert parallelism, redundant
+# experts with EPLB and MTP speculative decoding, as the cost model prices them for the plan.
+
+DEEPSEEK = REPO / "conditions" / "deepseek-v3-h800x144.yaml"
+PUBLISHED = REPO / "conditions" / "published"
+MOE_FLAGS = {"--moe-a2a-backend", "--enable-dp-attention", "--ep-size", "--enable-eplb",
+             "--ep-num-redundant-experts", "--enable-expert-parallel", "--all2all-backend",
+             "--enable-dbo", "--eplb-config"}
+MOE_NOTES = ("DeepEP", "two-batch overlap", "--deepep-mode", "--enable-two-batch-overlap",
+             "speculative", "redundant")
+
+
+def _servers(files: dict[str, str], path: str, tmp_path: Path, recorded) -> list[list[str]]:
+    """Every node's engine servers of one script (run with stub engines), each flag checked
+    against the engine's recorded argument list."""
+    script = tmp_path / path.replace("/", "-")
+    script.write_text(files[path])
+    nodes = sorted(int(n) for n in re.findall(r"^  (\d+)\)$", files[path], re.MULTILINE)) or [0]
+    servers = []
+    for node in nodes:
+        for argv in _run_node(script, node, nodes, tmp_path):
+            for program, flags in _segments(argv):
+                unknown = [f for f in flags if f not in recorded[program]]
+                assert not unknown, f"{path}, node {node}: {program} has no {unknown}"
+            if argv[0] in ("vllm", "python"):
+                servers.append(argv)
+    assert servers, path
+    return servers
+
+
+def _values(argv: list[str]) -> dict[str, str | None]:
+    """Each flag of a command and its value (None for a switch)."""
+    return {w: (argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None)
+            for i, w in enumerate(argv) if w.startswith("--")}
+
+
+def _deepseek(two_batch_overlap: bool | None):
+    condition = load_condition(DEEPSEEK)
+    policy = condition.policy.model_copy(update={"two_batch_overlap": two_batch_overlap})
+    return condition.model_copy(update={"policy": policy})
+
+
+@pytest.mark.parametrize("overlap", [None, True, False])
+def test_deepseek_large_ep_launch_lines_carry_the_modelled_deployment(overlap, recorded, tmp_path) -> None:
+    """DeepSeek-V3 on 18 x 8 H800, attention DP144 and EP144 with 32 redundant experts: SGLang
+    runs DeepEP (--deepep-mode is left at auto, which picks each batch's kernels as the model
+    does), DP attention over 144 ranks, EP144, EPLB with the placement's redundant slots; vLLM
+    the same with the normal (high-throughput) kernels of the plan's steps, every one of which
+    carries prompt tokens. Two-batch overlap follows the cost model's choice for the plan."""
+    condition = _deepseek(two_batch_overlap=overlap)
+    plan = check_given(condition, ShortPlan(tp=1, attn_dp=144, ep=144, batch_size=2304)).plan
+    p, placement = plan.parallelism, plan.expert_placement
+    redundant = placement.slots_per_gpu * p.ep - condition.model.num_experts
+    assert redundant == 32
+    deployment = moe_deployment(condition, plan)
+    assert deployment.kernels == {"mix": "normal", "chunk": "normal"}
+    assert bool(deployment.overlap_steps) is (overlap is True)  # default: not shorter here
+    files = render_launch(condition, plan)
+    for argv in _servers(files, "launch/sglang.sh", tmp_path, recorded):
+        flags = _values(argv)
+        assert flags["--moe-a2a-backend"] == "deepep"
+        assert (flags["--tp-size"], flags["--dp-size"], flags["--ep-size"]) == (
+            str(p.attn_dp * p.tp), str(p.attn_dp), str(p.ep))
+        assert "--enable-dp-attention" in flags and "--enable-eplb" in flags
+        assert flags["--ep-num-redundant-experts"] == str(redundant)
+    sglang = files["launch/sglang.sh"]
+    assert ("`--enable-two-batch-overlap` is not in the engine argument list" in sglang) is bool(overlap)
+    assert "--deepep-mode" not in sglang  # auto, SGLang's default, is what an aggregated plan needs
+    for argv in _servers(files, "launch/vllm.sh", tmp_path, recorded):
+        flags = _values(argv)
+        assert flags["--data-parallel-size"] == str(p.attn_dp) and "--enable-expert-parallel" in flags
+        assert flags["--all2all-backend"] == "deepep_high_throughput"
+        assert ("--enable-dbo" in flags) is bool(overlap)
+        assert "--enable-eplb" in flags
+        assert json.loads(flags["--eplb-config"]) == {"num_redundant_experts": redundant}
+
+
+def test_deepseek_disaggregated_pools_get_their_kernels(recorded, tmp_path) -> None:
+    """DeepSeek's published units as one plan: the prefill pool (EP32 over 4 nodes, ADP8 x TP4)
+    runs DeepEP's normal kernels with two-batch overlap where the model chose it, the decode pool
+    (EP144, ADP144) the low-latency kernels; SGLang's headers name the --deepep-mode each pool
+    needs, vLLM writes the kernels as its all2all backend."""
+    condition = load_condition(PUBLISHED / "deepseek-v3-disagg-h800x176.yaml")
+    plan = check_given(condition, load_plan_file(PUBLISHED / "deepseek-v3-disagg-h800x176.plan.yaml")).plan
+    files = render_pools_launch(condition, plan)
+    for name, kernel, backend in (("prefill", "normal", "deepep_high_throughput"),
+                                  ("decode", "low_latency", "deepep_low_latency")):
+        pool = getattr(plan.pools, name)
+        p = pool.plan.parallelism
+        deployment = moe_deployment(pool_condition(condition, name, pool.gpus), pool.plan, name)
+        assert set(deployment.kernels.values()) == {kernel}
+        redundant = pool.plan.expert_placement.slots_per_gpu * p.ep - condition.model.num_experts
+        sglang = files[f"launch/{name}-sglang.sh"]
+        assert f"`--deepep-mode {kernel}` pins them" in sglang
+        overlap = bool(deployment.overlap_steps)
+        assert ("`--enable-two-batch-overlap`" in sglang) is overlap
+        for argv in _servers(files, f"launch/{name}-sglang.sh", tmp_path, recorded):
+            flags = _values(argv)
+            assert flags["--disaggregation-mode"] == name and flags["--moe-a2a-backend"] == "deepep"
+            assert (flags["--dp-size"], flags["--ep-size"]) == (str(p.attn_dp), str(p.ep))
+            assert flags["--ep-num-redundant-experts"] == str(redundant) == "32"
+        for argv in _servers(files, f"launch/{name}-vllm.sh", tmp_path, recorded):
+            flags = _values(argv)
+            assert flags["--all2all-backend"] == backend and ("--enable-dbo" in flags) is overlap
+            assert json.loads(flags["--eplb-config"]) == {"num_redundant_experts": redundant}
+    assert moe_deployment(pool_condition(condition, "prefill", plan.pools.prefill.gpus),
+                          plan.pools.prefill.plan, "prefill").overlap_steps  # EP over 4 nodes
+
+
+def test_mtp_speculative_decoding_is_named_where_the_flags_are_not_recorded(recorded, tmp_path) -> None:
+    """workload.speculative (MTP, 2 drafts): neither engine's recorded argument list has the
+    speculative flags, so the headers give them with the plan's draft count and no command
+    carries an unchecked flag."""
+    condition = build_condition({
+        "model": "deepseek-v3", "hardware": {"gpu": "h200-sxm-141gb", "num_nodes": 2},
+        "precision": {"weights": "fp8", "kv_cache": "bf16", "activations": "fp8"},
+        "workload": {"input_tokens": 2048, "output_tokens": 256, "batch_size": 32,
+                     "speculative": {"draft_tokens": 2, "acceptance_rate": 0.85}}}, "c.yaml", "c")
+    plan = check_given(condition, ShortPlan(attn_dp=16, ep=16, batch_size=32)).plan
+    files = render_launch(condition, plan)
+    assert ("--speculative-algorithm NEXTN --speculative-num-steps 2 --speculative-eagle-topk 1 "
+            "--speculative-num-draft-tokens 3") in files["launch/sglang.sh"]
+    assert """--speculative-config '{"method":"mtp","num_speculative_tokens":2}'""" in files["launch/vllm.sh"]
+    for path in ("launch/sglang.sh", "launch/vllm.sh"):
+        for argv in _servers(files, path, tmp_path, recorded):
+            assert not [w for w in argv if w.startswith("--speculative")], path
+
+
+@pytest.mark.parametrize("degrees", [{"tp": 4, "dp": 2}, {"tp": 8}])
+def test_dense_plans_gain_no_moe_flags(degrees, recorded, tmp_path) -> None:
+    condition = load_condition(REPO / "conditions" / "llama70b-h100x8.yaml")
+    files = render_launch(condition, check_given(condition, ShortPlan(batch_size=16, **degrees)).plan)
+    _assert_no_moe(files, ("launch/sglang.sh", "launch/vllm.sh"), tmp_path, recorded)
+
+
+def test_dense_pools_gain_no_moe_flags(recorded, tmp_path) -> None:
+    condition = build_condition({
+        "model": "llama-3.1-8b", "hardware": {"gpu": "l40s", "num_nodes": 2, "gpus_per_node": 2},
+        "workload": {"input_tokens": 1024, "output_tokens": 128},
+        "serving": {"mode": "disaggregated"}}, "c.yaml", "c")
+    short = PoolsShortPlan.model_validate({"prefill": {"tp": 1, "instances": 2, "batch_size": 16},
+                                           "decode": {"tp": 2, "instances": 1, "batch_size": 384}})
+    files = render_pools_launch(condition, check_given(condition, short).plan)
+    _assert_no_moe(files, [f"launch/{pool}-{engine}.sh" for pool in ("prefill", "decode")
+                           for engine in ("sglang", "vllm")], tmp_path, recorded)
+
+
+def _assert_no_moe(files: dict[str, str], paths, tmp_path: Path, recorded) -> None:
+    for path in paths:
+        assert not [note for note in MOE_NOTES if note in files[path]], path
+        for argv in _servers(files, path, tmp_path, recorded):
+            assert not MOE_FLAGS & set(_values(argv)), (path, MOE_FLAGS & set(_values(argv)))

@@ -1,0 +1,166 @@
+"""The large-scale MoE deployment a plan models, as vLLM and SGLang flags (export.py, export_pools.py).
+
+What the cost model prices for an MoE plan, read from the plan and its condition with the cost
+model's own functions (physics/experts.py), not re-derived here:
+
+    all-to-all     DeepEP dispatch and combine between the EP ranks (ep > 1): normal kernels in
+                   steps with prompt tokens, low-latency kernels in decode-only steps
+                   (experts.low_latency_kernels on each of the plan's steps)
+    overlap        two-batch overlap where moe_layer chose it (experts.two_batch_overlap_steps on
+                   the plan's shape, load and expert layout; plan.json has no field for it)
+    redundancy     the placement's redundant expert slots: slots per GPU x ep - experts
+    speculation    workload.speculative: the MTP module drafts `draft_tokens` per decode step
+
+Flags (each in the engine's argument list, tests/assets/engine_args/):
+
+    SGLang   --moe-a2a-backend deepep when ep = tp-size (SGLang's DeepEP needs it);
+             --enable-eplb --ep-num-redundant-experts R
+    vLLM     --all2all-backend deepep_high_throughput (normal kernels) or deepep_low_latency,
+             --enable-dbo (two-batch overlap), --enable-eplb --eplb-config
+             '{"num_redundant_experts":R}'
+
+SGLang's --deepep-mode, --enable-two-batch-overlap and --speculative-* flags and vLLM's
+--speculative-config are not in the argument lists the exporter is checked against, so the
+scripts' headers name them as not expressible, with what runs instead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from solver.document.plan import Plan
+from solver.document.verify import expert_layout_of
+from solver.inputs.condition import Condition
+from solver.physics.cost import CostModel
+from solver.physics.experts import low_latency_kernels, two_batch_overlap_steps
+from solver.physics.points import serving_point
+from solver.render.launch_facts import Launch, PlanFacts
+
+NORMAL, LOW_LATENCY = "normal", "low_latency"
+POOL_KERNELS = {"prefill": NORMAL, "decode": LOW_LATENCY}  # a pool's steps are all of one kind
+VLLM_ALL2ALL = {NORMAL: "deepep_high_throughput", LOW_LATENCY: "deepep_low_latency"}
+STEP_WORDS = {"mix": "mixed", "chunk": "full-chunk", "prefill": "prefill", "decode": "decode"}
+UNCHECKED = "not in the engine argument list the exporter is checked against"
+
+
+@dataclass(frozen=True)
+class MoeDeployment:
+    """What an MoE plan's deployment runs, step by step (steps as the plan's serving point names
+    them: prefill/decode for a static batch, mix/chunk for continuous batching)."""
+
+    pool: str | None  # prefill | decode (a disaggregated pool's servers), None: aggregated
+    all_to_all: bool  # DeepEP dispatch/combine between EP ranks
+    kernels: dict[str, str]  # step -> normal | low_latency
+    overlap: dict[str, bool]  # step -> two-batch overlap
+    redundant: int  # redundant expert slots per EP group
+    draft_tokens: int  # MTP drafts per decode step; 0 without speculative decoding
+
+    @property
+    def overlap_steps(self) -> list[str]:
+        return [step for step, used in self.overlap.items() if used]
+
+    @property
+    def kernel(self) -> str:
+        """One kernel family for every step: the pool's, else normal when every step has prompt
+        tokens, else low-latency (decode steps: most of a request's steps)."""
+        if self.pool in POOL_KERNELS:
+            return POOL_KERNELS[self.pool]
+        return NORMAL if set(self.kernels.values()) == {NORMAL} else LOW_LATENCY
+
+
+def moe_deployment(condition: Condition, plan: Plan, pool: str | None = None) -> MoeDeployment | None:
+    """The MoE deployment of `plan` under `condition` (a pool's own condition for a pool); None
+    for a dense model."""
+    if not condition.model.is_moe:
+        return None
+    shape = plan.parallelism.shape()
+    layout = expert_layout_of(condition, plan)
+    model = CostModel(condition, {shape.ep: layout} if layout is not None else None)
+    mixes = serving_point(plan.load(), shape.pp, condition).mixes
+    kernels = {step: LOW_LATENCY if bool(low_latency_kernels(mix)) else NORMAL
+               for step, mix in mixes.items()}
+    placement, spec = plan.expert_placement, condition.workload.speculative
+    slots = placement.slots_per_gpu * shape.ep if placement is not None and shape.ep > 1 else 0
+    return MoeDeployment(pool=pool, all_to_all=shape.ep > 1, kernels=kernels,
+                         overlap=two_batch_overlap_steps(model, shape, mixes),
+                         redundant=max(0, slots - condition.model.num_experts),
+                         draft_tokens=spec.draft_tokens if spec is not None else 0)
+
+
+def _steps(steps: list[str]) -> str:
+    return ", ".join(STEP_WORDS.get(step, step) for step in steps)
+
+
+def _overlap_words(d: MoeDeployment) -> str:
+    others = [step for step in d.overlap if step not in d.overlap_steps]
+    where = "every step" if not others else (f"its {_steps(d.overlap_steps)} steps, not its "
+                                               f"{_steps(others)} steps")
+    return f"two-batch overlap: the plan's MoE layers overlap two micro-batches in {where}"
+
+
+def _speculative_words(d: MoeDeployment) -> str:
+    return (f"speculative decoding with the model's MTP module ({d.draft_tokens} draft token(s) "
+            "per decode step)")
+
+
+def sglang_moe_flags(d: MoeDeployment, f: PlanFacts, launch: Launch) -> None:
+    """SGLang's DeepEP backend and EPLB flags; what cannot be written goes to the header."""
+    if d.all_to_all and f.etp == 1:
+        launch.flag("--moe-a2a-backend", "deepep")
+        if d.pool in POOL_KERNELS:
+            kernel = POOL_KERNELS[d.pool]
+            launch.lost.append(
+                f"DeepEP {kernel} kernels (every step of the {d.pool} pool): `--deepep-mode "
+                f"{kernel}` pins them but is {UNCHECKED}; SGLang's default (auto) picks per "
+                "batch, normal kernels for batches with prompt tokens, low-latency ones for decode "
+                f"batches, i.e. {kernel} for this server's")
+    elif d.all_to_all:
+        launch.lost.append(
+            f"DeepEP all-to-all over ep={f.ep} with etp={f.etp}: SGLang's deepep backend needs "
+            f"ep = tp-size ({f.stage_gpus}); the default backend (all-reduce/all-gather dispatch) runs")
+    if d.overlap_steps:
+        launch.lost.append(
+            f"{_overlap_words(d)}; `--enable-two-batch-overlap` is {UNCHECKED}: without it the "
+            "server runs the layers serially (slower than planned)")
+    if d.redundant:
+        launch.flag("--enable-eplb")
+        launch.flag("--ep-num-redundant-experts", d.redundant)
+    if d.draft_tokens and d.pool == "prefill":
+        launch.lost.append(
+            f"{_speculative_words(d)} runs on the decode pool; SGLang's P/D deployments start "
+            "prefill servers with the decode servers' --speculative-* flags, which are "
+            f"{UNCHECKED}")
+    elif d.draft_tokens:
+        launch.lost.append(
+            f"{_speculative_words(d)}: `--speculative-algorithm NEXTN --speculative-num-steps "
+            f"{d.draft_tokens} --speculative-eagle-topk 1 --speculative-num-draft-tokens "
+            f"{d.draft_tokens + 1}` are {UNCHECKED}: without them the server decodes one token per "
+            "step (TPOT above the plan's)")
+
+
+def vllm_moe_flags(d: MoeDeployment, launch: Launch) -> None:
+    """vLLM's all-to-all backend, dual-batch overlap and EPLB flags (with --enable-expert-parallel,
+    written by the caller when ep > 1); what cannot be written goes to the header."""
+    if d.all_to_all:
+        launch.flag("--all2all-backend", VLLM_ALL2ALL[d.kernel])
+        if len(set(d.kernels.values())) > 1 and d.pool not in POOL_KERNELS:
+            launch.lost.append(
+                "DeepEP kernels per step (normal with prompt tokens, low-latency in decode-only "
+                f"steps): vLLM's --all2all-backend sets one family for every step; written as "
+                f"{VLLM_ALL2ALL[d.kernel]}")
+        if d.overlap_steps:
+            launch.flag("--enable-dbo")
+            if len(d.overlap_steps) < len(d.overlap):
+                launch.lost.append(f"{_overlap_words(d)}: vLLM's --enable-dbo overlaps every batch "
+                                   "above its token thresholds")
+    if d.redundant:
+        launch.flag("--enable-eplb")
+        launch.flag("--eplb-config", json.dumps({"num_redundant_experts": d.redundant},
+                                                separators=(",", ":")))
+    if d.draft_tokens and d.pool != "prefill":
+        config = json.dumps({"method": "mtp", "num_speculative_tokens": d.draft_tokens},
+                            separators=(",", ":"))
+        launch.lost.append(
+            f"{_speculative_words(d)}: `--speculative-config '{config}'` is {UNCHECKED}: "
+            "without it the engine decodes one token per step (TPOT above the plan's)")
