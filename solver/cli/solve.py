@@ -76,7 +76,7 @@ def solve_command(
         try:  # the runner-up table of plan.md is searched within the same time limit
             solution = plan_serving(cond, method=method, settings=settings, with_runner_ups=True)
         except InfeasibleError as exc:
-            if explain and cond.serving.mode in ("continuous", "static"):  # relaxations: one pool
+            if explain:  # the smallest fixes, each solved in the condition's serving mode
                 _explain_infeasible(cond, exc, out, settings)
             raise InfeasibleError(f"{condition}: {exc}", exc.binding) from None
         checkpoint("solved")

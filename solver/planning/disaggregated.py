@@ -150,5 +150,9 @@ def _binding(condition: Condition, table: DisaggTable) -> list[str]:
         return [f"{pool} pool: no instance fits in memory" + (f" and meets {key} ({value:g} ms)"
                                                               if value is not None else "")
                 for pool, (key, value) in empty]
+    cluster = condition.cluster
+    if condition.serving.pool_spec.whole_nodes and cluster.num_gpus <= cluster.gpus_per_node:
+        return ["serving.pools.whole_nodes: each pool takes whole nodes and the cluster has one "
+                "node (a prefill and a decode pool need two; false lets them share it)"]
     return ["serving.mode: every pair of pool instances misses an SLO of the request (TTFT = "
             "prefill + KV transfer + admission, or e2e) on this cluster's GPUs"]

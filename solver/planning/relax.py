@@ -306,6 +306,19 @@ def relax_policy(search: RelaxSearch) -> Relaxation | None:
     )
 
 
+def relax_pools(search: RelaxSearch) -> Relaxation | None:
+    """Disaggregated serving on whole nodes: let the two pools share a node."""
+    spec = search.condition.serving
+    if spec.mode not in ("disaggregated", "auto") or not spec.pool_spec.whole_nodes:
+        return None
+    key = "serving.pools.whole_nodes"
+    plan = search.attempt({key: False})
+    if plan is None:
+        return Relaxation("pools", {}, f"{key}: false (pools sharing a node) does not help")
+    return Relaxation("pools", {key: False}, f"{key}: true -> false (the pools may share a node)",
+                      plan_label(plan))
+
+
 def explain_infeasibility(
     condition: Condition,
     error: InfeasibleError,
@@ -318,12 +331,15 @@ def explain_infeasibility(
     search = RelaxSearch(condition, settings or SolverSettings(), MAX_RELAXATION_SOLVES)
     report = InfeasibilityReport(condition.name, condition.source, str(error), list(error.binding),
                                  solve_limit=MAX_RELAXATION_SOLVES)
-    steps: list[Any] = [lambda: relax_gpus(search)]
-    steps += [
-        lambda k=k: relax_slo(search, k)
-        for k in SLO_METRICS
-        if getattr(condition.slo, k) is not None
-    ]
+    # an SLO the failure names is tried first, then more GPUs and the other SLOs
+    named = [k for k in SLO_METRICS if getattr(condition.slo, k) is not None
+             and any(f"slo.{k}" in line for line in error.binding)]
+    others = [k for k in SLO_METRICS if getattr(condition.slo, k) is not None and k not in named]
+    steps: list[Any] = [lambda: relax_pools(search)] if any(
+        "whole_nodes" in line for line in error.binding) else []
+    steps += [lambda k=k: relax_slo(search, k) for k in named]
+    steps += [lambda: relax_gpus(search)]
+    steps += [lambda k=k: relax_slo(search, k) for k in others]
     if condition.workload.request_rate is not None and condition.cluster.fixed:
         steps.append(lambda: relax_rate(search))
     steps += [
@@ -331,12 +347,14 @@ def explain_infeasibility(
         lambda: relax_batch(search),
         lambda: relax_policy(search),
     ]
+    if not any("whole_nodes" in line for line in error.binding):
+        steps.append(lambda: relax_pools(search))
     for step in steps:
         if search.out_of_time():
             break
         result = step()
-        if result is not None:
-            report.relaxations.append(result)
+        if result is not None and (result.found or not search.out_of_time()):
+            report.relaxations.append(result)  # a "no fix" cut short by the time limit is not one
     report.solves = search.solves
     report.budget_hit = search.budget_hit
     return report

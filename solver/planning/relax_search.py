@@ -12,7 +12,7 @@ from solver.document.plan import Plan
 from solver.errors import InfeasibleError, InputError
 from solver.inputs.condition import Condition, build_condition
 from solver.optimize.settings import SolverSettings
-from solver.planning.planner import solve
+from solver.planning.modes import plan_serving
 from solver.runtime.interrupts import checkpoint
 
 # The search is bounded by work, not wall time, so infeasibility.md does not depend on machine
@@ -101,14 +101,17 @@ class RelaxSearch:
             relaxed = build_condition(data, self.condition.source, self.condition.name)
             checkpoint("relaxing")
             self.solves += 1
-            return solve(relaxed, settings=self.settings).plan
+            return plan_serving(relaxed, settings=self.settings).plan  # in its serving mode
         except (InfeasibleError, InputError):
             return None
 
 
 def plan_label(plan: Plan) -> str:
     m = plan.metrics
-    return (
-        f"{plan.parallelism.shape().label}, batch {plan.batch_size} on {plan.gpus.used} GPUs: "
-        f"TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms"
-    )
+    if plan.pools is not None:  # a disaggregated plan: each pool's instances and shape
+        shapes = " + ".join(f"{p.instances} {name} x {p.plan.gpus.per_replica} GPUs" for name, p in
+                            (("prefill", plan.pools.prefill), ("decode", plan.pools.decode)))
+        where = f"{shapes} on {plan.gpus.used} GPUs"
+    else:
+        where = f"{plan.parallelism.shape().label}, batch {plan.batch_size} on {plan.gpus.used} GPUs"
+    return f"{where}: TTFT {m.ttft_ms:,.1f} ms, TPOT {m.tpot_ms:,.2f} ms"

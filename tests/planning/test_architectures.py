@@ -129,3 +129,55 @@ def test_a_pool_with_no_instance_names_its_own_slo_part() -> None:
         solve_disaggregated(condition)
     assert err.value.binding == ["decode pool: no instance fits in memory and meets slo.tpot_ms (1 ms)"]
     assert " 0 decode instances" in str(err.value) and "pair" not in str(err.value)
+
+
+def _one_node_disaggregated(slo: dict[str, float]) -> dict[str, Any]:
+    return {"name": "one-node", "model": "llama-3.1-8b", "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 1},
+            "workload": {"input_tokens": 1024, "output_tokens": 256}, "serving": {"mode": "disaggregated"},
+            "slo": slo}
+
+
+def test_one_node_with_whole_node_pools_names_the_pools_and_the_fix_solves(tmp_path) -> None:
+    """Pools take whole nodes by default, so one node cannot hold a prefill and a decode pool: the
+    error names serving.pools.whole_nodes (not an SLO), and `paraplan solve` writes
+    infeasibility.md whose first fix lets the pools share the node, solved as a disaggregated
+    plan."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from solver.cli import app
+    from solver.errors import InfeasibleError
+
+    data = _one_node_disaggregated({"tpot_ms": 50})
+    with pytest.raises(InfeasibleError) as err:
+        solve_disaggregated(build_condition(data, "one-node.yaml", "one-node"))
+    assert err.value.binding[0].startswith("serving.pools.whole_nodes:")
+    path = tmp_path / "one-node.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    # the pools fix is tried first (about 1 s); the time limit cuts the later kinds short
+    result = CliRunner().invoke(app, ["solve", str(path), "-o", str(tmp_path / "out"), "--time-limit", "8"])
+    assert result.exit_code == 2, result.output
+    report = (tmp_path / "out" / "infeasibility.md").read_text(encoding="utf-8")
+    rows = [line for line in report.splitlines() if line.startswith("| pools |")]
+    assert rows and "serving.pools.whole_nodes: true -> false" in rows[0]
+    assert " prefill x " in rows[0] and " decode x " in rows[0]
+    fixed = {**data, "serving": {"mode": "disaggregated", "pools": {"whole_nodes": False}}}
+    plan = solve_disaggregated(build_condition(fixed, "fixed.yaml", "fixed")).plan
+    assert plan.pools is not None and plan.metrics.tpot_ms <= 50
+
+
+def test_a_disaggregated_slo_fix_is_confirmed_by_a_disaggregated_solve() -> None:
+    """TPOT <= 1 ms on two nodes: no decode instance. The SLO relaxation reports a value that
+    solves in disaggregated mode (relaxations solve in the condition's serving mode)."""
+    from solver.optimize.settings import SolverSettings
+    from solver.planning.relax import relax_slo
+    from solver.planning.relax_search import RelaxSearch
+
+    data = {**_one_node_disaggregated({"tpot_ms": 1}), "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 2}}
+    fix = relax_slo(RelaxSearch(build_condition(data, "two-node.yaml", "two-node"), SolverSettings(), 40),
+                    "tpot_ms")
+    assert fix.found and " prefill x " in fix.plan, fix
+    value = fix.changes["slo.tpot_ms"]
+    fixed = build_condition({**data, "slo": {"tpot_ms": value}}, "fixed.yaml", "fixed")
+    plan = solve_disaggregated(fixed).plan
+    assert plan.pools is not None and plan.metrics.tpot_ms <= value
