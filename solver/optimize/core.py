@@ -8,6 +8,11 @@ the SLOs alone, then everything, and the survivor is minimized by deletion with 
 dropped before the memory stages. The core is named only when it is verified: its members
 together are proven infeasible, and dropping any one of them is proven feasible (a solve that ends
 on a limit proves nothing, and the core is then not named).
+
+When the screening bounds alone prove that one SLO excludes every plan and a balanced split meets
+every other family, that SLO is the only minimal core there is, the one this search would end on;
+bound_core.py names it without building the model, whose build and solves took 1-65 s of CPU
+on the bundled conditions given an over-tight SLO.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 
 from ortools.sat.python import cp_model
 
+from solver.optimize.bound_core import core_from_bounds
 from solver.optimize.families import STAGE_FAMILIES
 from solver.optimize.formulation import PlacementModel
 from solver.optimize.problem import PlanningProblem
@@ -30,15 +36,19 @@ MAX_CORE_STAGE_ROWS = 100_000
 MAX_CORE_SOLVES = 24  # feasibility checks for one core (CP-SAT's deterministic time misses presolve)
 
 
-def _core_model(problem: PlanningProblem, deadline: Deadline | None) -> PlacementModel | None:
-    """Every candidate behind assumption literals; None when there are too many candidate stages
-    or the deadline passes while building."""
+def _too_large(problem: PlanningProblem) -> bool:
+    """No candidate, or more candidate stages than one core model holds."""
     if not problem.num_candidates:
-        return None
+        return True
     rows = int(problem.table_grid().pp.sum())
     if rows > MAX_CORE_STAGE_ROWS:
         log.info("infeasibility core skipped: %d stage rows over all candidates", rows)
-        return None
+        return True
+    return False
+
+
+def _core_model(problem: PlanningProblem, deadline: Deadline | None) -> PlacementModel | None:
+    """Every candidate behind assumption literals; None when the deadline passes while building."""
     try:
         for index in range(problem.num_candidates):  # every full table, within the deadline
             if deadline is not None and index % 256 == 0:
@@ -119,10 +129,20 @@ def _minimal_core(solves: _Solves, start: list[cp_model.IntVar], rank: dict[int,
 
 
 def binding_families(problem: PlanningProblem, deadline: Deadline | None = None,
-                     work_limit: float = CORE_WORK) -> list[str] | None:
+                     work_limit: float = CORE_WORK, *, from_bounds: bool = True) -> list[str] | None:
     """A minimal set of constraint families that together make the problem infeasible, memory
     preferred, re-verified member by member. None when not proven within the limits: work
-    (deterministic time and solve count) or the deadline."""
+    (deterministic time and solve count) or the deadline. `from_bounds`: a single SLO that the
+    screening bounds prove to be the core is named without the model (bound_core.py; tests turn
+    it off to compare with the CP-SAT search)."""
+    if _too_large(problem):
+        return None
+    if deadline is not None and deadline.check("infeasibility core"):
+        return None  # as _core_model would, before its first table
+    if from_bounds:
+        named = core_from_bounds(problem)
+        if named is not None:
+            return named
     model = _core_model(problem, deadline)
     if model is None:
         return None

@@ -8,18 +8,20 @@ removed candidate could have been chosen. The counts per reason go to plan.json.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from solver.optimize.bounds import OUT_OF_RANGE, Bounds, grid_bounds, reach, table_bounds
-from solver.optimize.families import FAMILIES
+from solver.optimize.families import FAMILIES, SloFamily, StageMemoryFamily
 from solver.optimize.problem import PlanningProblem
 from solver.optimize.tables import REACH_LIMIT, CandidateTable, IntForm, TableGrid
 from solver.physics.serving import ROUND
 
 DOMINATED = "dominated"
+Family = StageMemoryFamily | SloFamily
 
 
 @dataclass
@@ -85,6 +87,40 @@ def _slack(form: IntForm | None, stage: Any, microbatches: Any) -> Any:
     return stage * (1 + weight)
 
 
+def grid_bounds_of(problem: PlanningProblem) -> Bounds:
+    """The balanced-split bounds of every candidate at once (arrays), computed once per problem."""
+    cached = problem.screen_cache.get("grid_bounds")
+    if not isinstance(cached, Bounds):
+        totals = problem.counts(0, problem.num_layers)
+        cached = problem.screen_cache["grid_bounds"] = grid_bounds(problem.table_grid(), totals)
+    return cached
+
+
+def excludes_every_candidate(problem: PlanningProblem, family: Family) -> bool:
+    """Whether `family`'s own balanced-split bound breaks every candidate inside the integer
+    model's range, whatever reason `classify` recorded first: the grid's sure verdicts (as in
+    `classify`), the exact table's for the rest. False as soon as one candidate may meet it."""
+    g = problem.table_grid()
+    limit = family.limit(g)
+    if limit is None:
+        return False
+    b = grid_bounds_of(problem)
+    reached = np.asarray(reach(g, b), dtype=float)
+    value = family.lower_bound(g, b)
+    form = g.forms.get(getattr(family, "form", ""))
+    slack = (_slack(form, problem.num_layers + g.pp + 2, g.microbatches)
+             + 1e-9 * np.abs(value) + 1e-9 * np.abs(limit))
+    if np.any((reached < REACH_LIMIT * (1 - 1e-6)) & (value + slack <= limit)):
+        return False  # a candidate inside the range surely meets it
+    unsure = ~(reached >= REACH_LIMIT * (1 + 1e-6)) & ~np.asarray(value - slack > limit)
+    for i in np.flatnonzero(unsure).tolist():
+        t = problem.table(i)
+        exact = family.limit(t)
+        if in_range(problem, t) and (exact is None or family.lower_bound(t, bounds_of(problem, t)) <= exact):
+            return False
+    return True
+
+
 def classify(problem: PlanningProblem) -> Classification:
     """Screen every candidate on the vectorized TableGrid; the few whose bound lies within the
     rounding slack of a limit get their full table and the exact check (cached per problem)."""
@@ -92,7 +128,7 @@ def classify(problem: PlanningProblem) -> Classification:
     if isinstance(cached, Classification):
         return cached
     g: TableGrid = problem.table_grid()
-    b = grid_bounds(g, problem.counts(0, problem.num_layers))
+    b = grid_bounds_of(problem)
     stage = problem.num_layers + g.pp + 2
     n = problem.num_candidates
     verdict = np.zeros(n, dtype=np.int64)  # 0 passes, k > 0 FAMILIES[k-1], -1 not settled
@@ -137,8 +173,10 @@ def balanced_boundaries(num_layers: int, pp: int) -> list[int]:
     return bounds
 
 
-def evaluate_split(problem: PlanningProblem, t: CandidateTable, boundaries: list[int]) -> int | None:
-    """Integer objective of a split, or None if it breaks a constraint family."""
+def evaluate_split(problem: PlanningProblem, t: CandidateTable, boundaries: list[int],
+                   families: Sequence[Family] = FAMILIES) -> int | None:
+    """Integer objective of a split, or None if it breaks a constraint family (of `families`:
+    all of them unless told)."""
     times: dict[str, list[int]] = {step: [] for step in t.steps}
     held: dict[str, list[int]] = {"memory": [], "weights": []}
     for s in range(t.pp):
@@ -151,7 +189,7 @@ def evaluate_split(problem: PlanningProblem, t: CandidateTable, boundaries: list
             times[step].append(stages.stage(counts, s))
     sums = {step: sum(v) for step, v in times.items()}
     maxima = {step: max(v) for step, v in times.items()}
-    if not all(f.split_ok(t, held, sums, maxima) for f in FAMILIES):
+    if not all(f.split_ok(t, held, sums, maxima) for f in families):
         return None
     return int(t.forms["objective"].value(sums, maxima, t.microbatches))
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+import solver.optimize.core as core
 from solver.errors import InfeasibleError
-from solver.inputs.condition import build_condition
+from solver.inputs.condition import build_condition, load_condition
 from solver.optimize.core import binding_families
+from solver.optimize.families import TPOT
 from solver.optimize.problem import build_problem
+from solver.optimize.screening import classify, excludes_every_candidate
 from solver.planning.planner import solve
+from tests.corpus import generate, generate_continuous
+from tests.paths import CONDITIONS
 
 BASE = {"model": "llama-3.1-8b", "hardware": {"gpu": "h100-sxm-80gb", "num_nodes": 1, "gpus_per_node": 2},
         "workload": {"input_tokens": 1024, "output_tokens": 128, "batch_size": 8}}
@@ -110,3 +115,71 @@ def test_the_llama70b_core_is_verified_independently(llama70b_core):
     families = set(core or [])
     assert families and not _is_feasible_with(problem, families)
     assert all(_is_feasible_with(problem, families - {m}) for m in families)
+
+
+# ---- the core the screening bounds prove (bound_core.py) ---------------------------------------
+INFEASIBLE = sorted((CONDITIONS / "infeasible").glob("*.yaml"))
+RATED = BASE | {"workload": {"input_tokens": 1024, "output_tokens": 128, "max_batch_size": 64}}
+
+
+def _generated(data: dict, slo: dict) -> object:
+    """A corpus condition with its SLOs replaced by `slo` (the percentile kept)."""
+    kept = {k: v for k, v in (data.get("slo") or {}).items() if k == "percentile"}
+    return build_condition(data | {"slo": kept | slo}, "c.yaml", data["name"])
+
+
+def _rated(tpot_ms: float, rate: float) -> object:
+    workload = RATED["workload"] | {"request_rate": rate}
+    return build_condition(RATED | {"workload": workload, "slo": {"tpot_ms": tpot_ms}}, "c.yaml", "c")
+
+
+CORE_CASES = {  # name: (condition, whether the screening bounds prove the core)
+    **{p.stem: (lambda p=p: load_condition(p), "tpot" in p.stem) for p in INFEASIBLE},
+    **{f"{data['name']}-{key}": (lambda data=data, key=key: _generated(data, {f"{key}_ms": 0.01}), True)
+       for data in (generate()[3], generate()[13], generate_continuous()[2], generate_continuous()[10])
+       for key in ("ttft", "tpot", "e2e_latency")},
+    # slo.tpot_ms alone excludes every plan; the rate is met by some plan: proven by the bounds
+    "tpot-under-a-rate": (lambda: _rated(4, 10), True),
+    # slo.tpot_ms alone excludes every plan, and so does the request rate, which CP-SAT names:
+    # no plan without the TPOT SLO exists, so the bounds prove nothing
+    "tpot-and-rate-each": (lambda: _rated(4, 40), False),
+}  # neither alone, the two together: test_two_families_needed_together_go_through_cp_sat
+
+
+@pytest.mark.parametrize("name", sorted(CORE_CASES))
+def test_the_core_from_the_bounds_is_the_cp_sat_core(name, monkeypatch):
+    """The core named from the screening bounds is the one the CP-SAT search names with the
+    shortcut off; when the bounds prove it, no core model is built (and few tables)."""
+    make, proven = CORE_CASES[name]
+    condition = make()
+    built = []
+    model = core.PlacementModel
+    monkeypatch.setattr(core, "PlacementModel", lambda *a, **k: built.append(1) or model(*a, **k))
+    problem = build_problem(condition)
+    fast = binding_families(problem)
+    assert len(built) == (0 if proven else 1)
+    if proven:
+        assert problem.tables_built < problem.num_candidates
+    full = binding_families(build_problem(condition), from_bounds=False)
+    assert fast == full and fast
+    assert len(built) == (1 if proven else 2)
+
+
+def test_two_families_needed_together_go_through_cp_sat(monkeypatch):
+    """slo.tpot_ms and the request rate each leave plans, together none: CP-SAT's core."""
+    built = []
+    model = core.PlacementModel
+    monkeypatch.setattr(core, "PlacementModel", lambda *a, **k: built.append(1) or model(*a, **k))
+    problem = build_problem(_rated(6, 10))
+    assert not excludes_every_candidate(problem, TPOT)
+    assert binding_families(problem) == ["slo.tpot_ms", "workload.request_rate"]
+    assert len(built) == 1
+
+
+def test_every_candidate_is_checked_against_the_family_own_bound():
+    """llama70b-tpot-1ms: screening records kv_capacity first for some candidates; the TPOT bound
+    breaks those too, so slo.tpot_ms alone excludes every plan."""
+    problem = build_problem(load_condition(CONDITIONS / "infeasible" / "llama70b-tpot-1ms.yaml"))
+    reasons = set(classify(problem).reasons)
+    assert "kv_capacity" in reasons and "tpot_slo" in reasons
+    assert excludes_every_candidate(problem, TPOT)
