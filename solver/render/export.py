@@ -12,12 +12,13 @@ G = tp x attn_dp x sp = etp x ep:
     TRT-LLM  --tp_size G, --pp_size pp, --ep_size ep (moe_tensor_parallel_size etp), attention
              either TP over G or DP over G (enable_attention_dp)
 
-An MoE plan's deployment (launch_moe.py): DeepEP all-to-all (SGLang --moe-a2a-backend deepep, vLLM
---all2all-backend deepep_high_throughput|deepep_low_latency by the plan's kernels), two-batch
-overlap where the cost model uses it (vLLM --enable-dbo), the placement's redundant experts with
-EPLB (SGLang --enable-eplb --ep-num-redundant-experts, vLLM --enable-eplb --eplb-config); SGLang's
---deepep-mode, --enable-two-batch-overlap and MTP flags and vLLM's --speculative-config are named
-in the header (not in the argument lists the flags are checked against).
+An MoE plan's deployment (launch_moe.py): DeepEP all-to-all (SGLang --moe-a2a-backend deepep with
+--deepep-mode normal|low_latency on a prefill|decode pool, vLLM --all2all-backend
+deepep_high_throughput|deepep_low_latency by the plan's kernels), two-batch overlap where the cost
+model uses it (SGLang --enable-two-batch-overlap, vLLM --enable-dbo), the placement's redundant
+experts with EPLB (SGLang --enable-eplb --ep-num-redundant-experts, vLLM --enable-eplb
+--eplb-config), MTP speculative decoding (SGLang --speculative-algorithm NEXTN and its step/draft
+counts, vLLM --speculative-config with method mtp).
 
 Flag names are checked against each engine's published argument list (tests/assets/engine_args/:
 vLLM's arg_utils.py and cli_args.py, SGLang's server arguments, trtllm-serve's options, with the

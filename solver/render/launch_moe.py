@@ -13,15 +13,20 @@ model's own functions (physics/experts.py), not re-derived here:
 
 Flags (each in the engine's argument list, tests/assets/engine_args/):
 
-    SGLang   --moe-a2a-backend deepep when ep = tp-size (SGLang's DeepEP needs it);
-             --enable-eplb --ep-num-redundant-experts R
+    SGLang   --moe-a2a-backend deepep when ep = tp-size (SGLang's DeepEP needs it), with
+             --deepep-mode normal on a prefill pool's servers, low_latency on a decode pool's
+             (aggregated: SGLang's default, auto, picks each batch's kernels as the plan does);
+             --enable-two-batch-overlap (needs an all-to-all backend: with deepep only);
+             --enable-eplb --ep-num-redundant-experts R; MTP: --speculative-algorithm NEXTN
+             --speculative-num-steps d --speculative-eagle-topk 1 --speculative-num-draft-tokens
+             d+1 on every server, prefill pools too (SGLang's P/D deployments start both alike)
     vLLM     --all2all-backend deepep_high_throughput (normal kernels) or deepep_low_latency,
              --enable-dbo (two-batch overlap), --enable-eplb --eplb-config
-             '{"num_redundant_experts":R}'
+             '{"num_redundant_experts":R}', MTP: --speculative-config
+             '{"method":"mtp","num_speculative_tokens":d}' on aggregated and decode-pool engines
+             ("mtp": vLLM's one MTP method since deepseek_mtp and the others were folded into it)
 
-SGLang's --deepep-mode, --enable-two-batch-overlap and --speculative-* flags and vLLM's
---speculative-config are not in the argument lists the exporter is checked against, so the
-scripts' headers name them as not expressible, with what runs instead.
+What an engine cannot do as the plan does goes to the script's header, with what runs instead.
 """
 
 from __future__ import annotations
@@ -41,7 +46,6 @@ NORMAL, LOW_LATENCY = "normal", "low_latency"
 POOL_KERNELS = {"prefill": NORMAL, "decode": LOW_LATENCY}  # a pool's steps are all of one kind
 VLLM_ALL2ALL = {NORMAL: "deepep_high_throughput", LOW_LATENCY: "deepep_low_latency"}
 STEP_WORDS = {"mix": "mixed", "chunk": "full-chunk", "prefill": "prefill", "decode": "decode"}
-UNCHECKED = "not in the engine argument list the exporter is checked against"
 
 
 @dataclass(frozen=True)
@@ -99,49 +103,42 @@ def _overlap_words(d: MoeDeployment) -> str:
     return f"two-batch overlap: the plan's MoE layers overlap two micro-batches in {where}"
 
 
-def _speculative_words(d: MoeDeployment) -> str:
-    return (f"speculative decoding with the model's MTP module ({d.draft_tokens} draft token(s) "
-            "per decode step)")
-
-
 def sglang_moe_flags(d: MoeDeployment, f: PlanFacts, launch: Launch) -> None:
-    """SGLang's DeepEP backend and EPLB flags; what cannot be written goes to the header."""
-    if d.all_to_all and f.etp == 1:
+    """SGLang's DeepEP backend and mode, two-batch overlap, EPLB and MTP flags; what cannot be
+    written goes to the header."""
+    deepep = d.all_to_all and f.etp == 1
+    if deepep:
         launch.flag("--moe-a2a-backend", "deepep")
-        if d.pool in POOL_KERNELS:
-            kernel = POOL_KERNELS[d.pool]
-            launch.lost.append(
-                f"DeepEP {kernel} kernels (every step of the {d.pool} pool): `--deepep-mode "
-                f"{kernel}` pins them but is {UNCHECKED}; SGLang's default (auto) picks per "
-                "batch, normal kernels for batches with prompt tokens, low-latency ones for decode "
-                f"batches, i.e. {kernel} for this server's")
+        if d.pool in POOL_KERNELS:  # aggregated: auto, SGLang's default, picks per batch
+            launch.flag("--deepep-mode", POOL_KERNELS[d.pool])
     elif d.all_to_all:
         launch.lost.append(
             f"DeepEP all-to-all over ep={f.ep} with etp={f.etp}: SGLang's deepep backend needs "
             f"ep = tp-size ({f.stage_gpus}); the default backend (all-reduce/all-gather dispatch) runs")
-    if d.overlap_steps:
+    if d.overlap_steps and deepep:
+        launch.flag("--enable-two-batch-overlap")
+        if len(d.overlap_steps) < len(d.overlap):
+            launch.lost.append(f"{_overlap_words(d)}: SGLang's --enable-two-batch-overlap splits "
+                               "every batch it can")
+    elif d.overlap_steps:
         launch.lost.append(
-            f"{_overlap_words(d)}; `--enable-two-batch-overlap` is {UNCHECKED}: without it the "
-            "server runs the layers serially (slower than planned)")
+            f"{_overlap_words(d)}: SGLang's --enable-two-batch-overlap needs an all-to-all backend "
+            "(--moe-a2a-backend), which this plan cannot use; the server runs the layers serially "
+            "(slower than planned)")
     if d.redundant:
         launch.flag("--enable-eplb")
         launch.flag("--ep-num-redundant-experts", d.redundant)
-    if d.draft_tokens and d.pool == "prefill":
-        launch.lost.append(
-            f"{_speculative_words(d)} runs on the decode pool; SGLang's P/D deployments start "
-            "prefill servers with the decode servers' --speculative-* flags, which are "
-            f"{UNCHECKED}")
-    elif d.draft_tokens:
-        launch.lost.append(
-            f"{_speculative_words(d)}: `--speculative-algorithm NEXTN --speculative-num-steps "
-            f"{d.draft_tokens} --speculative-eagle-topk 1 --speculative-num-draft-tokens "
-            f"{d.draft_tokens + 1}` are {UNCHECKED}: without them the server decodes one token per "
-            "step (TPOT above the plan's)")
+    if d.draft_tokens:  # a prefill pool's servers too: SGLang starts both pools with them
+        launch.flag("--speculative-algorithm", "NEXTN")
+        launch.flag("--speculative-num-steps", d.draft_tokens)
+        launch.flag("--speculative-eagle-topk", 1)
+        launch.flag("--speculative-num-draft-tokens", d.draft_tokens + 1)
 
 
 def vllm_moe_flags(d: MoeDeployment, launch: Launch) -> None:
-    """vLLM's all-to-all backend, dual-batch overlap and EPLB flags (with --enable-expert-parallel,
-    written by the caller when ep > 1); what cannot be written goes to the header."""
+    """vLLM's all-to-all backend, dual-batch overlap, EPLB and MTP flags (with
+    --enable-expert-parallel, written by the caller when ep > 1); what cannot be written goes to
+    the header."""
     if d.all_to_all:
         launch.flag("--all2all-backend", VLLM_ALL2ALL[d.kernel])
         if len(set(d.kernels.values())) > 1 and d.pool not in POOL_KERNELS:
@@ -159,8 +156,5 @@ def vllm_moe_flags(d: MoeDeployment, launch: Launch) -> None:
         launch.flag("--eplb-config", json.dumps({"num_redundant_experts": d.redundant},
                                                 separators=(",", ":")))
     if d.draft_tokens and d.pool != "prefill":
-        config = json.dumps({"method": "mtp", "num_speculative_tokens": d.draft_tokens},
-                            separators=(",", ":"))
-        launch.lost.append(
-            f"{_speculative_words(d)}: `--speculative-config '{config}'` is {UNCHECKED}: "
-            "without it the engine decodes one token per step (TPOT above the plan's)")
+        launch.flag("--speculative-config", json.dumps(
+            {"method": "mtp", "num_speculative_tokens": d.draft_tokens}, separators=(",", ":")))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from solver.inputs.condition import build_condition, load_condition
+from solver.inputs.condition import SpeculativeSpec, build_condition, load_condition
 from solver.physics.disaggregation import pool_condition
 from solver.render.export import render_launch
 from solver.render.export_pools import render_pools_launch
@@ -195,9 +195,12 @@ def test_single_node_plans_keep_one_command_with_known_flags(recorded, tmp_path)
 
 DEEPSEEK = REPO / "conditions" / "deepseek-v3-h800x144.yaml"
 PUBLISHED = REPO / "conditions" / "published"
+SGLANG_MTP = ("--speculative-algorithm", "--speculative-num-steps", "--speculative-eagle-topk",
+              "--speculative-num-draft-tokens")
 MOE_FLAGS = {"--moe-a2a-backend", "--enable-dp-attention", "--ep-size", "--enable-eplb",
              "--ep-num-redundant-experts", "--enable-expert-parallel", "--all2all-backend",
-             "--enable-dbo", "--eplb-config"}
+             "--enable-dbo", "--eplb-config", "--deepep-mode", "--enable-two-batch-overlap",
+             "--speculative-config", *SGLANG_MTP}
 MOE_NOTES = ("DeepEP", "two-batch overlap", "--deepep-mode", "--enable-two-batch-overlap",
              "speculative", "redundant")
 
@@ -238,7 +241,9 @@ def test_deepseek_large_ep_launch_lines_carry_the_modelled_deployment(overlap, r
     runs DeepEP (--deepep-mode is left at auto, which picks each batch's kernels as the model
     does), DP attention over 144 ranks, EP144, EPLB with the placement's redundant slots; vLLM
     the same with the normal (high-throughput) kernels of the plan's steps, every one of which
-    carries prompt tokens. Two-batch overlap follows the cost model's choice for the plan."""
+    carries prompt tokens. Two-batch overlap follows the cost model's choice for the plan
+    (SGLang --enable-two-batch-overlap, vLLM --enable-dbo); no speculative flags without
+    workload.speculative."""
     condition = _deepseek(two_batch_overlap=overlap)
     plan = check_given(condition, ShortPlan(tp=1, attn_dp=144, ep=144, batch_size=2304)).plan
     p, placement = plan.parallelism, plan.expert_placement
@@ -255,9 +260,11 @@ def test_deepseek_large_ep_launch_lines_carry_the_modelled_deployment(overlap, r
             str(p.attn_dp * p.tp), str(p.attn_dp), str(p.ep))
         assert "--enable-dp-attention" in flags and "--enable-eplb" in flags
         assert flags["--ep-num-redundant-experts"] == str(redundant)
+        assert ("--enable-two-batch-overlap" in flags) is bool(overlap)
+        assert not [w for w in flags if w.startswith("--speculative")]
     sglang = files["launch/sglang.sh"]
-    assert ("`--enable-two-batch-overlap` is not in the engine argument list" in sglang) is bool(overlap)
     assert "--deepep-mode" not in sglang  # auto, SGLang's default, is what an aggregated plan needs
+    assert "two-batch overlap" not in sglang  # every step overlaps or none: nothing to note
     for argv in _servers(files, "launch/vllm.sh", tmp_path, recorded):
         flags = _values(argv)
         assert flags["--data-parallel-size"] == str(p.attn_dp) and "--enable-expert-parallel" in flags
@@ -265,13 +272,15 @@ def test_deepseek_large_ep_launch_lines_carry_the_modelled_deployment(overlap, r
         assert ("--enable-dbo" in flags) is bool(overlap)
         assert "--enable-eplb" in flags
         assert json.loads(flags["--eplb-config"]) == {"num_redundant_experts": redundant}
+        assert "--speculative-config" not in flags
 
 
 def test_deepseek_disaggregated_pools_get_their_kernels(recorded, tmp_path) -> None:
     """DeepSeek's published units as one plan: the prefill pool (EP32 over 4 nodes, ADP8 x TP4)
     runs DeepEP's normal kernels with two-batch overlap where the model chose it, the decode pool
-    (EP144, ADP144) the low-latency kernels; SGLang's headers name the --deepep-mode each pool
-    needs, vLLM writes the kernels as its all2all backend."""
+    (EP144, ADP144) the low-latency kernels: SGLang pins them with each pool's --deepep-mode and
+    overlaps with --enable-two-batch-overlap, vLLM writes the kernels as its all2all backend and
+    overlaps with --enable-dbo."""
     condition = load_condition(PUBLISHED / "deepseek-v3-disagg-h800x176.yaml")
     plan = check_given(condition, load_plan_file(PUBLISHED / "deepseek-v3-disagg-h800x176.plan.yaml")).plan
     files = render_pools_launch(condition, plan)
@@ -282,13 +291,14 @@ def test_deepseek_disaggregated_pools_get_their_kernels(recorded, tmp_path) -> N
         deployment = moe_deployment(pool_condition(condition, name, pool.gpus), pool.plan, name)
         assert set(deployment.kernels.values()) == {kernel}
         redundant = pool.plan.expert_placement.slots_per_gpu * p.ep - condition.model.num_experts
-        sglang = files[f"launch/{name}-sglang.sh"]
-        assert f"`--deepep-mode {kernel}` pins them" in sglang
         overlap = bool(deployment.overlap_steps)
-        assert ("`--enable-two-batch-overlap`" in sglang) is overlap
+        assert not [note for note in ("--deepep-mode", "two-batch overlap")
+                    if note in _header(files[f"launch/{name}-sglang.sh"])]
         for argv in _servers(files, f"launch/{name}-sglang.sh", tmp_path, recorded):
             flags = _values(argv)
             assert flags["--disaggregation-mode"] == name and flags["--moe-a2a-backend"] == "deepep"
+            assert flags["--deepep-mode"] == kernel
+            assert ("--enable-two-batch-overlap" in flags) is overlap
             assert (flags["--dp-size"], flags["--ep-size"]) == (str(p.attn_dp), str(p.ep))
             assert flags["--ep-num-redundant-experts"] == str(redundant) == "32"
         for argv in _servers(files, f"launch/{name}-vllm.sh", tmp_path, recorded):
@@ -299,10 +309,34 @@ def test_deepseek_disaggregated_pools_get_their_kernels(recorded, tmp_path) -> N
                           plan.pools.prefill.plan, "prefill").overlap_steps  # EP over 4 nodes
 
 
-def test_mtp_speculative_decoding_is_named_where_the_flags_are_not_recorded(recorded, tmp_path) -> None:
-    """workload.speculative (MTP, 2 drafts): neither engine's recorded argument list has the
-    speculative flags, so the headers give them with the plan's draft count and no command
-    carries an unchecked flag."""
+def _header(script: str) -> str:
+    """The comment lines of a launch script (what it says it cannot express)."""
+    return "\n".join(line for line in script.splitlines() if line.startswith("#"))
+
+
+def _speculative(condition, draft_tokens: int):
+    spec = SpeculativeSpec(draft_tokens=draft_tokens, acceptance_rate=0.85)
+    return condition.model_copy(update={"workload": condition.workload.model_copy(
+        update={"speculative": spec})})
+
+
+def _assert_mtp(flags: dict[str, str | None], engine: str, drafts: int | None) -> None:
+    """MTP with `drafts` draft tokens per decode step as the engine's flags (None: no MTP)."""
+    if drafts is None:
+        assert not [w for w in flags if w.startswith("--speculative")], (engine, flags)
+    elif engine == "sglang":
+        assert [flags[w] for w in SGLANG_MTP] == ["NEXTN", str(drafts), "1", str(drafts + 1)]
+    else:
+        assert json.loads(flags["--speculative-config"]) == {"method": "mtp",
+                                                             "num_speculative_tokens": drafts}
+
+
+def test_mtp_speculative_decoding_is_written_with_the_plan_draft_count(recorded, tmp_path) -> None:
+    """workload.speculative (MTP, 2 drafts) on an aggregated DeepSeek-V3 plan: SGLang
+    --speculative-algorithm NEXTN --speculative-num-steps 2 --speculative-eagle-topk 1
+    --speculative-num-draft-tokens 3, vLLM --speculative-config with method mtp and 2 tokens, on
+    every server of every node; each flag in the engine's recorded argument list, and no header
+    note left for them."""
     condition = build_condition({
         "model": "deepseek-v3", "hardware": {"gpu": "h200-sxm-141gb", "num_nodes": 2},
         "precision": {"weights": "fp8", "kv_cache": "bf16", "activations": "fp8"},
@@ -310,12 +344,49 @@ def test_mtp_speculative_decoding_is_named_where_the_flags_are_not_recorded(reco
                      "speculative": {"draft_tokens": 2, "acceptance_rate": 0.85}}}, "c.yaml", "c")
     plan = check_given(condition, ShortPlan(attn_dp=16, ep=16, batch_size=32)).plan
     files = render_launch(condition, plan)
-    assert ("--speculative-algorithm NEXTN --speculative-num-steps 2 --speculative-eagle-topk 1 "
-            "--speculative-num-draft-tokens 3") in files["launch/sglang.sh"]
-    assert """--speculative-config '{"method":"mtp","num_speculative_tokens":2}'""" in files["launch/vllm.sh"]
-    for path in ("launch/sglang.sh", "launch/vllm.sh"):
-        for argv in _servers(files, path, tmp_path, recorded):
-            assert not [w for w in argv if w.startswith("--speculative")], path
+    for engine in ("sglang", "vllm"):
+        assert "speculative" not in _header(files[f"launch/{engine}.sh"]), engine
+        for argv in _servers(files, f"launch/{engine}.sh", tmp_path, recorded):
+            _assert_mtp(_values(argv), engine, 2)
+
+
+def test_mtp_on_the_published_disaggregated_deepseek_plan(recorded, tmp_path) -> None:
+    """The published disaggregated DeepSeek units with MTP (1 draft: DeepSeek-V3 has one MTP module):
+    SGLang's decode and prefill servers both carry the speculative flags (SGLang's P/D
+    deployments start both pools with them), beside each pool's --deepep-mode; vLLM's decode
+    engines carry --speculative-config, its prefill engines do not (they decode no step)."""
+    condition = _speculative(load_condition(PUBLISHED / "deepseek-v3-disagg-h800x176.yaml"), 1)
+    plan = check_given(condition, load_plan_file(PUBLISHED / "deepseek-v3-disagg-h800x176.plan.yaml")).plan
+    files = render_pools_launch(condition, plan)
+    for name, kernel in (("prefill", "normal"), ("decode", "low_latency")):
+        for argv in _servers(files, f"launch/{name}-sglang.sh", tmp_path, recorded):
+            flags = _values(argv)
+            assert flags["--deepep-mode"] == kernel
+            _assert_mtp(flags, "sglang", 1)
+        for argv in _servers(files, f"launch/{name}-vllm.sh", tmp_path, recorded):
+            _assert_mtp(_values(argv), "vllm", 1 if name == "decode" else None)
+        for engine in ("sglang", "vllm"):
+            assert "speculative" not in _header(files[f"launch/{name}-{engine}.sh"])
+
+
+def test_sglang_overlap_without_deepep_stays_a_header_note(recorded, tmp_path) -> None:
+    """EP8 x ETP2 over 16 GPUs with two-batch overlap forced: SGLang's deepep backend needs ep =
+    tp-size and its two-batch overlap an all-to-all backend, so neither flag is written and the
+    header says what runs instead."""
+    condition = build_condition({
+        "model": "deepseek-v3", "hardware": {"gpu": "h200-sxm-141gb", "num_nodes": 2},
+        "precision": {"weights": "fp8", "kv_cache": "bf16", "activations": "fp8"},
+        "policy": {"two_batch_overlap": True},
+        "workload": {"input_tokens": 2048, "output_tokens": 256, "batch_size": 32}}, "c.yaml", "c")
+    plan = check_given(condition, ShortPlan(attn_dp=16, ep=8, etp=2, batch_size=32)).plan
+    assert moe_deployment(condition, plan).overlap_steps
+    files = render_launch(condition, plan)
+    header = _header(files["launch/sglang.sh"])
+    assert "SGLang's --enable-two-batch-overlap needs an all-to-all backend" in header
+    assert "SGLang's deepep backend needs ep = tp-size (16)" in header
+    for argv in _servers(files, "launch/sglang.sh", tmp_path, recorded):
+        flags = _values(argv)
+        assert not {"--moe-a2a-backend", "--deepep-mode", "--enable-two-batch-overlap"} & set(flags)
 
 
 @pytest.mark.parametrize("degrees", [{"tp": 4, "dp": 2}, {"tp": 8}])
