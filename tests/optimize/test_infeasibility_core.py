@@ -142,7 +142,7 @@ CORE_CASES = {  # name: (condition, whether the screening bounds prove the core)
     "tpot-under-a-rate": (lambda: _rated(4, 10), True),
     # slo.tpot_ms alone excludes every plan, and so does the request rate, which CP-SAT names:
     # no plan without the TPOT SLO exists, so the bounds prove nothing
-    "tpot-and-rate-each": (lambda: _rated(4, 40), False),
+    "tpot-and-rate-each": (lambda: _rated(4, 100), False),
 }  # neither alone, the two together: test_two_families_needed_together_go_through_cp_sat
 
 
