@@ -183,12 +183,22 @@ def environment(home: Path, pause: str | None = None) -> dict[str, str]:
     return env
 
 
+def _as_a_foreground_job() -> None:
+    """In the child: SIGINT and SIGQUIT at their defaults, as a terminal's foreground job has them.
+    A shell without job control starts background commands with both ignored, and a child keeps
+    an ignored signal: under such a CI harness Ctrl-C would never reach paraplan (Python leaves
+    an ignored SIGINT alone), and the signal tests would wait out the whole solve."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def start(run: Run, cwd: Path, home: Path) -> Run:
     """Start `python -m solver.entry ARGS` in its own session (a terminal's Ctrl-C reaches the
     whole process group: so does ours)."""
     run.proc = subprocess.Popen([sys.executable, "-m", "solver.entry", *run.args], cwd=cwd,
                                 env=environment(home, run.pause), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=_as_a_foreground_job)
     return run
 
 
