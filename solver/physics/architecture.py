@@ -89,20 +89,13 @@ class Architecture:
 
     @cached_property
     def attention_params_per_layer(self) -> int:
-        """Projection weights of one attention block, plus its norms."""
+        """Projection weights of one attention block (`attention_gemms`), plus its norms: the
+        input norm and, with MLA, the norms of the compressed kv (and q) latents."""
         c = self.card
-        h, n_h = c.hidden_size, c.num_attention_heads
+        norms = c.hidden_size
         if c.is_mla:
-            kv_lora, rope = int(c.kv_lora_rank), int(c.qk_rope_head_dim)  # type: ignore[arg-type]
-            nope, v = int(c.qk_nope_head_dim), int(c.v_head_dim)  # type: ignore[arg-type]
-            if c.q_lora_rank:
-                q = h * c.q_lora_rank + c.q_lora_rank * n_h * (nope + rope) + c.q_lora_rank
-            else:
-                q = h * n_h * (nope + rope)
-            kv = h * (kv_lora + rope) + kv_lora * n_h * (nope + v) + kv_lora
-            return q + kv + n_h * v * h + h  # + input norm
-        d = c.attention_head_dim
-        return h * n_h * d + 2 * h * c.kv_heads * d + n_h * d * h + h
+            norms += int(c.kv_lora_rank) + (c.q_lora_rank or 0)  # type: ignore[arg-type]
+        return sum(w for w, _, _ in self.attention_gemms) + norms
 
     @cached_property
     def attention_gemms(self) -> tuple[tuple[int, int, bool], ...]:
