@@ -335,8 +335,8 @@ def explain_infeasibility(
     named = [k for k in SLO_METRICS if getattr(condition.slo, k) is not None
              and any(f"slo.{k}" in line for line in error.binding)]
     others = [k for k in SLO_METRICS if getattr(condition.slo, k) is not None and k not in named]
-    steps: list[Any] = [lambda: relax_pools(search)] if any(
-        "whole_nodes" in line for line in error.binding) else []
+    pools_named = any("whole_nodes" in line for line in error.binding)  # tried first when named
+    steps: list[Any] = [lambda: relax_pools(search)] if pools_named else []
     steps += [lambda k=k: relax_slo(search, k) for k in named]
     steps += [lambda: relax_gpus(search)]
     steps += [lambda k=k: relax_slo(search, k) for k in others]
@@ -347,7 +347,7 @@ def explain_infeasibility(
         lambda: relax_batch(search),
         lambda: relax_policy(search),
     ]
-    if not any("whole_nodes" in line for line in error.binding):
+    if not pools_named:
         steps.append(lambda: relax_pools(search))
     for step in steps:
         if search.out_of_time():
