@@ -171,8 +171,11 @@ class PlanMarkdown:
         ]
         return "\n".join([
             "## Predicted metrics and the formulas used", "", *lines,
-            "- Stage time = sum over its layers of each GEMM's FLOPs/(peak x mfu) + bytes/(HBM x util) "
-            "(math and weight streaming do not overlap), attention's max of the two, alpha-beta "
+            "- Stage time = sum over its layers of each GEMM's FLOPs x depth/(peak x mfu) + "
+            "bytes/(HBM x util) (math and weight streaming do not overlap; depth = (1 + 720/K)/(1 + "
+            "720/hidden) for a K-deep GEMM), the kernels between the GEMMs (norms, quantization, "
+            "rotary, SwiGLU, MoE permute and weighted sum) at their activation bytes/(HBM x util), "
+            "attention's max of FLOPs and bytes, alpha-beta "
             "collectives (TP all-reduce x2 per layer, EP all-to-all dispatch and combine, SP ring KV "
             "exchange overlapped with attention) and the transfer to the next stage "
             "(docs/design.md, \"Cost model\").",
