@@ -340,7 +340,7 @@ def run_library_case(case: Case, workdir: Path) -> Outcome:
 
 def run_cli_case(case: Case, workdir: Path, time_limit: float = 1.0) -> Outcome:
     """`paraplan solve` through CliRunner: exit 0/1/2, no traceback, no output folder on failure."""
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from solver.cli import app
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from solver.cli import app
 from tests.paths import ASSETS as ALL_ASSETS
@@ -95,9 +95,28 @@ def test_exhaustive_method_finds_the_same_objective(solved: Path, tmp_path: Path
 
 def test_unknown_method_is_refused(tmp_path: Path) -> None:
     result = invoke("solve", SMALL, "-o", tmp_path / "out", "--method", "simplex")
-    assert result.exit_code != 0
-    assert "cp-sat" in result.output
+    assert result.exit_code == 1  # bad input; 2 means infeasible
+    assert "Invalid value for '--method'" in result.output and "cp-sat" in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["solve", "--workers", "0"], ["solve", "--time-limit", "nan"], ["solve", "--time-limit", "0"],
+    ["solve", "--frobnicate"], ["solve"], ["frobnicate"], ["sweep", "-o", "x"],
+    ["batch", "--jobs", "0", "-o", "x", "a.yaml"]])
+def test_command_line_mistakes_exit_1_naming_the_option(args: list[str], tmp_path: Path) -> None:
+    """A usage error is bad input: exit 1 (click's own code, 2, is paraplan's 'infeasible'),
+    the message names the option or argument, and nothing is written."""
+    argv = [a if a != "x" else str(tmp_path / "out") for a in args]
+    if argv[0] == "solve" and len(argv) > 1:
+        argv.insert(1, str(SMALL))
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 1, result.output
+    assert "Error:" in result.output and "Traceback" not in result.output
+    named = next((a for a in args if a.startswith("-")), None)
+    if named is not None and args[0] != "sweep":
+        assert named in result.output or "Missing" in result.output, result.output
+    assert not list(tmp_path.iterdir())
 
 
 def test_json_condition_solves_like_yaml(solved: Path, tmp_path: Path) -> None:

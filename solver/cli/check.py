@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
-from solver.cli.common import CardsOption, command, handles_errors, say_lines, searches_cards
+from solver.cli.common import PATH, cards_option, command, handles_errors, say_lines, searches_cards
 from solver.errors import EXIT_VIOLATIONS, InputError
+from solver.render.command_help import argument
 from solver.render.console import check_json, check_lines
 from solver.runtime.startup import import_cp_model
 
 
 @command("check")
+@argument("condition", "CONDITION", "condition file", type=PATH)
+@argument("plan", "PLAN", "plan.json, a YAML {tp, pp, dp, ..., batch_size}, a seed markdown file "
+          "with a Parallelism Strategy section, or a paper config FILE.json[#baseline_method]; "
+          "default: the condition's own strategy section", type=PATH, required=False)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--regret/--no-regret", default=True, help="solve the condition and compare with the optimum")
+@cards_option
 @handles_errors
 @searches_cards
-def check_command(
-    condition: Annotated[Path, typer.Argument(metavar="CONDITION", help="condition file")],
-    plan: Annotated[Path | None, typer.Argument(
-        metavar="PLAN", help="plan.json, a YAML {tp, pp, dp, ..., batch_size}, a seed markdown file with a "
-        "Parallelism Strategy section, or a paper config FILE.json[#baseline_method]; default: "
-        "the condition's own strategy section")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    regret: Annotated[bool, typer.Option(help="solve the condition and compare with the "
-                                         "optimum")] = True,
-    cards: CardsOption = None,
-) -> None:
+def check_command(condition: Path, plan: Path | None, as_json: bool, regret: bool,
+                  cards: tuple[Path, ...]) -> None:
     """Evaluate a given plan: metrics and every violated constraint. Exit 3 on violations."""
     from solver.importers.registry import load_any_condition, load_any_plan
 
@@ -42,8 +40,8 @@ def check_command(
     result = check_given(cond, loaded.plan)
     gap = regret_of(cond, result.plan, violations=result.violations) if regret else None
     if as_json:
-        typer.echo(check_json(result, loaded.notes, gap))
+        click.echo(check_json(result, loaded.notes, gap))
     else:
         say_lines(check_lines(result, loaded.notes, gap))
     if result.violations:
-        raise typer.Exit(EXIT_VIOLATIONS)
+        raise click.exceptions.Exit(EXIT_VIOLATIONS)

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
-from solver.cli.common import CardsOption, command, handles_errors, say, searches_cards
+from solver.cli.common import PATH, cards_option, command, handles_errors, say, searches_cards
 from solver.errors import InputError
+from solver.render.command_help import argument
 
 
 @command("import")
+@argument("source", "SOURCE", "seed markdown (.md), JSON trio folder or hardware_env.json, Hugging "
+          "Face config.json, paper config FILE.json[#method]", type=PATH)
+@click.option("-o", "--output", metavar="FILE", type=PATH, help="YAML to write (default: print)")
+@cards_option
 @handles_errors
 @searches_cards
-def import_command(
-    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="seed markdown (.md), JSON trio folder or "
-                                           "hardware_env.json, Hugging Face config.json, paper "
-                                           "config FILE.json[#method]")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE",
-                                                help="YAML to write (default: print)")] = None,
-    cards: CardsOption = None,
-) -> None:
+def import_command(source: Path, output: Path | None, cards: tuple[Path, ...]) -> None:
     """Convert a foreign condition, model config or plan into paraplan YAML, each value commented
     with where it came from. A markdown Parallelism Strategy section goes to OUTPUT.plan.yaml."""
     from solver.importers.registry import import_source
@@ -30,9 +27,9 @@ def import_command(
 
     imported = import_source(source)
     if output is None:
-        typer.echo(imported.to_yaml().rstrip())
+        click.echo(imported.to_yaml().rstrip())
         if imported.plan is not None:
-            typer.echo("---\n" + imported.plan.to_yaml().rstrip())
+            click.echo("---\n" + imported.plan.to_yaml().rstrip())
         return
     if output.exists() and output.is_dir():
         raise InputError(str(output), "-o", "is a folder; give a file name such as condition.yaml")
@@ -51,4 +48,4 @@ def schema_command() -> None:
     """Print the JSON Schema of the condition file (for editors)."""
     from solver.inputs.condition import condition_schema
 
-    typer.echo(json.dumps(condition_schema(), indent=2))
+    click.echo(json.dumps(condition_schema(), indent=2))

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
 from solver.cli.common import (
-    CardsOption,
-    Method,
+    PATH,
+    cards_option,
     command,
     err,
     handles_errors,
+    method_option,
     say,
     say_lines,
     searches_cards,
+    time_limit_option,
+    workers_option,
 )
 from solver.errors import InfeasibleError
+from solver.render.command_help import argument
 from solver.render.console import solved_lines, time_limit_lines
 from solver.render.output_folder import open_output
 from solver.render.writer import INFEASIBILITY_FILE, LAUNCH_FOLDER, MANIFEST, PLAN_FILES
@@ -33,31 +37,28 @@ if TYPE_CHECKING:
 
 
 @command("solve")
+@argument("condition", "CONDITION", "condition file (YAML, JSON)", type=PATH)
+@click.option("-o", "--output", metavar="DIR", type=PATH, help="output folder")
+@method_option
+@time_limit_option("wall-clock safety net for the whole run (expert placement, solving, "
+                   "relaxations, rendering), seconds; deterministic work limits decide the plan")
+@workers_option(2, "CP-SAT worker threads")
+@click.option("--seed", metavar="N", type=int, default=0, help="CP-SAT random seed")
+@click.option("--log-search/--no-log-search", default=False, help="print CP-SAT's search log")
+@click.option("--export/--no-export", default=False,
+              help="also write launch/ configs for vLLM, SGLang, TensorRT-LLM")
+@click.option("--explain/--no-explain", default=True,
+              help="when infeasible, search the smallest fixes and write infeasibility.md")
+@cards_option
 @handles_errors
 @searches_cards
-def solve_command(
-    condition: Annotated[Path, typer.Argument(metavar="CONDITION", help="condition file (YAML, JSON)")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="DIR",
-                                                help="output folder")] = None,
-    method: Method = "cp-sat",
-    time_limit: Annotated[float, typer.Option(
-        metavar="SECONDS", min=0.01, help="wall-clock safety net for the whole run (expert placement, "
-        "solving, relaxations, rendering), seconds; deterministic work limits decide the plan")] = 60.0,
-    workers: Annotated[int, typer.Option(metavar="N", help="CP-SAT worker threads", min=1, max=64)] = 2,
-    seed: Annotated[int, typer.Option(metavar="N", help="CP-SAT random seed")] = 0,
-    log_search: Annotated[bool, typer.Option(help="print CP-SAT's search log")] = False,
-    export: Annotated[bool, typer.Option(help="also write launch/ configs for vLLM, SGLang, "
-                                         "TensorRT-LLM")] = False,
-    explain: Annotated[bool, typer.Option(help="when infeasible, search the smallest fixes and "
-                                          "write infeasibility.md")] = True,
-    cards: CardsOption = None,
-) -> None:
+def solve_command(condition: Path, output: Path | None, method: str, time_limit: float, workers: int,
+                  seed: int, log_search: bool, export: bool, explain: bool,
+                  cards: tuple[Path, ...]) -> None:
     """Solve a condition: write plan.json, plan.md, balance.csv, report.html and manifest.json.
 
     CONDITION may also be a seed markdown file, a JSON trio folder (or its hardware_env.json).
     """
-    if method not in ("cp-sat", "exhaustive"):
-        raise typer.BadParameter("method must be cp-sat or exhaustive")
     deadline = Deadline(time_limit)  # one wall-clock safety net for everything below
     from solver.importers.registry import load_any_condition
 

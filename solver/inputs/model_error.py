@@ -30,7 +30,7 @@ class ErrorBand:
 @functools.lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
     text = resources.files("solver.inputs").joinpath(DATA_FILE).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loader
 
 
 def _family(model_name: str, doc: dict[str, Any]) -> str | None:

@@ -68,11 +68,12 @@ def nearest_rivals(problem: PlanningProblem, chosen: ParallelShape, deadline: De
     closest to it (lowest objective). Shapes are taken in increasing order of their smallest
     objective bound, and the scan stops once that bound passes the `limit`-th best plan found."""
     verdict = classify(problem)
+    rivals = {k for k, shape in enumerate(problem.shapes)
+              if shape != chosen and shape.family == chosen.family}
     by_shape: dict[ParallelShape, list[int]] = {}
     for i, shape_index in enumerate(problem.candidates.shape_index.tolist()):
-        shape = problem.shapes[shape_index]
-        if shape != chosen and shape.family == chosen.family and verdict.reasons[i] is None:
-            by_shape.setdefault(shape, []).append(i)
+        if shape_index in rivals and verdict.reasons[i] is None:
+            by_shape.setdefault(problem.shapes[shape_index], []).append(i)
     order = sorted(by_shape, key=lambda s: (min(verdict.objective_lb[i] for i in by_shape[s]), s))
     found: list[Alternative] = []
     unit = OBJECTIVE_SCALE * problem.table_grid().form_scale  # integer units per objective unit

@@ -20,10 +20,10 @@ def solved_lines(plan: Plan | MixedPlan, seconds: float,
     """The plan in three lines: status and shape, latency and throughput, the GPU count; and a
     fourth when a runner-up is within the cost model's stated error (a close call). Disaggregated
     and mixed-cluster plans have lines of their own."""
-    from solver.document.mixed_plan import MixedPlan
+    from solver.document.plan import Plan
     from solver.render.markdown import close_call_note, load_label
 
-    if isinstance(plan, MixedPlan):
+    if not isinstance(plan, Plan):  # a MixedPlan (its module stays unimported for the rest)
         return mixed_lines(plan, seconds)
     if plan.pools is not None:
         return pools_lines(plan, seconds)

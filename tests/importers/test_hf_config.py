@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from solver.cli import app
 from solver.errors import InputError

@@ -4,7 +4,7 @@ or refused with the JSON key that cannot be mapped."""
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from solver.cli import app
 from solver.errors import InputError

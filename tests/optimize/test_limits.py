@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 import solver.optimize.core as core
 import solver.planning.relax as relax

@@ -143,7 +143,7 @@ def test_one_node_with_whole_node_pools_names_the_pools_and_the_fix_solves(tmp_p
     infeasibility.md whose first fix lets the pools share the node, solved as a disaggregated
     plan."""
     import yaml
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from solver.cli import app
     from solver.errors import InfeasibleError

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from solver.cli import app
 from solver.document.plan import Plan

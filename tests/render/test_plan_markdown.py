@@ -84,7 +84,7 @@ def test_plan_md_names_an_imported_model_and_prints_no_raw_mapping(tmp_path) -> 
 def test_a_winner_inside_the_model_error_is_not_called_proven(tmp_path) -> None:
     """Qwen3-30B-A3B on 2 x H100: runner-ups within a few % against a ~12% held-out error. plan.md, the
     console and report.html say "optimal for the cost model, a close call", and what decides."""
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from solver.cli import app
     from solver.render.plan_page import plan_html

@@ -8,7 +8,7 @@ import csv
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from solver.cli import app
 from solver.render.writer import MANIFEST, PLAN_FILES
