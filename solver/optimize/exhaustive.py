@@ -20,6 +20,7 @@ from solver.errors import InputError
 from solver.optimize.problem import PlanningProblem
 from solver.optimize.screening import in_range
 from solver.optimize.tables import CandidateTable
+from solver.physics.numeric import distinct
 from solver.runtime.limits import Deadline
 
 INF = np.iinfo(np.int64).max // 4
@@ -85,8 +86,8 @@ def _thresholds(m: _Matrices, table: CandidateTable) -> np.ndarray:
     """Every value a stage of the scanned step can take, ascending, from the first one at which
     a split meets memory (feasibility is monotone in the threshold: binary search)."""
     scan = table.steps[table.scan_step]
-    values = np.unique(np.concatenate([(m.steps[table.scan_step] + scan.extra[s])[m.valid]
-                                       for s in range(table.pp)]))
+    values = distinct(np.concatenate([(m.steps[table.scan_step] + scan.extra[s])[m.valid]
+                                      for s in range(table.pp)]))[0]
     low, high = 0, len(values)
     while low < high:
         middle = (low + high) // 2
@@ -99,7 +100,32 @@ def _thresholds(m: _Matrices, table: CandidateTable) -> np.ndarray:
 
 def best_split(problem: PlanningProblem, table: CandidateTable,
                cutoff: int | None = None) -> SplitResult | None:
-    """The optimal contiguous split of one candidate (None: no feasible split below `cutoff`).
+    """The optimal contiguous split of one candidate (None: no feasible split below `cutoff`)."""
+    if table.pp == 1:
+        return one_stage_split(problem, table, cutoff)
+    return searched_split(problem, table, cutoff)
+
+
+def one_stage_split(problem: PlanningProblem, table: CandidateTable,
+                    cutoff: int | None = None) -> SplitResult | None:
+    """pp = 1: every layer on the one stage, if it fits and meets the limits; what
+    searched_split finds for one stage, without its (L + 1)^2 matrices."""
+    n = problem.num_layers
+    totals = problem.counts(0, n)
+    if table.memory.stage(totals, 0) > table.memory_limit:
+        return None
+    maxima = {step: table.steps[step].stage(totals, 0) for step in (table.dp_step, table.scan_step)}
+    sums = {step: stages.total(totals) for step, stages in table.steps.items()}
+    if any(limit is not None and table.forms[form].value(sums, maxima, table.microbatches) > limit
+           for form, limit in table.limits.items()):
+        return None
+    value = table.forms["objective"].value(sums, maxima, table.microbatches)
+    return SplitResult(int(value), [0, n]) if cutoff is None or value <= cutoff else None
+
+
+def searched_split(problem: PlanningProblem, table: CandidateTable,
+                   cutoff: int | None = None) -> SplitResult | None:
+    """best_split for any pp.
 
     Every form is monotone in both slowest stages. For each threshold on the scanned step's
     slowest stage (ascending) the DP gives the smallest slowest stage of the other step; a family

@@ -37,7 +37,7 @@ from solver.physics.collectives import Hardware, Network, PhaseCost
 from solver.physics.experts import MoeLayer, halves, moe_layer, moe_pieces
 from solver.physics.gemm import projections_factor, swiglu_factor
 from solver.physics.memory import MemoryModel
-from solver.physics.numeric import Num, ceil_div, is_array, vmax, vmin
+from solver.physics.numeric import Num, ceil_div, distinct, is_array, vmax, vmin
 from solver.physics.passes import attention_side_bytes, dense_ffn_bytes
 from solver.physics.points import Load, serving_point
 from solver.physics.serving import ServingPoint, StaticLoad, StepMix
@@ -146,8 +146,9 @@ class CostModel:
         """The layout for an EP degree; uniform spread when no placement was computed for it.
         For an array of degrees, the layout's fields are arrays too."""
         if is_array(ep):
-            layouts = [self.expert_layout(int(e)) for e in np.unique(ep)]
-            index = np.searchsorted(np.unique(ep), ep)
+            degrees, index = distinct(np.asarray(ep).reshape(-1))
+            layouts = [self.expert_layout(int(e)) for e in degrees]
+            index = index.reshape(np.shape(ep))
             return ExpertLayout(np.array([x.slots_per_gpu for x in layouts], dtype=float)[index],
                                 np.array([x.imbalance for x in layouts], dtype=float)[index])
         if ep in self.expert_layouts:

@@ -33,7 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from solver.physics.numeric import Num, is_array
+from solver.physics.numeric import Num, distinct, is_array
 
 PERCENTILES: dict[str, float | None] = {"mean": None, "p50": 0.5, "p90": 0.9, "p99": 0.99}
 POISSON, CLOSED, BURST = "poisson", "closed", "burst"
@@ -93,8 +93,9 @@ def slot_wait_rounds(slots: Num, utilization: Num, steps: Num, percentile: str,
         return _slot_wait(slots, utilization, steps, percentile, cv2)
     rows = np.stack(np.broadcast_arrays(np.asarray(slots, dtype=float), np.asarray(utilization, dtype=float),
                                         np.asarray(steps, dtype=float)), axis=-1)
-    distinct, where = np.unique(rows, axis=0, return_inverse=True)  # few (C, u, L) triples
-    waits = np.array([_slot_wait(int(c), float(u), float(n), percentile, cv2) for c, u, n in distinct])
+    rows = rows.reshape(-1, 3)
+    triples, where = distinct(rows)  # few (C, u, L) triples
+    waits = np.array([_slot_wait(int(c), float(u), float(n), percentile, cv2) for c, u, n in triples])
     return waits[where.reshape(-1)]
 
 

@@ -151,3 +151,23 @@ def test_cpsat_matches_exhaustive_with_four_layer_kinds(data):
     assert result.status == "optimal" and result.objective == oracle.objective
     assert result.table.pp > 1  # boundaries cross the first MoE layer and the windows
     assert evaluate_split(problem, result.table, result.boundaries) == result.objective
+
+
+@pytest.mark.parametrize("data", [*CORPUS[:12], *CONTINUOUS[:12]], ids=lambda d: d["name"])
+def test_one_stage_split_is_what_the_split_search_finds(data):
+    """pp = 1 takes a shortcut (exhaustive.one_stage_split); the general search (searched_split)
+    must give the same result for every one-stage candidate, with and without a cutoff."""
+    from solver.optimize.exhaustive import one_stage_split, searched_split
+
+    problem = _problem(data)
+    one_stage = [i for i in range(problem.num_candidates)
+                 if problem.shapes[int(problem.candidates.shape_index[i])].pp == 1]
+    if not one_stage:
+        pytest.skip("no one-stage candidate (the model needs pipeline stages)")
+    for i in one_stage[:40]:
+        table = problem.table(i)
+        found = searched_split(problem, table)
+        assert one_stage_split(problem, table) == found
+        if found is not None:
+            for cutoff in (found.objective, found.objective - 1):
+                assert one_stage_split(problem, table, cutoff) == searched_split(problem, table, cutoff)
