@@ -130,3 +130,25 @@ def test_balance_csv_is_what_pandas_wrote(name: str) -> None:
     buffer = io.StringIO()
     balance_frame(plan).to_csv(buffer, index=False, float_format="%.6g", lineterminator="\n")
     assert balance_csv(plan) == buffer.getvalue()
+
+
+def test_the_fast_exit_keeps_exit_codes_atexit_handlers_and_running_threads(tmp_path: Path) -> None:
+    """entry.end skips the interpreter's teardown, not what a program relies on at exit: the exit
+    code, atexit handlers, flushed output, and a non-daemon thread still running (waited for)."""
+    done = tmp_path / "thread-finished"
+    code = f"""
+import atexit, sys, threading, time
+from pathlib import Path
+atexit.register(lambda: sys.stdout.write("atexit ran"))
+threading.Thread(target=lambda: (time.sleep(0.3), Path({str(done)!r}).write_text("yes"))).start()
+sys.argv = ["paraplan", "solve", {str(tmp_path / "missing.yaml")!r}]
+from solver.entry import main
+main()
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300, check=False, env=env)
+    assert proc.returncode == 1 and "file not found" in proc.stderr
+    assert proc.stdout.endswith("atexit ran")
+    assert done.read_text() == "yes"
