@@ -82,7 +82,7 @@ def vllm_launch(condition: Condition, plan: Plan, pool: str | None = None) -> La
     precision_flags(condition, launch, "fp8")
     moe = moe_deployment(condition, plan, pool)
     if moe is not None:
-        vllm_moe_flags(moe, launch)
+        vllm_moe_flags(moe, f.ep, launch)
     if f.dp > 1 and not f.moe:
         launch.lost.append(f"dp={f.dp} replicas run as --data-parallel-size {f.dp} in one deployment "
                            "(one API server balances them)")
