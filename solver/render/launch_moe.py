@@ -207,3 +207,15 @@ def _vllm_deepep_flags(d: MoeDeployment, launch: Launch) -> None:
 def _no_deepep_words(d: MoeDeployment, ep: int) -> str:
     return f"DeepEP all-to-all over ep={ep} cannot run here ({d.deepep_obstacle})"
 
+
+def trtllm_moe_losses(d: MoeDeployment, ep: int) -> list[str]:
+    """The planned MoE deployment that TensorRT-LLM's options here leave out: its MoE backends,
+    load balancer and speculative decoding take options of their own, not written."""
+    parts = [f"expert all-to-all over ep={ep} priced as DeepEP's kernels"] if d.all_to_all else []
+    parts += ["two-batch overlap"] if d.overlap_steps else []
+    parts += [f"{d.redundant} redundant experts (EPLB)"] if d.redundant else []
+    parts += [f"MTP speculative decoding, {d.draft_tokens} draft token(s)"] if d.draft_tokens else []
+    if not parts:
+        return []
+    return [f"the MoE deployment the plan prices ({'; '.join(parts)}): not written for TensorRT-LLM "
+            "(its moe_config and speculative_config options are left at their defaults)"]

@@ -20,7 +20,7 @@ addresses are the script's NODE_ADDR_<n> variables, the node a script runs on it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from solver.document.plan import Plan
 
@@ -38,6 +38,15 @@ class NodeCommand:
     env: tuple[tuple[str, str], ...] = ()
     server: bool = True
     note: str = ""  # what it is, for the script's comment and plan reviewers
+
+
+def with_flags(commands: list[NodeCommand], program: tuple[str, ...],
+               flags: list[str]) -> list[NodeCommand]:
+    """`flags` appended to every command that runs `program` (its words in a row, anywhere: after
+    `mpirun ... trtllm-llmapi-launch` too, whose server's flags end the command)."""
+    def runs(words: tuple[str, ...]) -> bool:
+        return any(words[i:i + len(program)] == program for i in range(len(words)))
+    return [replace(c, words=(*c.words, *flags)) if runs(c.words) else c for c in commands]
 
 
 def node_addr(node: int) -> str:

@@ -12,7 +12,7 @@ from solver.review.check import check_given, load_plan_file
 from solver.review.check_pools import PoolsShortPlan
 from tests.render.test_export_flags import PUBLISHED
 
-ENGINES = ("vllm", "sglang")
+ENGINES = ("vllm", "sglang", "trtllm")
 
 
 def _deepseek():
