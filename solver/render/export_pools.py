@@ -6,7 +6,8 @@ for the router in front of them.
   `--kv-transfer-config` naming the NixlConnector (kv_role kv_both: the connector decides per
   request which side sends);
 - launch/prefill-sglang.sh, launch/decode-sglang.sh: the same with `--disaggregation-mode
-  prefill|decode --disaggregation-transfer-backend mooncake`;
+  prefill|decode --disaggregation-transfer-backend mooncake`, each server on every interface
+  (`--host 0.0.0.0`, launch_nodes.py) so that the router reaches it from its own node;
 - launch/router-sglang.sh: SGLang's router (`python -m sglang_router.launch_router
   --pd-disaggregation`) over every instance's head;
 - launch/prefill-trtllm.yaml, launch/prefill-trtllm.sh, launch/decode-trtllm.yaml,
@@ -31,7 +32,7 @@ from solver.render.export_pools_trtllm import (
     trtllm_pool_files,
 )
 from solver.render.launch_facts import Launch
-from solver.render.launch_nodes import NodeCommand, with_flags
+from solver.render.launch_nodes import ALL_INTERFACES, NodeCommand, with_flags
 from solver.render.writer import launch_path
 
 POOLS = ("prefill", "decode")
@@ -100,7 +101,7 @@ def _router_script(plan: Plan) -> str:
             var = f"{name.upper()}_URL_{i}"
             lines.append(f': "${{{var}:?set {var} to http://<head node of {name} instance {i}>:<port>}}"')
             words += [f"--{name}", f'"${var}"']
-    words += ["--host", "0.0.0.0", "--port", str(ROUTER_PORT)]
+    words += ["--host", ALL_INTERFACES, "--port", str(ROUTER_PORT)]
     return "\n".join([*lines, " ".join(words)]) + "\n"
 
 

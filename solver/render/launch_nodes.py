@@ -15,6 +15,12 @@ the command every node runs, with the engine's own multi-node flags.
 
 Servers that share a node get their GPUs through CUDA_VISIBLE_DEVICES and their own ports. Node
 addresses are the script's NODE_ADDR_<n> variables, the node a script runs on its NODE_RANK.
+
+Every HTTP server listens on all interfaces: a router, a front end or a client on another node has to
+reach it. SGLang binds 127.0.0.1 unless told (--host, docs/advanced_features/server_arguments.md),
+so its servers get `--host 0.0.0.0` beside their port; `vllm serve` binds every interface when --host
+is unset (FrontendArgs.host None, api_server.py binds (args.host or "", port)), so its commands keep
+that default.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from solver.document.plan import Plan
 
 VLLM_PORT, SGLANG_PORT, TRTLLM_PORT = 8000, 30000, 8000  # each engine's default HTTP port
 VLLM_DP_RPC_PORT, VLLM_MASTER_PORT, SGLANG_DIST_PORT, RAY_PORT = 13345, 29500, 50000, 6379
+ALL_INTERFACES = "0.0.0.0"
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,12 @@ class PortBook:
         n = self.used.get(node, 0)
         self.used[node] = n + 1
         return self.first + n
+
+
+def listen(port: int) -> list[str]:
+    """The flags of a server that binds loopback unless told (SGLang): its port, on every
+    interface."""
+    return ["--port", str(port), "--host", ALL_INTERFACES]
 
 
 def _flatten(groups: Sequence[Sequence[int]]) -> list[int]:
@@ -195,7 +208,7 @@ def sglang_commands(plan: Plan, layout: Layout, moe: bool, server: list[str]) ->
             by_node.setdefault(layout.nodes(gpus)[0], []).append(gpus)
         for node, group in sorted(by_node.items()):
             words = [*server, *(["--dp-size", str(len(group))] if len(group) > 1 else [])]
-            out.append(NodeCommand(node, (*words, "--port", str(ports.take(node))),
+            out.append(NodeCommand(node, (*words, *listen(ports.take(node))),
                                    layout.visible(_flatten(group), node),
                                    note=f"SGLang server of the {len(group)} replica(s) on node {node}"))
         return out
@@ -207,7 +220,7 @@ def sglang_commands(plan: Plan, layout: Layout, moe: bool, server: list[str]) ->
 def _sglang_replica(index: int, gpus: list[int], layout: Layout, ports: PortBook,
                     server: list[str]) -> list[NodeCommand]:
     nodes = layout.nodes(gpus)
-    port = ["--port", str(ports.take(nodes[0]))]
+    port = listen(ports.take(nodes[0]))
     if len(nodes) == 1:
         return [NodeCommand(nodes[0], (*server, *port), layout.visible(gpus, nodes[0]),
                             note=f"SGLang server of replica {index}")]
