@@ -13,8 +13,8 @@ are plain `trtllm-serve MODEL` servers whose LLM API options (--extra_llm_api_op
   context servers, disable_overlap_scheduler (TensorRT-LLM's disaggregated examples: the overlap
   scheduler is not supported there);
 - launch/prefill-trtllm.sh, launch/decode-trtllm.sh: each pool's trtllm-serve commands, node by
-  node as the aggregated exporter writes them, listening on every interface (--host 0.0.0.0) for
-  the front end;
+  node as the aggregated exporter writes them, each listening on every interface (--host 0.0.0.0,
+  launch_nodes.py) for the front end;
 - launch/disagg-trtllm.yaml: the front end's config: hostname, port, backend, and per pool
   (context_servers, generation_servers) num_instances, urls and the pool's LLM API options (read
   by the MPI launcher `trtllm-serve disaggregated_mpi_worker`; the front end itself routes by the
@@ -36,7 +36,7 @@ from solver.document.plan import Plan
 from solver.inputs.condition import Condition
 from solver.render.export import launch_script, trtllm_options, trtllm_options_file, trtllm_yaml
 from solver.render.launch_facts import Launch
-from solver.render.launch_nodes import NodeCommand, with_flags
+from solver.render.launch_nodes import ALL_INTERFACES, NodeCommand
 from solver.render.writer import launch_path
 
 SECTIONS = {"prefill": "context_servers", "decode": "generation_servers"}
@@ -82,8 +82,7 @@ def trtllm_pool(condition: Condition, plan: Plan, name: str, commands: list[Node
                                            "max_tokens_in_buffer": condition.workload.input_tokens}
     if name == "prefill":
         options["disable_overlap_scheduler"] = True
-    return TrtllmPool(name, options, launch, with_flags(commands, SERVER, ["--host", "0.0.0.0"]),
-                      first_node)
+    return TrtllmPool(name, options, launch, commands, first_node)
 
 
 def trtllm_pool_files(condition: Condition, plan: Plan, pool: TrtllmPool,
@@ -100,7 +99,8 @@ def trtllm_pool_files(condition: Condition, plan: Plan, pool: TrtllmPool,
 
 def front_end_config(pools: list[TrtllmPool]) -> dict[str, object]:
     """The `trtllm-serve disaggregated` config, url hosts as placeholders."""
-    config: dict[str, object] = {"hostname": "0.0.0.0", "port": FRONT_END_PORT, "backend": "pytorch"}
+    config: dict[str, object] = {"hostname": ALL_INTERFACES, "port": FRONT_END_PORT,
+                                 "backend": "pytorch"}
     for pool in pools:
         urls = [f"{pool.host(i)}:{port}" for i, (_, port) in enumerate(pool.servers)]
         config[SECTIONS[pool.name]] = {"num_instances": len(urls), "urls": urls, **pool.options}

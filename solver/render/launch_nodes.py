@@ -17,10 +17,11 @@ Servers that share a node get their GPUs through CUDA_VISIBLE_DEVICES and their 
 addresses are the script's NODE_ADDR_<n> variables, the node a script runs on its NODE_RANK.
 
 Every HTTP server listens on all interfaces: a router, a front end or a client on another node has to
-reach it. SGLang binds 127.0.0.1 unless told (--host, docs/advanced_features/server_arguments.md),
-so its servers get `--host 0.0.0.0` beside their port; `vllm serve` binds every interface when --host
-is unset (FrontendArgs.host None, api_server.py binds (args.host or "", port)), so its commands keep
-that default.
+reach it. SGLang binds 127.0.0.1 unless told (--host, docs/advanced_features/server_arguments.md)
+and trtllm-serve localhost (--host, tensorrt_llm/commands/serve.py), so their servers get
+`--host 0.0.0.0` beside their port; `vllm serve` binds every interface when --host is unset
+(FrontendArgs.host None, api_server.py binds (args.host or "", port)), so its commands keep that
+default.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ class PortBook:
 
 
 def listen(port: int) -> list[str]:
-    """The flags of a server that binds loopback unless told (SGLang): its port, on every
-    interface."""
+    """The flags of a server that binds loopback unless told (SGLang, trtllm-serve): its port, on
+    every interface."""
     return ["--port", str(port), "--host", ALL_INTERFACES]
 
 
@@ -240,7 +241,7 @@ def trtllm_commands(plan: Plan, layout: Layout, server: list[str]) -> list[NodeC
     ports, out = PortBook(TRTLLM_PORT), []
     for index, gpus in enumerate(replica_gpus(plan)):
         nodes = layout.nodes(gpus)
-        port = ["--port", str(ports.take(nodes[0]))]
+        port = listen(ports.take(nodes[0]))
         if len(nodes) == 1:
             out.append(NodeCommand(nodes[0], (*server, *port), layout.visible(gpus, nodes[0]),
                                    note=f"trtllm-serve of replica {index}"))

@@ -1,7 +1,8 @@
 """Every HTTP server the launch files start listens on all interfaces (render/launch_nodes.py): a
 router, a front end or a client on another node has to reach it. SGLang binds 127.0.0.1 unless
-told (--host, docs/advanced_features/server_arguments.md), so every SGLang server carries
---host 0.0.0.0; `vllm serve` binds every interface when --host is unset (cli_args.py FrontendArgs
+told (--host, docs/advanced_features/server_arguments.md) and trtllm-serve localhost (--host,
+tensorrt_llm/commands/serve.py), so every SGLang server and every trtllm-serve (under mpirun too)
+carries --host 0.0.0.0; `vllm serve` binds every interface when --host is unset (cli_args.py FrontendArgs
 host None, api_server.py binds (args.host or "", port)), so vLLM's commands keep that default.
 
 Each script is run node by node with stub engines (tests/render/test_export_flags.py), aggregated
@@ -24,7 +25,8 @@ from tests.render.test_export_flags import _condition, _run_node
 from tests.render.test_pool_headers import PLANS as POOLED
 
 ALL_INTERFACES = "0.0.0.0"
-SERVERS = {"sglang": ("python", "-m", "sglang.launch_server"), "vllm": ("vllm", "serve")}
+SERVERS = {"sglang": ("python", "-m", "sglang.launch_server"), "trtllm": ("trtllm-serve",),
+           "vllm": ("vllm", "serve")}
 
 
 def _aggregated(name: str):
