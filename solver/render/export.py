@@ -10,7 +10,8 @@ G = tp x attn_dp x sp = etp x ep:
     SGLang   --tp-size G, --dp-size attn_dp with --enable-dp-attention, --ep-size ep (expert TP =
              G / ep), --pp-size pp, uneven splits through SGLANG_PP_LAYER_PARTITION
     TRT-LLM  --tp_size G, --pp_size pp, --ep_size ep (moe_tensor_parallel_size etp), attention
-             either TP over G or DP over G (enable_attention_dp)
+             either TP over G or DP over G (enable_attention_dp); max_num_tokens the chunk budget,
+             with enable_chunked_prefill where that is under a prompt
 
 An MoE plan's deployment (launch_moe.py): DeepEP all-to-all (SGLang --moe-a2a-backend deepep with
 --deepep-mode normal|low_latency on a prefill|decode pool, vLLM --all2all-backend
@@ -158,11 +159,13 @@ def trtllm_options(condition: Condition, plan: Plan,
     a disaggregated pool's servers."""
     f, launch = PlanFacts.of(condition, plan), Launch("TensorRT-LLM")
     attention_dp = f.moe and f.attn_dp > 1 and f.attn_dp >= f.tp * f.sp
+    chunked = trtllm_chunks_prefill(condition, f, pool)
     options: dict[str, object] = {
         "tensor_parallel_size": f.stage_gpus,
         "pipeline_parallel_size": f.pp,
         "max_batch_size": f.batch,
         "max_num_tokens": f.chunk_tokens,
+        **({"enable_chunked_prefill": True} if chunked else {}),
         "max_seq_len": f.context_len,
     }
     if f.moe:
@@ -186,12 +189,24 @@ def trtllm_options(condition: Condition, plan: Plan,
         launch.flag("--ep_size", f.ep)
     launch.flag("--max_batch_size", f.batch)
     launch.flag("--max_num_tokens", f.chunk_tokens)
+    if chunked:
+        launch.flag("--enable_chunked_prefill")
     launch.flag("--max_seq_len", f.context_len)
     launch.flag(
         "--kv_cache_free_gpu_memory_fraction", f"{condition.cluster.usable_memory_fraction:g}"
     )
     common_losses(plan, f, launch)
     return options, launch
+
+
+def trtllm_chunks_prefill(condition: Condition, f: PlanFacts, pool: str | None) -> bool:
+    """Whether TensorRT-LLM's servers need chunked prefill: the plan prefills a prompt in chunks
+    of max_num_tokens = its chunk budget, fewer than the prompt's tokens. The LLM API has chunked
+    prefill off (BaseLlmArgs.enable_chunked_prefill) and then refuses a prompt longer than
+    max_num_tokens (llm.py _check_arguments); a budget of a whole prompt or more needs nothing. A
+    decode pool's generation servers never prefill: the front end sends them generation-only
+    requests, whose prompt is in the KV cache already and which that check skips."""
+    return pool != "decode" and f.chunk_tokens < condition.workload.input_tokens
 
 
 def _trtllm_losses(condition: Condition, f: PlanFacts, launch: Launch, attention_dp: bool,

@@ -20,6 +20,7 @@ from solver.physics.disaggregation import pool_condition
 from solver.render.export import render_launch, trtllm_options
 from solver.render.export_pools import render_pools_launch
 from solver.review.check import ShortPlan, check_given
+from solver.review.check_pools import PoolsShortPlan
 from tests.render.test_export_flags import ARGS, PUBLISHED, _recorded, _run_node, _segments, _stubs
 from tests.render.test_pool_headers import PLANS, _dense
 
@@ -184,3 +185,64 @@ def test_the_aggregated_options_file_writes_only_known_keys(keys) -> None:
         plan = check_given(condition, ShortPlan(batch_size=16, **degrees)).plan
         options = yaml.safe_load(render_launch(condition, plan)["launch/trtllm.yaml"])
         assert not _unknown(options, keys), _unknown(options, keys)
+
+
+# ---- chunked prefill: TensorRT-LLM's LLM API has it off (llm_args.py BaseLlmArgs
+# enable_chunked_prefill, default False), and then refuses a prompt longer than max_num_tokens unless
+# the request is generation-only (llm.py _check_arguments) -------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_tokens", [512, 2048, 4096])
+def test_the_aggregated_server_chunks_prefill_when_the_plan_does(chunk_tokens, keys, tmp_path) -> None:
+    """Llama-3.1-70B with 2,048-token prompts: a chunk budget under the prompt enables chunked
+    prefill in trtllm.yaml and on trtllm-serve (--enable_chunked_prefill); a budget of a whole
+    prompt or more writes neither, and max_num_tokens holds a whole prompt."""
+    condition = load_condition(PUBLISHED.parent / "llama70b-h100x8.yaml")
+    plan = check_given(condition, ShortPlan(tp=4, dp=2, batch_size=16, chunk_tokens=chunk_tokens)).plan
+    assert plan.serving.chunk_tokens == chunk_tokens
+    files, prompt = render_launch(condition, plan), condition.workload.input_tokens
+    options = yaml.safe_load(files["launch/trtllm.yaml"])
+    assert not _unknown(options, keys), _unknown(options, keys)
+    chunked = chunk_tokens < prompt
+    assert options["max_num_tokens"] == chunk_tokens and (chunked or chunk_tokens >= prompt)
+    assert options.get("enable_chunked_prefill", False) is chunked
+    for name in ("trtllm.sh", "trtllm.yaml"):
+        (tmp_path / name).write_text(files[f"launch/{name}"])
+    servers = _run_node(tmp_path / "trtllm.sh", 0, [0], tmp_path)
+    assert len(servers) == plan.parallelism.dp
+    for argv in servers:
+        assert ("--enable_chunked_prefill" in argv) is chunked
+
+
+def _dense_chunked():
+    """_dense with each prefill instance prefilling its 1,024-token prompts 512 tokens at a time."""
+    condition, _ = _dense()
+    short = PoolsShortPlan.model_validate({"prefill": {"tp": 1, "instances": 2, "chunk_tokens": 512},
+                                           "decode": {"tp": 2, "instances": 1, "batch_size": 384}})
+    plan = check_given(condition, short).plan
+    assert plan.pools.prefill.plan.serving.chunk_tokens == 512 < condition.workload.input_tokens
+    return condition, plan
+
+
+CHUNKING = {**PLANS, "llama-3.1-8b, 4 x L40S, prefill chunks of 512": _dense_chunked}
+
+
+@pytest.mark.parametrize("case", list(CHUNKING))
+def test_context_servers_chunk_prefill_when_their_pool_does(case, tmp_path) -> None:
+    """A context server whose chunk budget is under the prompt has chunked prefill enabled (its
+    options file, its section of the front end's config, its trtllm-serve flag); one with a budget
+    of a whole prompt or more has max_num_tokens over the prompt instead. Generation servers never
+    prefill (the front end sends them generation-only requests, whose prompt the KV cache holds), so
+    theirs stays off whatever their step budget."""
+    condition, plan = CHUNKING[case]()
+    files, recorded = render_pools_launch(condition, plan), _recorded()
+    config, prompt = yaml.safe_load(files["launch/disagg-trtllm.yaml"]), condition.workload.input_tokens
+    for name in POOLS:
+        chunk = getattr(plan.pools, name).plan.serving.chunk_tokens
+        options = yaml.safe_load(files[f"launch/{name}-trtllm.yaml"])
+        chunked = name == "prefill" and chunk < prompt
+        assert options["max_num_tokens"] == chunk and (name == "decode" or chunked or chunk >= prompt)
+        assert options.get("enable_chunked_prefill", False) is chunked
+        assert config[SECTIONS[name]].get("enable_chunked_prefill", False) is chunked
+        for argv in _trtllm_servers(files, name, tmp_path / name, recorded):
+            assert ("--enable_chunked_prefill" in argv) is chunked, (name, argv)
