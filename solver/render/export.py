@@ -10,7 +10,8 @@ G = tp x attn_dp x sp = etp x ep:
     SGLang   --tp-size G, --dp-size attn_dp with --enable-dp-attention, --ep-size ep (expert TP =
              G / ep), --pp-size pp, uneven splits through SGLANG_PP_LAYER_PARTITION
     TRT-LLM  --tp_size G, --pp_size pp, --ep_size ep (moe_tensor_parallel_size etp), attention
-             either TP over G or DP over G (enable_attention_dp)
+             either TP over G or DP over G (enable_attention_dp); max_num_tokens the chunk budget,
+             with enable_chunked_prefill where that is under a prompt
 
 An MoE plan's deployment (launch_moe.py): DeepEP all-to-all (SGLang --moe-a2a-backend deepep with
 --deepep-mode normal|low_latency on a prefill|decode pool, vLLM --all2all-backend
@@ -33,7 +34,12 @@ import yaml
 from solver.document.plan import Plan
 from solver.inputs.condition import Condition
 from solver.render.launch_facts import Launch, PlanFacts, common_losses, precision_flags
-from solver.render.launch_moe import moe_deployment, sglang_moe_flags, vllm_moe_flags
+from solver.render.launch_moe import (
+    moe_deployment,
+    sglang_moe_flags,
+    trtllm_moe_losses,
+    vllm_moe_flags,
+)
 from solver.render.launch_nodes import (
     Layout,
     NodeCommand,
@@ -82,7 +88,7 @@ def vllm_launch(condition: Condition, plan: Plan, pool: str | None = None) -> La
     precision_flags(condition, launch, "fp8")
     moe = moe_deployment(condition, plan, pool)
     if moe is not None:
-        vllm_moe_flags(moe, launch)
+        vllm_moe_flags(moe, f.ep, launch)
     if f.dp > 1 and not f.moe:
         launch.lost.append(f"dp={f.dp} replicas run as --data-parallel-size {f.dp} in one deployment "
                            "(one API server balances them)")
@@ -141,15 +147,25 @@ def sglang_launch(condition: Condition, plan: Plan, pool: str | None = None) -> 
     return launch
 
 
-def trtllm_options(condition: Condition, plan: Plan) -> tuple[dict[str, object], Launch]:
-    """The extra LLM API options YAML and the trtllm-serve command."""
+def trtllm_options_file(pool: str | None = None) -> str:
+    """The LLM API options YAML beside the trtllm-serve script: trtllm.yaml, or a disaggregated
+    pool's prefill-trtllm.yaml / decode-trtllm.yaml."""
+    return f"{pool}-trtllm.yaml" if pool else "trtllm.yaml"
+
+
+def trtllm_options(condition: Condition, plan: Plan,
+                   pool: str | None = None) -> tuple[dict[str, object], Launch]:
+    """The extra LLM API options YAML and the trtllm-serve command; `pool`: prefill or decode for
+    a disaggregated pool's servers."""
     f, launch = PlanFacts.of(condition, plan), Launch("TensorRT-LLM")
     attention_dp = f.moe and f.attn_dp > 1 and f.attn_dp >= f.tp * f.sp
+    chunked = trtllm_chunks_prefill(condition, f, pool)
     options: dict[str, object] = {
         "tensor_parallel_size": f.stage_gpus,
         "pipeline_parallel_size": f.pp,
         "max_batch_size": f.batch,
         "max_num_tokens": f.chunk_tokens,
+        **({"enable_chunked_prefill": True} if chunked else {}),
         "max_seq_len": f.context_len,
     }
     if f.moe:
@@ -162,7 +178,10 @@ def trtllm_options(condition: Condition, plan: Plan) -> tuple[dict[str, object],
     if condition.precision.kv_cache in ("fp8", "int8"):
         kv["dtype"] = "fp8"
     options["kv_cache_config"] = kv
-    _trtllm_losses(condition, f, launch, attention_dp)
+    _trtllm_losses(condition, f, launch, attention_dp, pool)
+    moe = moe_deployment(condition, plan, pool)
+    if moe is not None:
+        launch.lost += trtllm_moe_losses(moe, f.ep)
     launch.flag("--backend", "pytorch")
     launch.flag("--tp_size", f.stage_gpus)
     launch.flag("--pp_size", f.pp)
@@ -170,6 +189,8 @@ def trtllm_options(condition: Condition, plan: Plan) -> tuple[dict[str, object],
         launch.flag("--ep_size", f.ep)
     launch.flag("--max_batch_size", f.batch)
     launch.flag("--max_num_tokens", f.chunk_tokens)
+    if chunked:
+        launch.flag("--enable_chunked_prefill")
     launch.flag("--max_seq_len", f.context_len)
     launch.flag(
         "--kv_cache_free_gpu_memory_fraction", f"{condition.cluster.usable_memory_fraction:g}"
@@ -178,7 +199,18 @@ def trtllm_options(condition: Condition, plan: Plan) -> tuple[dict[str, object],
     return options, launch
 
 
-def _trtllm_losses(condition: Condition, f: PlanFacts, launch: Launch, attention_dp: bool) -> None:
+def trtllm_chunks_prefill(condition: Condition, f: PlanFacts, pool: str | None) -> bool:
+    """Whether TensorRT-LLM's servers need chunked prefill: the plan prefills a prompt in chunks
+    of max_num_tokens = its chunk budget, fewer than the prompt's tokens. The LLM API has chunked
+    prefill off (BaseLlmArgs.enable_chunked_prefill) and then refuses a prompt longer than
+    max_num_tokens (llm.py _check_arguments); a budget of a whole prompt or more needs nothing. A
+    decode pool's generation servers never prefill: the front end sends them generation-only
+    requests, whose prompt is in the KV cache already and which that check skips."""
+    return pool != "decode" and f.chunk_tokens < condition.workload.input_tokens
+
+
+def _trtllm_losses(condition: Condition, f: PlanFacts, launch: Launch, attention_dp: bool,
+                   pool: str | None) -> None:
     """What the plan says that TensorRT-LLM's options cannot express."""
     if f.moe and f.attn_dp > 1 and f.tp * f.sp > 1:
         launch.lost.append(
@@ -204,14 +236,18 @@ def _trtllm_losses(condition: Condition, f: PlanFacts, launch: Launch, attention
             "trtllm-serve reads its quantization config"
         )
     if f.dp > 1:
+        front = ("the disaggregated front end (router-trtllm.sh) spreads requests over them" if pool
+                 else "put a load balancer in front")
         launch.lost.append(
-            f"dp={f.dp} replicas: one trtllm-serve each (this script starts them on their own "
-            "GPUs and ports); put a load balancer in front"
+            f"dp={f.dp} {'instances' if pool else 'replicas'}: one trtllm-serve each (this script "
+            f"starts them on their own GPUs and ports); {front}"
         )
 
 
-def _header(condition: Condition, plan: Plan, launch: Launch,
-            commands: list[NodeCommand] | None = None) -> list[str]:
+def launch_header(condition: Condition, plan: Plan, launch: Launch,
+                  commands: list[NodeCommand] | None = None) -> list[str]:
+    """A launch file's comment block: the plan, each node's part and what the engine cannot
+    express."""
     p = plan.parallelism
     lines = [
         f"# {launch.engine} launch for plan '{plan.condition}' ({plan.status}): {p.shape().label}, "
@@ -239,12 +275,22 @@ def _model_line(condition: Condition, f: PlanFacts) -> str:
 def launch_script(condition: Condition, plan: Plan, launch: Launch, commands: list[NodeCommand],
             here: bool = False) -> str:
     f = PlanFacts.of(condition, plan)
-    lines = ["#!/usr/bin/env bash", *_header(condition, plan, launch, commands), "",
+    lines = ["#!/usr/bin/env bash", *launch_header(condition, plan, launch, commands), "",
              "set -euo pipefail", _model_line(condition, f)]
     if here:
         lines.append('HERE="$(cd "$(dirname "$0")" && pwd)"')
     lines += [f"export {k}={v}" for k, v in launch.env.items()]
     return "\n".join(lines + script_body(commands)) + "\n"
+
+
+def trtllm_yaml(condition: Condition, plan: Plan, launch: Launch, commands: list[NodeCommand],
+                options: dict[str, object], pool: str | None = None) -> str:
+    """The LLM API options file trtllm-serve reads (--extra_llm_api_options), with the header."""
+    name = trtllm_options_file(pool)
+    script = name.replace(".yaml", ".sh")
+    return "\n".join(launch_header(condition, plan, launch, commands) + [
+        f"# Pass with: trtllm-serve MODEL --extra_llm_api_options {name} (see {script})", ""]
+    ) + yaml.safe_dump(options, sort_keys=False)
 
 
 def launch_commands(condition: Condition, plan: Plan,
@@ -253,8 +299,8 @@ def launch_commands(condition: Condition, plan: Plan,
     f, layout = PlanFacts.of(condition, plan), Layout(plan, condition.cluster.gpus_per_node)
     vllm = vllm_launch(condition, plan, pool)
     sglang = sglang_launch(condition, plan, pool)
-    _, trt = trtllm_options(condition, plan)
-    trt.flag("--extra_llm_api_options", '"$HERE/trtllm.yaml"')
+    _, trt = trtllm_options(condition, plan, pool)
+    trt.flag("--extra_llm_api_options", f'"$HERE/{trtllm_options_file(pool)}"')
     dense_dp = not f.moe and f.dp > 1
     sglang_words = [w for name, value in sglang.args if not (dense_dp and name == "--dp-size")
                     for w in ([name] if value is None else [name, value])]
@@ -272,13 +318,10 @@ def render_launch(condition: Condition, plan: Plan) -> dict[str, str]:
     vllm = vllm_launch(condition, plan)
     sglang = sglang_launch(condition, plan)
     options, trt = trtllm_options(condition, plan)
-    trt_yaml = "\n".join(_header(condition, plan, trt, commands["trtllm"]) + [
-        "# Pass with: trtllm-serve MODEL --extra_llm_api_options trtllm.yaml (see trtllm.sh)", ""])
-    trt_yaml += yaml.safe_dump(options, sort_keys=False)
     texts = (
         launch_script(condition, plan, vllm, commands["vllm"]),
         launch_script(condition, plan, sglang, commands["sglang"]),
-        trt_yaml,
+        trtllm_yaml(condition, plan, trt, commands["trtllm"], options),
         launch_script(condition, plan, trt, commands["trtllm"], here=True),
     )
     return {launch_path(name): text for name, text in zip(LAUNCH_FILES, texts, strict=True)}

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from solver.document.plan import Plan
+from solver.document.serving import ServingBlock
 from solver.inputs.condition import Condition
+from solver.physics.continuous import CONTINUOUS, DECODE_ONLY
 
 # Hugging Face repositories of the shipped model cards (the MODEL variable overrides them)
 HF_REPOS = {
@@ -99,19 +101,30 @@ class PlanFacts:
         return len(set(self.layers_per_stage)) > 1
 
 
+def batching_loss(serving: ServingBlock | None, f: PlanFacts) -> str | None:
+    """How the engine's batching differs from the plan's: a static batch becomes a concurrency cap;
+    continuous batching (aggregated, or a prefill or decode pool) holds the plan's numbers only at
+    the planned load. A decode pool (mode decode-only) batches continuously too: its max-num-seqs
+    is its concurrency, each request holding a slot from its KV cache's arrival to its last token."""
+    if serving is None or serving.mode not in (CONTINUOUS, DECODE_ONLY):
+        return ("continuous batching: the engine admits requests as they come; the plan's "
+                f"static batch of {f.batch} sequences per replica becomes the concurrency cap")
+    load = None
+    if serving.utilization is not None:
+        load = (f"the plan's numbers hold at {serving.utilization:.0%} of the {f.batch} slots in use "
+                f"on average ({serving.requests_per_s_per_gpu or 0:.3g} requests/s per GPU); the "
+                "engine takes whatever arrives, so keep the offered rate at or below it")
+    if serving.mode == DECODE_ONLY:
+        return (f"decode pool: continuous batching of decode steps; the plan's max-num-seqs, {f.batch} "
+                "sequences per instance, is its concurrency (a request holds a slot from the arrival "
+                "of its KV cache to its last token)" + (f"; the operating load: {load}" if load else ""))
+    return f"the operating load: {load}" if load else None
+
+
 def common_losses(plan: Plan, f: PlanFacts, launch: Launch) -> None:
-    serving = plan.serving
-    if serving is None or serving.mode != "continuous":
-        launch.lost.append(
-            "continuous batching: the engine admits requests as they come; the plan's "
-            f"static batch of {f.batch} sequences per replica becomes the concurrency cap"
-        )
-    elif serving.utilization is not None:
-        launch.lost.append(
-            f"the operating load: the plan's numbers hold at {serving.utilization:.0%} of the "
-            f"{f.batch} slots in use on average ({serving.requests_per_s_per_gpu or 0:.3g} requests/s "
-            "per GPU); the engine takes whatever arrives, so keep the offered rate at or below it"
-        )
+    batching = batching_loss(plan.serving, f)
+    if batching is not None:
+        launch.lost.append(batching)
     if plan.expert_placement is not None:
         launch.lost.append(
             f"expert placement: the planned placement ({plan.expert_placement.method}, "

@@ -15,17 +15,25 @@ the command every node runs, with the engine's own multi-node flags.
 
 Servers that share a node get their GPUs through CUDA_VISIBLE_DEVICES and their own ports. Node
 addresses are the script's NODE_ADDR_<n> variables, the node a script runs on its NODE_RANK.
+
+Every HTTP server listens on all interfaces: a router, a front end or a client on another node has to
+reach it. SGLang binds 127.0.0.1 unless told (--host, docs/advanced_features/server_arguments.md)
+and trtllm-serve localhost (--host, tensorrt_llm/commands/serve.py), so their servers get
+`--host 0.0.0.0` beside their port; `vllm serve` binds every interface when --host is unset
+(FrontendArgs.host None, api_server.py binds (args.host or "", port)), so its commands keep that
+default.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from solver.document.plan import Plan
 
 VLLM_PORT, SGLANG_PORT, TRTLLM_PORT = 8000, 30000, 8000  # each engine's default HTTP port
 VLLM_DP_RPC_PORT, VLLM_MASTER_PORT, SGLANG_DIST_PORT, RAY_PORT = 13345, 29500, 50000, 6379
+ALL_INTERFACES = "0.0.0.0"
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,15 @@ class NodeCommand:
     env: tuple[tuple[str, str], ...] = ()
     server: bool = True
     note: str = ""  # what it is, for the script's comment and plan reviewers
+
+
+def with_flags(commands: list[NodeCommand], program: tuple[str, ...],
+               flags: list[str]) -> list[NodeCommand]:
+    """`flags` appended to every command that runs `program` (its words in a row, anywhere: after
+    `mpirun ... trtllm-llmapi-launch` too, whose server's flags end the command)."""
+    def runs(words: tuple[str, ...]) -> bool:
+        return any(words[i:i + len(program)] == program for i in range(len(words)))
+    return [replace(c, words=(*c.words, *flags)) if runs(c.words) else c for c in commands]
 
 
 def node_addr(node: int) -> str:
@@ -89,6 +106,12 @@ class PortBook:
         n = self.used.get(node, 0)
         self.used[node] = n + 1
         return self.first + n
+
+
+def listen(port: int) -> list[str]:
+    """The flags of a server that binds loopback unless told (SGLang, trtllm-serve): its port, on
+    every interface."""
+    return ["--port", str(port), "--host", ALL_INTERFACES]
 
 
 def _flatten(groups: Sequence[Sequence[int]]) -> list[int]:
@@ -186,7 +209,7 @@ def sglang_commands(plan: Plan, layout: Layout, moe: bool, server: list[str]) ->
             by_node.setdefault(layout.nodes(gpus)[0], []).append(gpus)
         for node, group in sorted(by_node.items()):
             words = [*server, *(["--dp-size", str(len(group))] if len(group) > 1 else [])]
-            out.append(NodeCommand(node, (*words, "--port", str(ports.take(node))),
+            out.append(NodeCommand(node, (*words, *listen(ports.take(node))),
                                    layout.visible(_flatten(group), node),
                                    note=f"SGLang server of the {len(group)} replica(s) on node {node}"))
         return out
@@ -198,7 +221,7 @@ def sglang_commands(plan: Plan, layout: Layout, moe: bool, server: list[str]) ->
 def _sglang_replica(index: int, gpus: list[int], layout: Layout, ports: PortBook,
                     server: list[str]) -> list[NodeCommand]:
     nodes = layout.nodes(gpus)
-    port = ["--port", str(ports.take(nodes[0]))]
+    port = listen(ports.take(nodes[0]))
     if len(nodes) == 1:
         return [NodeCommand(nodes[0], (*server, *port), layout.visible(gpus, nodes[0]),
                             note=f"SGLang server of replica {index}")]
@@ -218,7 +241,7 @@ def trtllm_commands(plan: Plan, layout: Layout, server: list[str]) -> list[NodeC
     ports, out = PortBook(TRTLLM_PORT), []
     for index, gpus in enumerate(replica_gpus(plan)):
         nodes = layout.nodes(gpus)
-        port = ["--port", str(ports.take(nodes[0]))]
+        port = listen(ports.take(nodes[0]))
         if len(nodes) == 1:
             out.append(NodeCommand(nodes[0], (*server, *port), layout.visible(gpus, nodes[0]),
                                    note=f"trtllm-serve of replica {index}"))

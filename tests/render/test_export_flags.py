@@ -90,6 +90,8 @@ def _run_node(script: Path, node: int, nodes: list[int], tmp: Path) -> list[list
 def _segments(argv: list[str]) -> list[tuple[str, list[str]]]:
     """(program, its flags) of every program in one command line (mpirun ... trtllm-serve ...)."""
     out: list[tuple[str, list[str]]] = []
+    if argv[:2] == ["trtllm-serve", "disaggregated"]:  # a subcommand: its own argument list
+        return [("trtllm-serve disaggregated", [w for w in argv[2:] if w.startswith("-")])]
     if argv[:3] == ["python", "-m", "sglang.launch_server"]:
         argv = ["python", *argv[3:]]
     for word in argv:

@@ -81,7 +81,8 @@ def test_the_bundled_auto_condition_solves(tmp_path: Path) -> None:
 def test_export_writes_each_pools_servers_and_the_router_with_flags_the_engines_define(
         tmp_path: Path) -> None:
     """Every node of each pool's vLLM and SGLang script runs with the disaggregation flags (checked
-    against tests/assets/engine_args/), and the SGLang router lists every instance."""
+    against tests/assets/engine_args/), the SGLang router lists every instance, and the manifest
+    lists TensorRT-LLM's files (tests/render/test_export_pools.py checks them)."""
     from tests.render.test_export_flags import _recorded, _run_node, _segments
 
     out, _ = _solve(tmp_path, "disaggregated", "--export")
@@ -92,7 +93,7 @@ def test_export_writes_each_pools_servers_and_the_router_with_flags_the_engines_
         for engine, flag in (("vllm", "--kv-transfer-config"), ("sglang", "--disaggregation-mode")):
             script = out / "launch" / f"{pool}-{engine}.sh"
             text = script.read_text()
-            assert "TensorRT-LLM: disaggregated serving runs through its own orchestrator" in text
+            assert "own orchestrator" not in text  # TensorRT-LLM's files are written too
             for node in nodes:
                 work = tmp_path / f"{pool}-{engine}-{node}"
                 work.mkdir()
@@ -107,6 +108,10 @@ def test_export_writes_each_pools_servers_and_the_router_with_flags_the_engines_
                 else:
                     config = json.loads(servers[0][servers[0].index(flag) + 1])
                     assert config == {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
+    manifest = json.loads((out / MANIFEST).read_text())["files"]
+    for name in ("prefill-trtllm.yaml", "prefill-trtllm.sh", "decode-trtllm.yaml", "decode-trtllm.sh",
+                 "disagg-trtllm.yaml", "router-trtllm.sh", "router-sglang.sh"):
+        assert str(out / "launch" / name) in manifest, name
     router = (out / "launch" / "router-sglang.sh").read_text().splitlines()[-1].split()
     assert router[:3] == ["python", "-m", "sglang_router.launch_router"]
     used = {w for w in router if w.startswith("--")}
