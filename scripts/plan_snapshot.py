@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 def bundled_conditions() -> list[Path]:
     folders = [ROOT / "conditions", ROOT / "conditions" / "paper", ROOT / "conditions" / "published",
-               ROOT / "conditions" / "infeasible"]
+               ROOT / "conditions" / "infeasible", ROOT / "conditions" / "mixed"]
     return sorted(p for folder in folders for p in folder.glob("*.yaml")
                   if not p.name.endswith(".plan.yaml"))
 
@@ -28,7 +28,7 @@ def bundled_conditions() -> list[Path]:
 def snapshot(out: Path) -> int:
     from solver.errors import InfeasibleError
     from solver.inputs.condition import load_condition
-    from solver.planning.planner import solve
+    from solver.planning.modes import plan_serving
     from solver.render.outputs import plan_folder_files
     from solver.render.writer import BALANCE_CSV, PLAN_JSON, PLAN_MD, dump_json
 
@@ -39,9 +39,11 @@ def snapshot(out: Path) -> int:
         name = f"{path.parent.name}-{path.stem}" if path.parent != ROOT / "conditions" else path.stem
         condition = load_condition(path.relative_to(ROOT))  # the source path is in plan.md
         try:
-            solution = solve(condition, with_runner_ups=True)  # as `paraplan solve` does
-            files = plan_folder_files(condition, solution)
-            files = {name: files[name] for name in (PLAN_JSON, PLAN_MD, BALANCE_CSV)}
+            # as `paraplan solve` does: every serving mode (disaggregated and auto pools, mixed
+            # clusters), with the runner-up table
+            solution = plan_serving(condition, with_runner_ups=True)
+            files = plan_folder_files(condition, solution, False)
+            files = {name: files[name] for name in (PLAN_JSON, PLAN_MD, BALANCE_CSV) if name in files}
         except InfeasibleError as exc:
             files = {"plan.json": dump_json({"infeasible": str(exc), "binding": exc.binding})}
         for file, text in files.items():
