@@ -185,13 +185,21 @@ def forward_trace_rows() -> dict[str, float]:
             if r["kind"] == "checked"}
 
 
-def predict_forward_passes_us() -> dict[str, float]:
+def fit_pass_rate() -> float:
+    """physics/passes.PASS_RATE: the trace's four kernel classes together, predicted at the card's
+    streaming rate over measured (two decimals)."""
+    measured, predicted = forward_trace_rows(), predict_forward_passes_us(pass_rate=1.0)
+    return round(sum(predicted.values()) / sum(measured.values()), 2)
+
+
+def predict_forward_passes_us(pass_rate: float | None = None) -> dict[str, float]:
     """physics/passes.py's bytes for one layer of the trace (DeepSeek-V3 FP8 on H800, EP64 over 8
     nodes, attention data-parallel, 4,096 tokens per GPU, balanced routing: 4,096 x 8 rows per GPU)
-    at the H800 card's HBM rate, per kernel class of the trace."""
+    at `pass_rate` (default: the planner's PASS_RATE) of the H800 card's HBM rate, per kernel class
+    of the trace."""
     from solver.inputs.condition import build_condition
     from solver.physics.cost import CostModel
-    from solver.physics.passes import NORM_PASSES, routed_row_pieces, shared_expert_bytes
+    from solver.physics.passes import NORM_PASSES, PASS_RATE, routed_row_pieces, shared_expert_bytes
     from solver.physics.shapes import ParallelShape
 
     condition = build_condition({
@@ -209,4 +217,5 @@ def predict_forward_passes_us() -> dict[str, float]:
               "permute": rows * row["permute"],
               "activation": rows * row["activation"] + tokens * shared_expert_bytes(model, shape),
               "weighted_sum": rows * row["weighted_sum"] + tokens * token_row}
-    return {name: float(b) / model.hw.hbm_bytes_per_s * 1e6 for name, b in bytes_.items()}
+    rate = model.hw.hbm_bytes_per_s * (PASS_RATE if pass_rate is None else pass_rate)
+    return {name: float(b) / rate * 1e6 for name, b in bytes_.items()}

@@ -38,11 +38,11 @@ from solver.physics.experts import MoeLayer, halves, moe_layer, moe_pieces
 from solver.physics.gemm import projections_factor, swiglu_factor
 from solver.physics.memory import MemoryModel
 from solver.physics.numeric import Num, ceil_div, distinct, is_array, vmax, vmin
-from solver.physics.passes import attention_side_bytes, dense_ffn_bytes
+from solver.physics.passes import PASS_RATE, attention_side_bytes, dense_ffn_bytes
 from solver.physics.points import Load, serving_point
 from solver.physics.serving import ServingPoint, StaticLoad, StepMix
 from solver.physics.shapes import ParallelShape, ShapeGrid
-from solver.physics.speculative import draft_cost, mtp_weight_bytes
+from solver.physics.speculative import draft_cost, mtp_kv_bytes, mtp_weight_bytes
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,12 @@ class CostModel:
         return PhaseCost(compute_s=self.roofline_s(flops * depth, hbm_bytes), flops=flops,
                          hbm_bytes=hbm_bytes)
 
+    def memory_pass(self, hbm_bytes: Num) -> PhaseCost:
+        """A memory-bound kernel between the GEMMs (physics/passes.py): its bytes at PASS_RATE of
+        the weights' streaming rate."""
+        return PhaseCost(compute_s=hbm_bytes / (self.hw.hbm_bytes_per_s * PASS_RATE), flops=0.0,
+                         hbm_bytes=hbm_bytes)
+
     def attention_op(self, flops: Num, hbm_bytes: Num) -> PhaseCost:
         """The attention core (QK^T, PV) at the attention kernels' rate."""
         time = vmax(flops / self.hw.attention_flops_per_s, hbm_bytes / self.hw.hbm_bytes_per_s)
@@ -181,7 +187,7 @@ class CostModel:
             layer=layer,
             first_stage=LayerCost(first, self.memory.embedding_weight_bytes(shape), 0.0),
             last_stage=LayerCost(last, self.memory.head_weight_bytes(shape)
-                                 + mtp_weight_bytes(self, shape), 0.0),
+                                 + mtp_weight_bytes(self, shape), mtp_kv_bytes(self, shape, point)),
             transfer=LayerCost(transfer, 0.0, 0.0),
             activation_bytes=self.memory.activation_bytes(shape, point),
             last_stage_activation_bytes=self.memory.logits_bytes(shape, point),
@@ -238,7 +244,7 @@ class CostModel:
         proj_bytes = arch.attention_params_per_layer * self.weight_bytes_per_element / shape.tp
         depth = projections_factor(arch.attention_gemms, shape.tp, self.condition.model.hidden_size)
         cost = self.op(2 * tokens * arch.attention_params_per_layer / shape.tp, proj_bytes, depth)
-        cost = cost + self.op(0, tokens * attention_side_bytes(self, shape))  # physics/passes.py
+        cost = cost + self.memory_pass(tokens * attention_side_bytes(self, shape))  # physics/passes.py
         cost = cost + self.prefill_attention(kind, shape, mix)
         decode = self.group_decode(shape, mix)
         sequences = self.per_group(mix.decode_seqs, shape, mix)  # each reads its KV once
@@ -297,7 +303,7 @@ class CostModel:
         depth = swiglu_factor(int(card.intermediate_size or 0) / shape.tp, card.hidden_size)
         gemm = self.op(2 * tokens * params / shape.tp, params * self.weight_bytes_per_element / shape.tp,
                        depth)
-        gemm = gemm + self.op(0, tokens * dense_ffn_bytes(self, shape))  # SwiGLU: physics/passes.py
+        gemm = gemm + self.memory_pass(tokens * dense_ffn_bytes(self, shape))  # SwiGLU: physics/passes.py
         out_bytes = tokens * card.hidden_size * self.hidden_bytes_per_element
         return gemm + self.net.all_reduce(out_bytes, shape.tp)
 

@@ -104,7 +104,7 @@ def moe_pieces(model: CostModel, shape: ParallelShape, mix: StepMix) -> MoePiece
                     + arch.router_params_per_layer) / shared_params
     shared = model.op(2 * attn_tokens * shared_params / shape.tp,
                       shared_params * model.weight_bytes_per_element / shape.tp, shared_depth)
-    shared = shared + model.op(0, attn_tokens * shared_expert_bytes(model, shape))
+    shared = shared + model.memory_pass(attn_tokens * shared_expert_bytes(model, shape))
     dispatch, combine = expert_exchange(model, shape, mix, tokens / g * layout.imbalance)
     # an expert-TP group holds partial sums of every token routed to its EP rank (its k copies
     # summed first): 1 - (1 - 1/ep)^k of the tokens; ep = 1 reduces all of them, as dense TP
@@ -121,7 +121,7 @@ def routed_passes(model: CostModel, shape: ParallelShape, tokens: Num, imbalance
     dispatched = dispatch_row_bytes(card.hidden_size, model.act_bytes_per_element)
     row_bytes = routed_row_bytes(model, shape, dispatched)
     written = tokens / shape.gpus_per_stage * card.hidden_size * model.hidden_bytes_per_element
-    return model.op(0, rows * row_bytes + written)
+    return model.memory_pass(rows * row_bytes + written)
 
 
 def expert_exchange(model: CostModel, shape: ParallelShape, mix: StepMix,

@@ -13,8 +13,9 @@ With `workload.speculative: {draft_tokens: d, acceptance_rate: a}` every decode 
 
 so a request of O output tokens takes (O - 1) / tau decode steps (tau = accepted per step); TPOT is
 the step time / tau. DeepSeek-V3 (one MTP module, d = 1) reports 85-90% acceptance and ~1.8x the
-tokens per second (arXiv 2412.19437, sec. 5.4.3). The MTP module's weights sit on the last pipeline
-stage; its KV cache (one layer of 61 for DeepSeek-V3) is not counted.
+tokens per second (arXiv 2412.19437, sec. 5.4.3). The MTP module sits on the last pipeline stage
+with its weights and its own KV cache: one more layer of the last kind for every sequence (as
+SGLang's and vLLM's draft workers allocate it; one layer beside DeepSeek-V3's 61).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from solver.physics.shapes import ParallelShape
 if TYPE_CHECKING:
     from solver.inputs.condition import Condition
     from solver.physics.cost import CostModel
+    from solver.physics.serving import ServingPoint
 
 
 def accepted_tokens_per_step(draft_tokens: int, acceptance_rate: float) -> float:
@@ -65,6 +67,13 @@ def draft_cost(model: CostModel, shape: ParallelShape, mix: StepMix) -> PhaseCos
     projection = model.op(2 * rows * params / shape.tp, params * model.weight_bytes_per_element / shape.tp)
     drafts = _times(layer + projection + model.head(shape, one), spec.draft_tokens)
     return drafts.where(mix.decode_seqs > 0)
+
+
+def mtp_kv_bytes(model: CostModel, shape: ParallelShape, point: ServingPoint) -> Num:
+    """The MTP module's KV cache at this serving point (a layer of the last kind) when drafting."""
+    if model.condition.workload.speculative is None:
+        return 0.0
+    return model.memory.kv_bytes(model.arch.layer_kinds[-1], shape, point)
 
 
 def mtp_weight_bytes(model: CostModel, shape: ParallelShape) -> Num:

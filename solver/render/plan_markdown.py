@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from solver.document.plan import Plan
 from solver.inputs.condition import Condition
+from solver.physics.passes import PASS_RATE
 from solver.planning.modes import PoolSolution
 from solver.planning.planner import Solution
 from solver.render.condition_markdown import assumptions_section, condition_section, model_section
@@ -174,7 +175,8 @@ class PlanMarkdown:
             "- Stage time = sum over its layers of each GEMM's FLOPs x depth/(peak x mfu) + "
             "bytes/(HBM x util) (math and weight streaming do not overlap; depth = (1 + 720/K)/(1 + "
             "720/hidden) for a K-deep GEMM), the kernels between the GEMMs (norms, quantization, "
-            "rotary, SwiGLU, MoE permute and weighted sum) at their activation bytes/(HBM x util), "
+            "rotary, SwiGLU, MoE permute and weighted sum) at their activation bytes/(HBM x util x "
+            f"{PASS_RATE:g}, the rate those kernels reach in DeepSeek's H800 trace), "
             "attention's max of FLOPs and bytes, alpha-beta "
             "collectives (TP all-reduce x2 per layer, EP all-to-all dispatch and combine, SP ring KV "
             "exchange overlapped with attention) and the transfer to the next stage "
