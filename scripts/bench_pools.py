@@ -19,6 +19,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from solver.inputs.condition import Condition, build_condition, load_condition  # noqa: E402
 from solver.optimize import pools  # noqa: E402
 from solver.optimize.disaggregated import disagg_table, undominated  # noqa: E402
-from solver.optimize.pool_search import search_pool  # noqa: E402
+from solver.optimize.pool_search import PoolSearch, search_pool  # noqa: E402
 
 DEFAULT = [ROOT / "conditions" / "published" / "deepseek-v3-disagg-h800x176.yaml",
            ROOT / "conditions" / "llama8b-h100x8-auto.yaml"]
@@ -36,13 +37,13 @@ DEFAULT = [ROOT / "conditions" / "published" / "deepseek-v3-disagg-h800x176.yaml
 
 def _deepseek_auto(nodes: int, prompt: int, output: int, tpot_ms: float) -> Condition:
     """tests/planning/test_architectures.py's DeepSeek-V3 auto cases."""
-    data = {"name": f"deepseek-v3-{nodes}n-auto", "model": "deepseek-v3",
+    data: dict[str, Any] = {"name": f"deepseek-v3-{nodes}n-auto", "model": "deepseek-v3",
             "precision": {"weights": "fp8", "kv_cache": "bf16", "activations": "fp8"},
             "hardware": {"gpu": "h800", "num_nodes": nodes, "gpus_per_node": 8},
             "workload": {"input_tokens": prompt, "output_tokens": output, "max_batch_size": 256},
             "slo": {"ttft_ms": 2000, "tpot_ms": tpot_ms},
             "serving": {"mode": "auto", "chunk_tokens": [4096, 16384], "utilization": [0.5, 0.8, 0.9]}}
-    return build_condition(data, "<bench>", data["name"])
+    return build_condition(data, "<bench>", f"deepseek-v3-{nodes}n-auto")
 
 
 def _counting(call: Callable[[], Any]) -> tuple[Any, int, float]:
@@ -55,7 +56,7 @@ def _counting(call: Callable[[], Any]) -> tuple[Any, int, float]:
         count += 1
         return evaluate(self, *args)
 
-    pools.PoolEvaluator.evaluate = counted  # type: ignore[method-assign]
+    pools.PoolEvaluator.evaluate = counted  # type: ignore[method-assign,assignment]
     try:
         started = time.process_time()
         result = call()
@@ -66,15 +67,16 @@ def _counting(call: Callable[[], Any]) -> tuple[Any, int, float]:
 
 def bench(condition: Condition, full: bool) -> None:
     print(f"{condition.name}")
-    found, lists = {}, {}
+    found: dict[str, PoolSearch] = {}
+    lists: dict[str, list[pools.PoolCandidate]] = {}
     for pool in (pools.PREFILL, pools.DECODE):
-        found[pool], priced, cpu = _counting(lambda pool=pool: search_pool(condition, pool))
+        found[pool], priced, cpu = _counting(partial(search_pool, condition, pool))
         line = (f"  {pool:7s} {found[pool].num_operating_points:7,d} operating points, "
                 f"{found[pool].num_candidates:7,d} candidates; search: {priced:6,d} one by one, "
                 f"{cpu:6.1f} s CPU")
         if full:
             every = pools.prefill_candidates if pool == pools.PREFILL else pools.decode_candidates
-            lists[pool], count, full_cpu = _counting(lambda every=every: every(condition))
+            lists[pool], count, full_cpu = _counting(partial(every, condition))
             line += (f"; one by one: {count:7,d}, {full_cpu:6.1f} s CPU; ratio "
                      f"{count / max(priced, 1):5.1f}x evaluations, {full_cpu / max(cpu, 1e-9):5.1f}x CPU")
         print(line, flush=True)

@@ -187,9 +187,11 @@ def undominated(t: DisaggTable, link: float, decode: bool) -> list[int]:
     (exact: a dominated candidate can be swapped for its dominator in any solution, same counts,
     same GPUs, no smaller rate, no larger latency). Ties keep the first index."""
     pool = t.decode if decode else t.prefill
-    columns = [np.array([getattr(c, name) for c in pool], dtype=float) for name in (
-        "requests_per_s", "ttft_s", "ttft_mean_s", "tpot_mean_s", "kv_bytes_per_gpu")]
-    keys = key_columns(t, link, *columns, decode)
+    def column(name: str) -> np.ndarray:
+        return np.array([getattr(c, name) for c in pool], dtype=float)
+
+    keys = key_columns(t, link, column("requests_per_s"), column("ttft_s"), column("ttft_mean_s"),
+                       column("tpot_mean_s"), column("kv_bytes_per_gpu"), decode)
     gpus = np.array([c.gpus for c in pool], dtype=np.int64)
     return np.flatnonzero(first_minimal(keys, gpus)).tolist()
 

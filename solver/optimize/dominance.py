@@ -83,7 +83,7 @@ def _minimal_in_order(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
     for start in range(0, len(keys), BLOCK_ROWS):
         block = keys[start:start + BLOCK_ROWS]
         beaten = indexed.beat(block, rows[start:start + BLOCK_ROWS])
-        beaten |= (latest[None, :, :] <= block[:, None, :]).all(axis=2).any(axis=1)
+        beaten |= np.any(np.all(latest[None, :, :] <= block[:, None, :], axis=2), axis=1)
         within = (block[None, :, :] <= block[:, None, :]).all(axis=2)  # [i, j]: j matches or beats i
         beaten |= np.tril(within, -1).any(axis=1)
         kept[start:start + len(block)] = ~beaten

@@ -21,6 +21,7 @@ from solver.physics.architecture import LayerKind
 from solver.physics.continuous import ContinuousLoad, DecodeLoad
 from solver.physics.cost import CandidateCosts, CostModel, LayerCost
 from solver.physics.evaluate import kind_counts
+from solver.physics.numeric import Num
 from solver.physics.serving import MAX, SUM, LinearForm
 from solver.physics.shapes import ParallelShape, ShapeGrid
 
@@ -97,8 +98,8 @@ def _depth_grid(model: CostModel, costs: CandidateCosts, pp: int) -> dict[str, n
     layer_kinds = model.arch.layer_kinds
     bounds = balanced_boundaries(len(layer_kinds), pp)
     point = costs.point
-    times: dict[str, list[np.ndarray]] = {step: [] for step in point.steps}
-    memory = None
+    times: dict[str, list[Num]] = {step: [] for step in point.steps}
+    memory: Num = None
     for s in range(pp):
         parts = _stage_parts(costs, layer_kinds, pp, s, bounds[s], bounds[s + 1])
         for step in point.steps:
@@ -111,7 +112,7 @@ def _depth_grid(model: CostModel, costs: CandidateCosts, pp: int) -> dict[str, n
     maxima = {step: np.maximum.reduce(v) if len(v) > 1 else v[0] for step, v in times.items()}
 
     def value(form: LinearForm) -> np.ndarray:
-        total = 0.0
+        total: Num = 0.0
         for step, which, coefficient in form.terms:
             agg = sums[step] if which == SUM else maxima[step] if which == MAX else np.maximum(
                 sums[step], point.microbatches * maxima[step])

@@ -8,6 +8,11 @@ split (`screening.balanced_boundaries`; exact for pp = 1). A candidate is kept w
 capacity family (weights, KV cache, workspace and overhead; optimize/families.py) holds and its
 own part of the SLOs does: the prefill TTFT alone within slo.ttft_ms, the decode TPOT within
 slo.tpot_ms. Numbers are floats here; optimize/disaggregated.py makes them integers.
+
+`prefill_candidates` and `decode_candidates` price every operating point one by one: the
+definition of the lists (and what `--method exhaustive` pairs). `paraplan solve` takes the
+candidates CP-SAT can choose from optimize/pool_search.py, which finds the same ones with the
+cost model's grid and prices far fewer one by one.
 """
 
 from __future__ import annotations
