@@ -28,9 +28,13 @@ import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
+import numpy as np
+
 from solver.inputs.condition import Condition
+from solver.optimize.dominance import first_minimal
 from solver.optimize.pools import PoolCandidate
 from solver.physics.disaggregation import PoolLink
+from solver.physics.numeric import Num, is_array
 from solver.runtime.limits import Deadline, new_cp_solver
 
 TIME_UNIT_S = 1e-6
@@ -38,8 +42,24 @@ RATE_SCALE = 1e4  # integer rate units per request/s
 DISAGG_WORK = 20.0  # CP-SAT deterministic time per solve
 
 
-def _up(seconds: float) -> int:
+def _finite(values: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(values)):
+        raise OverflowError("cannot convert float infinity or NaN to integer")  # as math.ceil does
+    return values
+
+
+def time_units(seconds: Num) -> Num:
+    """Seconds in TIME_UNIT_S, rounded up (an int, or an int64 array for an array)."""
+    if is_array(seconds):
+        return np.ceil(_finite(seconds / TIME_UNIT_S - 1e-9)).astype(np.int64)
     return math.ceil(seconds / TIME_UNIT_S - 1e-9)
+
+
+def rate_units(requests_per_s: Num) -> Num:
+    """Requests/s in 1 / RATE_SCALE, rounded down (an int, or an int64 array for an array)."""
+    if is_array(requests_per_s):
+        return np.floor(_finite(requests_per_s * RATE_SCALE + 1e-9)).astype(np.int64)
+    return math.floor(requests_per_s * RATE_SCALE + 1e-9)
 
 
 def _down_ms(ms: float | None) -> int | None:
@@ -63,17 +83,17 @@ class DisaggTable:
     output_tokens: int
 
     def rate(self, c: PoolCandidate) -> int:
-        return math.floor(c.requests_per_s * RATE_SCALE + 1e-9)
+        return rate_units(c.requests_per_s)
 
     def send(self, c: PoolCandidate, link: float) -> int:
-        return _up(c.kv_bytes_per_gpu / link)
+        return time_units(c.kv_bytes_per_gpu / link)
 
     def ttft(self, p: PoolCandidate, d: PoolCandidate, xfer: int) -> int:
-        return _up(p.ttft_s) + xfer + self.latency + _up(d.ttft_s)
+        return time_units(p.ttft_s) + xfer + self.latency + time_units(d.ttft_s)
 
     def e2e(self, p: PoolCandidate, d: PoolCandidate, xfer: int) -> int:
-        return (_up(p.ttft_mean_s) + xfer + self.latency + _up(d.ttft_mean_s)
-                + _up((self.output_tokens - 1) * d.tpot_mean_s))
+        return (time_units(p.ttft_mean_s) + xfer + self.latency + time_units(d.ttft_mean_s)
+                + time_units((self.output_tokens - 1) * d.tpot_mean_s))
 
     def instances(self, c: PoolCandidate) -> int:
         return min(self.max_instances, self.total_gpus // c.gpus)
@@ -110,7 +130,7 @@ def disagg_table(condition: Condition, prefill: list[PoolCandidate],
     table = DisaggTable(
         prefill, decode, cluster.num_gpus, cluster.gpus_per_node, pools.whole_nodes,
         cluster.fixed and condition.policy.use_all_gpus, pools.max_instances,
-        _up(link.latency_s), _down_ms(condition.slo.ttft_ms), _down_ms(condition.slo.e2e_latency_ms),
+        time_units(link.latency_s), _down_ms(condition.slo.ttft_ms), _down_ms(condition.slo.e2e_latency_ms),
         condition.workload.output_tokens)
     return table, link.bytes_per_s
 
@@ -153,10 +173,13 @@ def solve_by_enumeration(t: DisaggTable, link: float) -> DisaggChoice | None:
     return best
 
 
-def _keys(t: DisaggTable, link: float, c: PoolCandidate, decode: bool) -> tuple[int, ...]:
-    """What a candidate contributes, larger is worse: -rate, TTFT part, e2e part, KV shard time."""
-    tail = _up((t.output_tokens - 1) * c.tpot_mean_s) if decode else 0
-    return (-t.rate(c), _up(c.ttft_s), _up(c.ttft_mean_s) + tail, t.send(c, link))
+def key_columns(t: DisaggTable, link: float, rate: np.ndarray, ttft: np.ndarray, ttft_mean: np.ndarray,
+                tpot_mean: np.ndarray, kv_bytes: np.ndarray, decode: bool) -> np.ndarray:
+    """What candidates contribute to a pair, one row each, larger is worse: -rate, TTFT part, e2e
+    part, KV shard time (integers, as the model counts them; arrays of the candidates' floats)."""
+    tail = time_units((t.output_tokens - 1) * tpot_mean) if decode else 0
+    return np.stack([-rate_units(rate), time_units(ttft), time_units(ttft_mean) + tail,
+                     time_units(kv_bytes / link)], axis=1)
 
 
 def undominated(t: DisaggTable, link: float, decode: bool) -> list[int]:
@@ -164,16 +187,13 @@ def undominated(t: DisaggTable, link: float, decode: bool) -> list[int]:
     (exact: a dominated candidate can be swapped for its dominator in any solution, same counts,
     same GPUs, no smaller rate, no larger latency). Ties keep the first index."""
     pool = t.decode if decode else t.prefill
-    order = sorted(range(len(pool)), key=lambda i: (pool[i].gpus, _keys(t, link, pool[i], decode), i))
-    kept: list[int] = []
-    front: dict[int, list[tuple[int, ...]]] = {}
-    for i in order:
-        key, mine = _keys(t, link, pool[i], decode), front.setdefault(pool[i].gpus, [])
-        if any(all(a <= b for a, b in zip(other, key, strict=True)) for other in mine):
-            continue
-        mine.append(key)
-        kept.append(i)
-    return sorted(kept)
+    def column(name: str) -> np.ndarray:
+        return np.array([getattr(c, name) for c in pool], dtype=float)
+
+    keys = key_columns(t, link, column("requests_per_s"), column("ttft_s"), column("ttft_mean_s"),
+                       column("tpot_mean_s"), column("kv_bytes_per_gpu"), decode)
+    gpus = np.array([c.gpus for c in pool], dtype=np.int64)
+    return np.flatnonzero(first_minimal(keys, gpus)).tolist()
 
 
 def solve_by_cpsat(t: DisaggTable, link: float, deadline: Deadline | None = None,
@@ -257,9 +277,10 @@ def _add_latency(m: object, t: DisaggTable, link: float, x: list, y: list) -> No
     m.add(xfer >= sum(s * v for s, v in zip(sends, x, strict=True)))
     m.add(xfer >= sum(s * v for s, v in zip(receives, y, strict=True)))
     if t.ttft_limit is not None:
-        m.add(sum(_up(c.ttft_s) * v for c, v in zip(t.prefill, x, strict=True)) + xfer + t.latency
-              + sum(_up(c.ttft_s) * v for c, v in zip(t.decode, y, strict=True)) <= t.ttft_limit)
+        m.add(sum(time_units(c.ttft_s) * v for c, v in zip(t.prefill, x, strict=True)) + xfer + t.latency
+              + sum(time_units(c.ttft_s) * v for c, v in zip(t.decode, y, strict=True)) <= t.ttft_limit)
     if t.e2e_limit is not None:
-        tail = [_up(c.ttft_mean_s) + _up((t.output_tokens - 1) * c.tpot_mean_s) for c in t.decode]
-        m.add(sum(_up(c.ttft_mean_s) * v for c, v in zip(t.prefill, x, strict=True)) + xfer
+        tail = [time_units(c.ttft_mean_s) + time_units((t.output_tokens - 1) * c.tpot_mean_s)
+                for c in t.decode]
+        m.add(sum(time_units(c.ttft_mean_s) * v for c, v in zip(t.prefill, x, strict=True)) + xfer
               + t.latency + sum(a * v for a, v in zip(tail, y, strict=True)) <= t.e2e_limit)

@@ -31,6 +31,7 @@ from solver.optimize.disaggregated import (
     solve_by_cpsat,
     solve_by_enumeration,
 )
+from solver.optimize.pool_search import search_pool
 from solver.optimize.pools import DECODE, PREFILL, PoolCandidate, decode_candidates, prefill_candidates
 from solver.optimize.problem import expert_placements
 from solver.physics.disaggregation import PoolLink, kv_transfer_s, pool_condition
@@ -48,10 +49,15 @@ class DisaggSolution:
 def solve_disaggregated(condition: Condition, method: str = "cp-sat",
                         deadline: Deadline | None = None) -> DisaggSolution:
     """The best disaggregated plan by goodput per GPU; InfeasibleError when no pair of pools fits."""
-    table, link = disagg_table(condition, prefill_candidates(condition), decode_candidates(condition))
-    if method == "exhaustive":
+    if method == "exhaustive":  # the oracle: every candidate priced one by one, every pair
+        prefill, decode = prefill_candidates(condition), decode_candidates(condition)
+        counts = len(prefill), len(decode)
+        table, link = disagg_table(condition, prefill, decode)
         choice = solve_by_enumeration(table, link)
-    else:
+    else:  # the candidates CP-SAT can choose (every undominated one; optimize/pool_search.py)
+        searched = search_pool(condition, PREFILL), search_pool(condition, DECODE)
+        counts = searched[0].num_candidates, searched[1].num_candidates
+        table, link = disagg_table(condition, searched[0].candidates, searched[1].candidates)
         choice = solve_by_cpsat(table, link, deadline)
     if choice is None and deadline is not None and deadline.check("disaggregated pools"):
         raise InfeasibleError(f"{condition.name}: no disaggregated plan found within the time limit "
@@ -59,16 +65,13 @@ def solve_disaggregated(condition: Condition, method: str = "cp-sat",
                               ["time limit: the search stopped before a plan was found (raise "
                                "--time-limit)"])
     if choice is None:
-        pairs = "" if not (table.prefill and table.decode) else (
-            ", but no pair of them meets every SLO on this cluster's GPUs")
+        pairs = "" if not all(counts) else ", but no pair of them meets every SLO on this cluster's GPUs"
         raise InfeasibleError(
-            f"{condition.name}: no disaggregated plan: {len(table.prefill)} prefill and "
-            f"{len(table.decode)} decode instances fit and meet their own SLO part{pairs}",
-            _binding(condition, table))
+            f"{condition.name}: no disaggregated plan: {counts[0]} prefill and "
+            f"{counts[1]} decode instances fit and meet their own SLO part{pairs}",
+            _binding(condition, counts))
     info = SolverInfo(method=method, objective=None, best_bound=None, gap=None,
-                      candidates=len(table.prefill) + len(table.decode),
-                      candidates_in_model=len(table.prefill) + len(table.decode),
-                      candidates_removed={})
+                      candidates=sum(counts), candidates_in_model=sum(counts), candidates_removed={})
     return DisaggSolution(disaggregated_plan(condition, table, choice, info), table, choice)
 
 
@@ -138,14 +141,13 @@ def pools_plan(condition: Condition, prefill_pool: tuple[PoolCandidate, int],
                                      "pools": pools, "solver": info})
 
 
-def _binding(condition: Condition, table: DisaggTable) -> list[str]:
+def _binding(condition: Condition, counts: tuple[int, int]) -> list[str]:
     """What excludes every pair: a pool with no instance at all is held back by memory or its own
     SLO part (decode: slo.tpot_ms; prefill: slo.ttft_ms); else the pairs' combined SLOs on the
     cluster's GPUs."""
     slo = condition.slo
     parts = {"prefill": ("slo.ttft_ms", slo.ttft_ms), "decode": ("slo.tpot_ms", slo.tpot_ms)}
-    empty = [(pool, parts[pool]) for pool, rows in (("prefill", table.prefill), ("decode", table.decode))
-             if not rows]
+    empty = [(pool, parts[pool]) for pool, n in zip((PREFILL, DECODE), counts, strict=True) if not n]
     if empty:
         return [f"{pool} pool: no instance fits in memory" + (f" and meets {key} ({value:g} ms)"
                                                               if value is not None else "")

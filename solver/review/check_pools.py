@@ -123,8 +123,8 @@ def _priced(condition: Condition, pool: str, short: PoolShort,
     evaluator = PoolEvaluator(pool, cond, [short.shape()])
     out = []
     for load in loads:
-        metrics, fits, bounds = evaluator.evaluate(short.shape(), load)
-        out.append((evaluator.candidate(short.shape(), load, metrics, bounds), fits))
+        priced = evaluator.evaluate(short.shape(), load)
+        out.append((evaluator.candidate(short.shape(), load, priced), priced.fits))
     return out
 
 
