@@ -53,6 +53,25 @@ def test_deepseek_published_units_pass_as_one_disaggregated_plan() -> None:
             "prefill.instances", "decode.instances", "rate.prefill", "rate.decode"} <= names
 
 
+def test_sglang_published_units_pass_as_one_disaggregated_plan() -> None:
+    """SGLang's measured units (lmsys.org 2025-05-05): a 4-node prefill unit (EP32, DP attention)
+    and a 9-node decode unit (EP72, 256 sequences per GPU) on 13 x 8 H100: valid, each of the 104
+    GPUs in exactly one pool."""
+    result = CliRunner().invoke(app, [
+        "check", str(PUBLISHED / "sglang-deepseek-v3-disagg-h100x104.yaml"),
+        str(PUBLISHED / "sglang-deepseek-v3-disagg-h100x104.plan.yaml"), "--json", "--no-regret"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["valid"]
+    pools = data["metrics"]["pools"]
+    prefill, decode = pools["prefill"], pools["decode"]
+    assert (prefill["gpus"], prefill["first_gpu"], prefill["last_gpu"]) == (32, 0, 31)
+    assert (decode["gpus"], decode["first_gpu"], decode["last_gpu"]) == (72, 32, 103)
+    assert pools["gpus"] == {"available": 104, "used": 104, "idle": 0}
+    assert prefill["parallelism"]["ep"] == 32 and decode["parallelism"]["ep"] == 72
+    assert prefill["parallelism"]["attn_dp"] == 32 and decode["parallelism"]["attn_dp"] == 72
+
+
 def test_a_valid_plan_gets_its_regret_against_the_disaggregated_optimum(tmp_path: Path) -> None:
     result = _check(tmp_path, "prefill: {tp: 1, instances: 2, batch_size: 16}\n"
                               "decode: {tp: 2, instances: 1, batch_size: 384}\n")
