@@ -48,12 +48,12 @@ def end(code: int | str | None) -> None:
     if any(t is not threading.current_thread() and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
     if not isinstance(code, int):
-        if code is not None:
+        if code is not None and sys.stderr is not None:
             sys.stderr.write(f"{code}\n")
         code = 0 if code is None else 1
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`): nothing to say
+    for stream in (sys.stdout, sys.stderr):  # None when the descriptor was closed (`>&-`)
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # a closed pipe (`| head`)
             stream.flush()
     os._exit(code)
 

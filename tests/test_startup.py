@@ -132,23 +132,49 @@ def test_balance_csv_is_what_pandas_wrote(name: str) -> None:
     assert balance_csv(plan) == buffer.getvalue()
 
 
-def test_the_fast_exit_keeps_exit_codes_atexit_handlers_and_running_threads(tmp_path: Path) -> None:
-    """entry.end skips the interpreter's teardown, not what a program relies on at exit: the exit
-    code, atexit handlers, flushed output, and a non-daemon thread still running (waited for)."""
-    done = tmp_path / "thread-finished"
-    code = f"""
-import atexit, sys, threading, time
-from pathlib import Path
+def _run_probe(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300, check=False, env=env)
+
+
+def test_the_fast_exit_runs_atexit_handlers_and_flushes_piped_output(tmp_path: Path) -> None:
+    """entry.end skips the interpreter's teardown (os._exit), not what a program relies on at
+    exit: the exit code, atexit handlers, and every byte of output written to a pipe."""
+    code = """
+import atexit, os, sys
+real_exit = os._exit
+os._exit = lambda status: (sys.stderr.write("FAST EXIT\\n"), sys.stderr.flush(), real_exit(status))
 atexit.register(lambda: sys.stdout.write("atexit ran"))
-threading.Thread(target=lambda: (time.sleep(0.3), Path({str(done)!r}).write_text("yes"))).start()
-sys.argv = ["paraplan", "solve", {str(tmp_path / "missing.yaml")!r}]
+sys.argv = ["paraplan", "schema"]
 from solver.entry import main
 main()
 """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=300, check=False, env=env)
+    proc = _run_probe(code, tmp_path)
+    assert proc.returncode == 0 and "FAST EXIT" in proc.stderr, proc.stderr
+    schema, marker = proc.stdout.rsplit("\n", 1)
+    assert json.loads(schema)["type"] == "object" and marker == "atexit ran"
+    missing = _run_probe(code.replace('"schema"', f'"solve", {str(tmp_path / "missing.yaml")!r}'), tmp_path)
+    assert missing.returncode == 1 and "file not found" in missing.stderr and "FAST EXIT" in missing.stderr
+
+
+def test_the_exit_waits_for_a_thread_still_running(tmp_path: Path) -> None:
+    """A non-daemon thread alive when the command ends is waited for (the ordinary exit): here it
+    starts its work only once entry.end has been called, and its file must exist afterwards."""
+    done = tmp_path / "thread-finished"
+    code = f"""
+import sys, threading, time
+from pathlib import Path
+import solver.entry as entry
+ended = threading.Event()
+real_end = entry.end
+entry.end = lambda code: (ended.set(), real_end(code))
+work = lambda: (ended.wait(), time.sleep(0.2), Path({str(done)!r}).write_text("yes"))
+threading.Thread(target=work).start()
+sys.argv = ["paraplan", "solve", {str(tmp_path / "missing.yaml")!r}]
+entry.main()
+"""
+    proc = _run_probe(code, tmp_path)
     assert proc.returncode == 1 and "file not found" in proc.stderr
-    assert proc.stdout.endswith("atexit ran")
     assert done.read_text() == "yes"

@@ -142,6 +142,9 @@ class CandidateTable:
         return [step for step in self.steps if step in used]
 
 
+MEMORY_PICKS = ("memory", "weights")  # stage memory with and without the KV cache
+
+
 def _position_extra(costs: CandidateCosts, first: bool, last: bool, pick: str) -> Any:
     """Extras of a stage position: embedding on the first stage, LM head on the last, the transfer
     to the next stage on every other."""
@@ -149,8 +152,8 @@ def _position_extra(costs: CandidateCosts, first: bool, last: bool, pick: str) -
     if first:
         parts.append(costs.first_stage)
     parts.append(costs.last_stage if last else costs.transfer)
-    if pick == "memory":
-        extra = sum(p.weight_bytes + p.kv_cache_bytes for p in parts)
+    if pick in MEMORY_PICKS:  # "weights": without the extras' KV cache (the MTP module's)
+        extra = sum(p.weight_bytes + (p.kv_cache_bytes if pick == "memory" else 0) for p in parts)
         extra += costs.activation_bytes + costs.overhead_bytes
         if last:
             extra += costs.last_stage_activation_bytes
@@ -160,7 +163,7 @@ def _position_extra(costs: CandidateCosts, first: bool, last: bool, pick: str) -
 
 def _scaled(value: Any, pick: str, unit_per_s: Any) -> Any:
     """A stage time in the candidate's units, or a memory size in kilobytes."""
-    return value / MEMORY_UNIT_BYTES if pick == "memory" else value * unit_per_s
+    return value / MEMORY_UNIT_BYTES if pick in MEMORY_PICKS else value * unit_per_s
 
 
 def _layer_memory(costs: CandidateCosts, with_kv: bool = True) -> list[Any]:
@@ -273,7 +276,7 @@ def build_table(index: int, condition: Condition, costs: CandidateCosts,
         microbatches=point.microbatches,
         steps=steps,
         memory=StageTable(tuple(_layer_memory(costs)), extra("memory")),
-        weights=StageTable(tuple(_layer_memory(costs, with_kv=False)), extra("memory")),
+        weights=StageTable(tuple(_layer_memory(costs, with_kv=False)), extra("weights")),
         memory_limit=_memory_limit(condition),
         forms=_forms(point, scaling),
         limits=_limits(condition, costs, scaling),
@@ -345,7 +348,7 @@ def table_grid(condition: Condition, costs: CandidateCosts, normalizers: Normali
         microbatches=np.asarray(point.microbatches, dtype=float),
         steps=steps,
         memory=stages("memory", _layer_memory(costs)),
-        weights=stages("memory", _layer_memory(costs, with_kv=False)),
+        weights=stages("weights", _layer_memory(costs, with_kv=False)),
         memory_limit=_memory_limit(condition),
         forms=_forms(point, scaling),
         limits=_limits(condition, costs, scaling),

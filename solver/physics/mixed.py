@@ -126,12 +126,14 @@ class MixedCostModel:
 
     @staticmethod
     def extra_memory_bytes(template: Template, stage: int, costs: CandidateCosts) -> float:
-        """Per GPU beside the layers: embedding, LM head and logits, workspace and overhead."""
+        """Per GPU beside the layers: embedding, LM head and logits (and a drafting MTP module's
+        weights and KV cache), workspace and overhead."""
         extra = costs.activation_bytes + costs.overhead_bytes
         if stage == 0:
             extra += costs.first_stage.weight_bytes
         if stage == template.pp - 1:
-            extra += costs.last_stage.weight_bytes + costs.last_stage_activation_bytes
+            extra += (costs.last_stage.weight_bytes + costs.last_stage.kv_cache_bytes
+                      + costs.last_stage_activation_bytes)
         return extra
 
 
@@ -182,13 +184,14 @@ def _stage(mixed: MixedCostModel, template: Template, costs: CandidateCosts, sta
         times[step] = sum(costs.layer[k].steps[step].time_s * n for k, n in counts.items()) + extra.time_s
         comms[step] = sum(costs.layer[k].steps[step].comm_s * n for k, n in counts.items()) + extra.comm_s
     pool = mixed.cluster.pools[template.stages[stage].pool]
-    weights = sum(costs.layer[k].weight_bytes * n for k, n in counts.items())
-    weights += costs.first_stage.weight_bytes if stage == 0 else 0.0
-    weights += costs.last_stage.weight_bytes if stage == template.pp - 1 else 0.0
-    other = MixedCostModel.extra_memory_bytes(template, stage, costs) - (
-        weights - sum(costs.layer[k].weight_bytes * n for k, n in counts.items()))
-    return MixedStage(stage, pool.index, first, end - 1, times, comms, weights,
-                      sum(costs.layer[k].kv_cache_bytes * n for k, n in counts.items()), other,
+    last = stage == template.pp - 1
+    extra_weights = (costs.first_stage.weight_bytes if stage == 0 else 0.0) + (
+        costs.last_stage.weight_bytes if last else 0.0)
+    extra_kv = costs.last_stage.kv_cache_bytes if last else 0.0  # a drafting MTP module's
+    weights = sum(costs.layer[k].weight_bytes * n for k, n in counts.items()) + extra_weights
+    kv = sum(costs.layer[k].kv_cache_bytes * n for k, n in counts.items()) + extra_kv
+    other = MixedCostModel.extra_memory_bytes(template, stage, costs) - extra_weights - extra_kv
+    return MixedStage(stage, pool.index, first, end - 1, times, comms, weights, kv, other,
                       pool.condition.cluster.usable_memory_bytes)
 
 

@@ -99,3 +99,25 @@ def test_replica_value_by_hand() -> None:
     # c = 2 s per token per s of round, R = 50 ms: 1 / (2 x 0.05) = 10 tokens/s = 10,000 milli
     assert replica_value(2.0, 50_000_000) == 10_000
     assert replica_value(3.0, 1_000_000_000) == 333  # floor(1000 / 3)
+
+
+def test_a_drafting_mtp_module_holds_the_same_memory_as_in_the_single_kind_model() -> None:
+    """MTP speculation: the module's weights and its own KV cache sit on the last stage, in a mixed
+    template on one pool as in the single-kind model (the KV counted as KV cache)."""
+    data = {**two_pools(), "model": "deepseek-v3",
+            "precision": {"weights": "fp8", "kv_cache": "bf16", "activations": "fp8"},
+            "workload": {"input_tokens": 2048, "output_tokens": 512,
+                         "speculative": {"draft_tokens": 1, "acceptance_rate": 0.85}}}
+    for pool in data["hardware"]["pools"]:
+        pool["num_nodes"] = 2
+    cond = build_condition(data, "<t>", "two")
+    single = cond.mixed.pools[0].condition
+    split = [0, 30, 61]
+    _, stages, _ = evaluate_plan(single, ParallelShape(tp=8, pp=2), LOAD, split)
+    template = Template((StageOption(0, 8),) * 2)
+    _, mixed_stages, _ = evaluate_replica(MixedCostModel(cond.mixed), template, LOAD, split)
+    for a, b in zip(stages, mixed_stages, strict=True):
+        assert a.memory_bytes == pytest.approx(b.memory_bytes, rel=1e-12)
+        assert a.kv_cache_bytes == pytest.approx(b.kv_cache_bytes, rel=1e-12)
+    # the last stage: its 31 layers and the MTP module's, as much KV per layer as the first's 30
+    assert mixed_stages[1].kv_cache_bytes / 32 == pytest.approx(mixed_stages[0].kv_cache_bytes / 30)
