@@ -25,9 +25,9 @@ from solver.physics.disaggregation import pool_condition
 from solver.render.export import render_launch
 from solver.render.export_pools import render_pools_launch
 from solver.render.launch_moe import moe_deployment
-from solver.review.check import ShortPlan, check_given, load_plan_file
-from solver.review.check_pools import PoolsShortPlan
+from solver.review.check import ShortPlan, check_given
 from tests.paths import REPO
+from tests.render.pool_plans import deepseek, deepseek_condition, dense
 
 ARGS = REPO / "tests" / "assets" / "engine_args"
 PROGRAMS = ("vllm", "python", "trtllm-serve", "mpirun", "trtllm-llmapi-launch", "ray")
@@ -196,7 +196,6 @@ def test_single_node_plans_keep_one_command_with_known_flags(recorded, tmp_path)
 # experts with EPLB and MTP speculative decoding, as the cost model prices them for the plan.
 
 DEEPSEEK = REPO / "conditions" / "deepseek-v3-h800x144.yaml"
-PUBLISHED = REPO / "conditions" / "published"
 SGLANG_MTP = ("--speculative-algorithm", "--speculative-num-steps", "--speculative-eagle-topk",
               "--speculative-num-draft-tokens")
 MOE_FLAGS = {"--moe-a2a-backend", "--enable-dp-attention", "--ep-size", "--enable-eplb",
@@ -283,8 +282,7 @@ def test_deepseek_disaggregated_pools_get_their_kernels(recorded, tmp_path) -> N
     (EP144, ADP144) the low-latency kernels: SGLang pins them with each pool's --deepep-mode and
     overlaps with --enable-two-batch-overlap, vLLM writes the kernels as its all2all backend and
     overlaps with --enable-dbo."""
-    condition = load_condition(PUBLISHED / "deepseek-v3-disagg-h800x176.yaml")
-    plan = check_given(condition, load_plan_file(PUBLISHED / "deepseek-v3-disagg-h800x176.plan.yaml")).plan
+    condition, plan = deepseek()
     files = render_pools_launch(condition, plan)
     for name, kernel, backend in (("prefill", "normal", "deepep_high_throughput"),
                                   ("decode", "low_latency", "deepep_low_latency")):
@@ -357,8 +355,7 @@ def test_mtp_on_the_published_disaggregated_deepseek_plan(recorded, tmp_path) ->
     SGLang's decode and prefill servers both carry the speculative flags (SGLang's P/D
     deployments start both pools with them), beside each pool's --deepep-mode; vLLM's decode
     engines carry --speculative-config, its prefill engines do not (they decode no step)."""
-    condition = _speculative(load_condition(PUBLISHED / "deepseek-v3-disagg-h800x176.yaml"), 1)
-    plan = check_given(condition, load_plan_file(PUBLISHED / "deepseek-v3-disagg-h800x176.plan.yaml")).plan
+    condition, plan = deepseek(_speculative(deepseek_condition(), 1))
     files = render_pools_launch(condition, plan)
     for name, kernel in (("prefill", "normal"), ("decode", "low_latency")):
         for argv in _servers(files, f"launch/{name}-sglang.sh", tmp_path, recorded):
@@ -399,13 +396,7 @@ def test_dense_plans_gain_no_moe_flags(degrees, recorded, tmp_path) -> None:
 
 
 def test_dense_pools_gain_no_moe_flags(recorded, tmp_path) -> None:
-    condition = build_condition({
-        "model": "llama-3.1-8b", "hardware": {"gpu": "l40s", "num_nodes": 2, "gpus_per_node": 2},
-        "workload": {"input_tokens": 1024, "output_tokens": 128},
-        "serving": {"mode": "disaggregated"}}, "c.yaml", "c")
-    short = PoolsShortPlan.model_validate({"prefill": {"tp": 1, "instances": 2, "batch_size": 16},
-                                           "decode": {"tp": 2, "instances": 1, "batch_size": 384}})
-    files = render_pools_launch(condition, check_given(condition, short).plan)
+    files = render_pools_launch(*dense())
     _assert_no_moe(files, [f"launch/{pool}-{engine}.sh" for pool in ("prefill", "decode")
                            for engine in ("sglang", "vllm")], tmp_path, recorded)
 

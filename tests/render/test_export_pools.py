@@ -21,8 +21,8 @@ from solver.render.export import render_launch, trtllm_options
 from solver.render.export_pools import render_pools_launch
 from solver.review.check import ShortPlan, check_given
 from solver.review.check_pools import PoolsShortPlan
-from tests.render.test_export_flags import ARGS, PUBLISHED, _recorded, _run_node, _segments, _stubs
-from tests.render.test_pool_headers import PLANS, _dense
+from tests.render.pool_plans import PLANS, PUBLISHED, dense
+from tests.render.test_export_flags import ARGS, _recorded, _run_node, _segments, _stubs
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 POOLS = ("prefill", "decode")
@@ -150,7 +150,7 @@ def _run_front_end(files: dict[str, str], hosts: dict[str, str], folder: Path, r
 
 
 def test_the_front_end_asks_for_every_host(tmp_path) -> None:
-    condition, plan = _dense()
+    condition, plan = dense()
     files = render_pools_launch(condition, plan)
     script = tmp_path / "router-trtllm.sh"
     script.write_text(files["launch/router-trtllm.sh"])
@@ -215,8 +215,8 @@ def test_the_aggregated_server_chunks_prefill_when_the_plan_does(chunk_tokens, k
 
 
 def _dense_chunked():
-    """_dense with each prefill instance prefilling its 1,024-token prompts 512 tokens at a time."""
-    condition, _ = _dense()
+    """pool_plans.dense with each prefill instance prefilling its 1,024-token prompts 512 tokens at a time."""
+    condition, _ = dense()
     short = PoolsShortPlan.model_validate({"prefill": {"tp": 1, "instances": 2, "chunk_tokens": 512},
                                            "decode": {"tp": 2, "instances": 1, "batch_size": 384}})
     plan = check_given(condition, short).plan

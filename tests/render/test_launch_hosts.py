@@ -20,9 +20,9 @@ from solver.render.export import render_launch
 from solver.render.export_pools import render_pools_launch
 from solver.review.check import ShortPlan, check_given
 from tests.paths import REPO
+from tests.render.pool_plans import PLANS as POOLED
 from tests.render.test_export_flags import PLANS as AGGREGATED
 from tests.render.test_export_flags import _condition, _run_node
-from tests.render.test_pool_headers import PLANS as POOLED
 
 ALL_INTERFACES = "0.0.0.0"
 SERVERS = {"sglang": ("python", "-m", "sglang.launch_server"), "trtllm": ("trtllm-serve",),

@@ -27,17 +27,22 @@ def _check(tmp_path: Path, plan: str, *extra: str, condition: Path | None = None
     return CliRunner().invoke(app, ["check", str(condition), str(path), *extra])
 
 
-def test_deepseek_published_units_pass_as_one_disaggregated_plan() -> None:
-    """DeepSeek's 4-node prefill unit (EP32) and 18-node decode unit (EP144) on 22 nodes: valid,
-    every one of the 176 GPUs in exactly one pool."""
-    result = CliRunner().invoke(app, [
-        "check", str(PUBLISHED / "deepseek-v3-disagg-h800x176.yaml"),
-        str(PUBLISHED / "deepseek-v3-disagg-h800x176.plan.yaml"), "--json", "--no-regret"])
+def _check_published(name: str) -> tuple[dict, dict, dict, dict]:
+    """`check --json` of conditions/published/NAME.yaml with its NAME.plan.yaml: valid; the data,
+    its pools block and each pool's."""
+    result = CliRunner().invoke(app, ["check", str(PUBLISHED / f"{name}.yaml"),
+                                      str(PUBLISHED / f"{name}.plan.yaml"), "--json", "--no-regret"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["valid"]
     pools = data["metrics"]["pools"]
-    prefill, decode = pools["prefill"], pools["decode"]
+    return data, pools, pools["prefill"], pools["decode"]
+
+
+def test_deepseek_published_units_pass_as_one_disaggregated_plan() -> None:
+    """DeepSeek's 4-node prefill unit (EP32) and 18-node decode unit (EP144) on 22 nodes: valid,
+    every one of the 176 GPUs in exactly one pool."""
+    data, pools, prefill, decode = _check_published("deepseek-v3-disagg-h800x176")
     assert (prefill["instances"], prefill["gpus_per_instance"], prefill["gpus"]) == (1, 32, 32)
     assert (decode["instances"], decode["gpus_per_instance"], decode["gpus"]) == (1, 144, 144)
     assert (prefill["first_gpu"], prefill["last_gpu"]) == (0, 31)
@@ -57,14 +62,7 @@ def test_sglang_published_units_pass_as_one_disaggregated_plan() -> None:
     """SGLang's measured units (lmsys.org 2025-05-05): a 4-node prefill unit (EP32, DP attention)
     and a 9-node decode unit (EP72, 256 sequences per GPU) on 13 x 8 H100: valid, each of the 104
     GPUs in exactly one pool."""
-    result = CliRunner().invoke(app, [
-        "check", str(PUBLISHED / "sglang-deepseek-v3-disagg-h100x104.yaml"),
-        str(PUBLISHED / "sglang-deepseek-v3-disagg-h100x104.plan.yaml"), "--json", "--no-regret"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert data["valid"]
-    pools = data["metrics"]["pools"]
-    prefill, decode = pools["prefill"], pools["decode"]
+    _, pools, prefill, decode = _check_published("sglang-deepseek-v3-disagg-h100x104")
     assert (prefill["gpus"], prefill["first_gpu"], prefill["last_gpu"]) == (32, 0, 31)
     assert (decode["gpus"], decode["first_gpu"], decode["last_gpu"]) == (72, 32, 103)
     assert pools["gpus"] == {"available": 104, "used": 104, "idle": 0}
