@@ -24,6 +24,7 @@ from solver.optimize.problem import build_problem
 from solver.optimize.screening import Screening
 from solver.optimize.settings import SolverSettings
 from solver.physics.placement import PLACEMENT_WORK, place_all_degrees, zipf_loads
+from solver.planning.modes import plan_serving
 from solver.planning.planner import solve
 from solver.render.infeasibility import infeasibility_markdown
 from solver.render.outputs import plan_json
@@ -82,6 +83,29 @@ def test_bundled_plans_are_byte_identical_with_a_cpu_hog_beside_them():
         hog.kill()
         hog.wait()
     assert busy == quiet
+
+
+def _mode_plans() -> dict[str, str]:
+    """plan.json of the conditions planned in another serving mode (planning/modes.py): the
+    bundled auto condition, and a small disaggregated one (the DeepSeek pools take ~10 s each)."""
+    small = build_condition({
+        "model": "llama-3.1-8b", "hardware": {"gpu": "l40s", "num_nodes": 2, "gpus_per_node": 2},
+        "workload": {"input_tokens": 1024, "output_tokens": 128},
+        "serving": {"mode": "disaggregated"}}, "disagg.yaml", "disagg")
+    conditions = {"auto": load_condition(CONDITIONS / "llama8b-h100x8-auto.yaml"), "disaggregated": small}
+    return {name: plan_json(plan_serving(c).plan) for name, c in conditions.items()}
+
+
+def test_auto_and_disaggregated_plans_are_byte_identical_with_a_cpu_hog_beside_them():
+    quiet = _mode_plans()
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = _mode_plans()
+    finally:
+        hog.kill()
+        hog.wait()
+    assert busy == quiet
+    assert '"prefill"' in quiet["disaggregated"]  # the pools were planned, not an aggregated plan
 
 
 # ---- deep models and big clusters ------------------------------------------------------------
