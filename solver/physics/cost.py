@@ -37,7 +37,7 @@ from solver.physics.collectives import Hardware, Network, PhaseCost
 from solver.physics.experts import MoeLayer, halves, moe_layer, moe_pieces
 from solver.physics.gemm import projections_factor, swiglu_factor
 from solver.physics.memory import MemoryModel
-from solver.physics.numeric import Num, ceil_div, distinct, is_array, vmax, vmin, vwhere
+from solver.physics.numeric import Num, ceil_div, distinct, is_array, vmax, vmin
 from solver.physics.passes import PASS_RATE, attention_side_bytes, dense_ffn_bytes
 from solver.physics.points import Load, serving_point
 from solver.physics.serving import ServingPoint, StaticLoad, StepMix
@@ -217,15 +217,14 @@ class CostModel:
 
     # ---- one transformer layer -----------------------------------------------------------------
     def layer_step(self, kind: LayerKind, shape: ParallelShape, mix: StepMix) -> PhaseCost:
-        fixed = self.condition.cluster.layer_overhead_s  # per pass of a micro-batch through the layer
         if kind.ffn == "moe":  # with two-batch overlap where it applies (physics/experts.py)
-            layer = self.moe_layer_step(kind, shape, mix)
-            passes = vwhere(layer.two_batch_overlap, 2.0, 1.0)  # each half runs the layer's kernels
-            return layer.cost + PhaseCost(compute_s=fixed * passes)
-        return self.attention(kind, shape, mix) + self.ffn(kind, shape, mix) + PhaseCost(compute_s=fixed)
+            return self.moe_layer_step(kind, shape, mix).cost
+        fixed = PhaseCost(compute_s=self.condition.cluster.layer_overhead_s)
+        return self.attention(kind, shape, mix) + self.ffn(kind, shape, mix) + fixed
 
     def moe_layer_step(self, kind: LayerKind, shape: ParallelShape, mix: StepMix) -> MoeLayer:
-        """An MoE layer's attention and experts, and whether it runs with two-batch overlap."""
+        """An MoE layer's attention and experts with the per-layer overhead, and whether it runs
+        with two-batch overlap."""
         tbo_off = self.condition.policy.two_batch_overlap is False
         half = None if tbo_off else self.attention(kind, shape, halves(mix))
         return moe_layer(self, self.attention(kind, shape, mix), half, shape, mix)

@@ -178,13 +178,17 @@ def choose(use: Num, a: PhaseCost, b: PhaseCost) -> PhaseCost:
 
 def moe_layer(model: CostModel, kind_attention: PhaseCost, half_attention: PhaseCost | None,
               shape: ParallelShape, mix: StepMix) -> MoeLayer:
-    """Attention + MoE of one layer, serial or with two-batch overlap (see the module doc)."""
-    serial = kind_attention + moe_pieces(model, shape, mix).total
+    """Attention + MoE of one layer and the card's per-layer overhead, serial or with two-batch
+    overlap (see the module doc); each overlapped half runs the layer's kernels and pays the
+    overhead, as a pipeline micro-batch does."""
+    fixed = model.condition.cluster.layer_overhead_s
+    serial = kind_attention + moe_pieces(model, shape, mix).total + PhaseCost(compute_s=fixed)
     policy = model.condition.policy.two_batch_overlap
     if policy is False or half_attention is None:
         return MoeLayer(serial, False)
     sm_share = vwhere(low_latency_kernels(mix), 0.0, NORMAL_KERNEL_SM_SHARE)  # normal kernels hold SMs
-    tbo = overlapped(half_attention, moe_pieces(model, shape, halves(mix)), sm_share)
+    tbo = (overlapped(half_attention, moe_pieces(model, shape, halves(mix)), sm_share)
+           + PhaseCost(compute_s=2 * fixed))
     use = (mix.decode_tokens + mix.prefill_tokens) >= 2  # a step of one token cannot be split
     if not policy:
         spans_nodes = shape.gpus_per_stage > model.condition.cluster.gpus_per_node

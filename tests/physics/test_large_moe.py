@@ -87,6 +87,20 @@ def test_an_overlapped_layer_pays_the_per_layer_overhead_once_per_half():
     assert times[50.0, False] - times[0.0, False] == pytest.approx(50e-6)
 
 
+def test_the_default_overlap_choice_counts_the_second_overhead():
+    """Where overlap is the default (across nodes), a layer overlaps only when it is faster with
+    both halves' overhead: at 256 sequences per GPU it does with the card's overhead, and not when
+    the fixed per-layer time dwarfs what overlap hides."""
+    def overlaps(overhead_us: float) -> bool:
+        model = CostModel(_deepseek("h100-sxm-80gb", 9, hardware={"layer_overhead_us": overhead_us}))
+        costs = model.candidate(_dp_attention(72), 256 * 72)
+        kind = next(k for k in costs.kinds if k.ffn == "moe")
+        return bool(model.moe_layer_step(kind, _dp_attention(72), costs.point.mixes["decode"])
+                    .two_batch_overlap)
+
+    assert overlaps(0.0) and not overlaps(10_000.0)
+
+
 def test_decode_overlap_gains_grow_with_the_batch_as_sglang_measured():
     """SGLang's decode ablation on 9 x 8 H100 (lmsys.org 2025-05-05): two-batch overlap loses at 32
     tokens per device (-27%) and gains 25.5% at 256. The model: a loss at 32, a gain of 20-35% at
