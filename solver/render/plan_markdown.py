@@ -179,7 +179,9 @@ class PlanMarkdown:
             f"{PASS_RATE:g}, the rate those kernels reach in DeepSeek's H800 trace), "
             "attention's max of FLOPs and bytes, alpha-beta "
             "collectives (TP all-reduce x2 per layer, EP all-to-all dispatch and combine, SP ring KV "
-            "exchange overlapped with attention) and the transfer to the next stage "
+            "exchange overlapped with attention), the card's fitted per-layer overhead "
+            f"({self.condition.cluster.layer_overhead_s * 1e6:,.1f} us; twice in a layer run as two "
+            "overlapped micro-batches) and the transfer to the next stage "
             "(docs/design.md, \"Cost model\").",
         ])
 
