@@ -36,12 +36,16 @@ main()
 """
 
 
-def loaded_by(args: list[str], cwd: Path) -> tuple[int, list[str], str]:
-    code = _PROBE.format(heavy=HEAVY, args=args)
+def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -c code` in a fresh interpreter that imports this checkout's solver."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}  # this checkout's solver
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd,
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd,
                           timeout=300, check=False, env=env)
+
+
+def loaded_by(args: list[str], cwd: Path) -> tuple[int, list[str], str]:
+    proc = run_python(_PROBE.format(heavy=HEAVY, args=args), cwd)
     marker = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED ")]
     assert marker, proc.stderr
     return proc.returncode, json.loads(marker[-1].removeprefix("LOADED ")), proc.stderr
@@ -132,13 +136,6 @@ def test_balance_csv_is_what_pandas_wrote(name: str) -> None:
     assert balance_csv(plan) == buffer.getvalue()
 
 
-def _run_probe(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=300, check=False, env=env)
-
-
 def test_the_fast_exit_runs_atexit_handlers_and_flushes_piped_output(tmp_path: Path) -> None:
     """entry.end skips the interpreter's teardown (os._exit), not what a program relies on at
     exit: the exit code, atexit handlers, and every byte of output written to a pipe."""
@@ -151,11 +148,11 @@ sys.argv = ["paraplan", "schema"]
 from solver.entry import main
 main()
 """
-    proc = _run_probe(code, tmp_path)
+    proc = run_python(code, tmp_path)
     assert proc.returncode == 0 and "FAST EXIT" in proc.stderr, proc.stderr
     schema, marker = proc.stdout.rsplit("\n", 1)
     assert json.loads(schema)["type"] == "object" and marker == "atexit ran"
-    missing = _run_probe(code.replace('"schema"', f'"solve", {str(tmp_path / "missing.yaml")!r}'), tmp_path)
+    missing = run_python(code.replace('"schema"', f'"solve", {str(tmp_path / "missing.yaml")!r}'), tmp_path)
     assert missing.returncode == 1 and "file not found" in missing.stderr and "FAST EXIT" in missing.stderr
 
 
@@ -175,6 +172,6 @@ threading.Thread(target=work).start()
 sys.argv = ["paraplan", "solve", {str(tmp_path / "missing.yaml")!r}]
 entry.main()
 """
-    proc = _run_probe(code, tmp_path)
+    proc = run_python(code, tmp_path)
     assert proc.returncode == 1 and "file not found" in proc.stderr
     assert done.read_text() == "yes"

@@ -5,7 +5,8 @@ with each argument's help (click's arguments have none), and every option's defa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
@@ -23,16 +24,18 @@ class CommandList(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
 
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        try:
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:  # the group's own options
+        with self._usage_errors():
             return super().make_context(*args, **kwargs)
-        except click.UsageError as exc:
-            exc.exit_code = self.usage_exit_code
-            raise
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
+    def invoke(self, ctx: click.Context) -> Any:  # the command's options and arguments
+        with self._usage_errors():
             return super().invoke(ctx)
+
+    @contextmanager
+    def _usage_errors(self) -> Iterator[None]:
+        try:
+            yield
         except click.UsageError as exc:
             exc.exit_code = self.usage_exit_code
             raise
